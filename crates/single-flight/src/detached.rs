@@ -1,0 +1,97 @@
+//! `Detached`: a flight's work handed to a runtime, the hook under the adapters' spawned flights.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::flight::{drop_quietly, Flight, Unlink, Work};
+use crate::panicked::PollingScope;
+
+/// The work of a detached flight, to be spawned on a runtime; see
+/// [`KeyedGroup::do_chan_detached`](crate::KeyedGroup::do_chan_detached).
+///
+/// Polling it runs the work to completion and publishes the value (or the panic) to the flight's
+/// waiters; it completes with `()` and never panics itself. While it lives, the flight runs even
+/// if every waiter has left, and new callers join it.
+///
+/// # Cancel safety
+///
+/// Dropping it before it completes (say the runtime shuts down) hands the work, as it stands,
+/// back to the flight's waiters, which drive it from then on; with no waiter left, the work is
+/// dropped and the key freed.
+///
+/// # Examples
+///
+/// ```
+/// use single_flight::{Detached, Group};
+///
+/// let group: Group<u32> = Group::new();
+/// let mut task: Option<Detached<u32>> = None;
+/// let rx = group.do_chan_detached(|| async { 5 }, |t| task = Some(t));
+/// drop(rx); // every waiter left, the detached work still runs:
+/// futures_lite::future::block_on(task.unwrap());
+/// assert_eq!(group.in_flight(), 0);
+/// ```
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct Detached<V> {
+    flight: Arc<Flight<V>>,
+    registry: Arc<dyn Unlink<V>>,
+    work: Option<Work<V>>,
+}
+
+impl<V: Clone + Send + 'static> Detached<V> {
+    pub(crate) fn new(flight: Arc<Flight<V>>, registry: Arc<dyn Unlink<V>>, work: Work<V>) -> Self {
+        Self {
+            flight,
+            registry,
+            work: Some(work),
+        }
+    }
+}
+
+impl<V: Clone + Send + 'static> Future for Detached<V> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(work) = this.work.as_mut() else {
+            return Poll::Ready(());
+        };
+        let polled = {
+            let _scope = PollingScope::enter(this.flight.id());
+            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                drop_quietly(this.work.take());
+                this.flight.finish(&*this.registry, None, value);
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                drop_quietly(this.work.take());
+                this.flight.finish_panicked(&*this.registry, &*payload);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<V> Drop for Detached<V> {
+    fn drop(&mut self) {
+        if let Some(work) = self.work.take() {
+            self.flight.give_back(&*self.registry, work);
+        }
+    }
+}
+
+impl<V> fmt::Debug for Detached<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Detached")
+            .field("finished", &self.work.is_none())
+            .finish()
+    }
+}

@@ -1,0 +1,105 @@
+//! Call sharing ("singleflight") for async Rust: while a piece of work runs, every caller that
+//! needs the same result waits for that one execution and gets a clone of its value.
+//!
+//! When many tasks need the same expensive result at once (a database row, a remote fetch, a
+//! certificate for a server name, a token refresh), running it once per caller multiplies the
+//! load exactly when the system is busiest. A [`KeyedGroup`] runs one flight per key and hands
+//! its value to every caller that arrived while it ran; a [`Group`] does the same for a single
+//! implied key. There is no caching: the next call after a flight ends starts a new one.
+//!
+//! The work belongs to the flight, not to the caller that started it. Whichever waiter is being
+//! polled drives it, so callers may time out, be dropped by `select!` or be aborted without
+//! stranding the others or running the work twice; a panic in the work reaches every waiter and
+//! never wedges a key; and the crate depends on no runtime. The adapters `single-flight-tokio`,
+//! `single-flight-smol` and `single-flight-async-std` add timeouts and detached (spawned) flights.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use single_flight::KeyedGroup;
+//!
+//! #[derive(Debug)]
+//! struct DbError;
+//!
+//! static QUERIES: AtomicUsize = AtomicUsize::new(0);
+//!
+//! async fn customer_id(name: String) -> Result<i64, Arc<DbError>> {
+//!     QUERIES.fetch_add(1, Ordering::SeqCst);
+//!     futures_lite::future::yield_now().await; // the database takes its time
+//!     if name.is_empty() { Err(Arc::new(DbError)) } else { Ok(name.len() as i64) }
+//! }
+//!
+//! # futures_lite::future::block_on(async {
+//! let group: KeyedGroup<String, Result<i64, Arc<DbError>>> = KeyedGroup::new();
+//! let (a, b) = futures_lite::future::zip(
+//!     group.call("ada".to_owned(), customer_id),
+//!     group.call("ada".to_owned(), customer_id), // joins the first call's flight
+//! )
+//! .await;
+//! assert_eq!((a.unwrap(), b.unwrap()), (3, 3));
+//! assert_eq!(QUERIES.load(Ordering::SeqCst), 1);
+//! assert_eq!(group.in_flight(), 0);
+//! # });
+//! ```
+//!
+//! # Semantics
+//!
+//! * **One execution per flight.** While a flight for a key runs, no second execution for that
+//!   key starts, whatever callers do ([`KeyedGroup::forget`] aside).
+//! * **Cancellation never strands anyone.** Dropping a caller hands the same work to another
+//!   waiter; when the last waiter leaves, the work is dropped (with no lock held) and the key is
+//!   free at once. A flight started meanwhile does not poll its work before that drop is over.
+//! * **Progress does not hinge on one caller.** The work is polled with the flight's own waker;
+//!   an inner wakeup wakes the waiter that polled last plus one standby, so a caller that is kept
+//!   alive but no longer polled cannot stall the others.
+//! * **Panics propagate and never poison.** The waiter polling the work unwinds with the original
+//!   payload, the others with a [`Panicked`] carrying its message; the key is freed.
+//! * **Re-entrant calls are detected.** Work that awaits its own flight panics instead of waiting
+//!   for itself forever.
+//! * **No leaks.** Once every flight has ended, [`KeyedGroup::in_flight`] is `0` and the group
+//!   holds no flight memory beyond a small pool of recycled flight states.
+//!
+//! # Costs
+//!
+//! A flight allocates once (its boxed work); flight states and their events are recycled. A
+//! caller that joins with `call` allocates nothing; a [`Receiver`] keeps one allocation. The
+//! group's lock is taken at most twice per call and never held across user code or an `.await`.
+//!
+//! # Features
+//!
+//! This crate has no optional features. Under `--cfg loom` it swaps its locks for loom's, for
+//! the model tests in `tests/loom.rs`.
+//!
+//! # When to use this instead of `OnceCell`, `Shared` or a cache
+//!
+//! * [`async_lock::OnceCell`] / `tokio::sync::OnceCell` initialize a value *once, forever*;
+//!   call sharing runs the work again for the next caller once a flight is over, and keeps one
+//!   flight per key without a map of cells that you have to clean up.
+//! * `futures::future::Shared` shares one future's output, but the future is driven by whoever
+//!   polls the `Shared` handle, has no key map, and leaves removal, cancellation and panics to
+//!   you.
+//! * A cache (moka, quick_cache) keeps values after they are computed; call sharing keeps
+//!   nothing. The two compose: coalesce the misses of a cache with a [`KeyedGroup`].
+//!
+//! [`async_lock::OnceCell`]: https://docs.rs/async-lock/latest/async_lock/struct.OnceCell.html
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod detached;
+mod flight;
+mod group;
+mod keyed;
+mod panicked;
+mod receiver;
+mod registry;
+mod sync;
+mod wait;
+
+pub use crate::detached::Detached;
+pub use crate::group::Group;
+pub use crate::keyed::KeyedGroup;
+pub use crate::panicked::Panicked;
+pub use crate::receiver::{Receiver, WithShared};

@@ -1,0 +1,134 @@
+//! `Receiver`: an owned handle on a flight, returned by `do_chan`.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::flight::Unlink;
+use crate::wait::Waiter;
+
+type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + 'static>>;
+
+/// The value of a flight, as a future that owns its place among the flight's waiters.
+///
+/// Returned by [`KeyedGroup::do_chan`](crate::KeyedGroup::do_chan) and
+/// [`Group::do_chan`](crate::Group::do_chan). It is registered with its flight from the moment
+/// it is created, is `'static`, `Send` and `Unpin`, and can be polled from any task: it drives
+/// the flight's work when its turn comes, like a waiting `call`.
+///
+/// A receiver keeps one heap allocation: the state of its wait (listener included).
+///
+/// # Cancel safety
+///
+/// Dropping a receiver, polled or not, counts it out of its flight: the other waiters go on
+/// with the same work; if it was the last one, the work is dropped and the key freed at once.
+///
+/// # Panics
+///
+/// Polling it panics if the flight's work panicked (see
+/// [`KeyedGroup::call`](crate::KeyedGroup::call#panics)), and if it is polled again after it
+/// returned its value.
+///
+/// # Examples
+///
+/// ```
+/// use single_flight::KeyedGroup;
+///
+/// # futures_lite::future::block_on(async {
+/// let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+/// let rx = group.do_chan("answer", |_| async { 42 });
+/// // Receivers are owned: send them to another task, select on them, ...
+/// let value = std::thread::spawn(move || futures_lite::future::block_on(rx)).join().unwrap();
+/// assert_eq!(value, 42);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct Receiver<V> {
+    wait: Option<Wait<V>>,
+}
+
+impl<V: Clone + Send + 'static> Receiver<V> {
+    pub(crate) fn new<R>(waiter: Waiter<V, R>) -> Self
+    where
+        R: Deref + Send + 'static,
+        R::Target: Unlink<V> + Sized,
+    {
+        // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
+        // runs its guard.
+        let mut waiter = waiter;
+        Self {
+            wait: Some(Box::pin(async move { waiter.wait(None).await })),
+        }
+    }
+
+    /// Turns this receiver into a future that also says whether the value went to more than one
+    /// waiter (Go's `shared`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let a = group.do_chan(1, |_| async { 7 }).with_shared();
+    /// let b = group.do_chan(1, |_| async { 8 }).with_shared();
+    /// assert_eq!(futures_lite::future::zip(a, b).await, ((7, true), (7, true)));
+    /// # });
+    /// ```
+    pub fn with_shared(self) -> WithShared<V> {
+        WithShared { receiver: self }
+    }
+
+    fn poll_shared(&mut self, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+        let wait = self
+            .wait
+            .as_mut()
+            .expect("single-flight: Receiver polled after it returned its value");
+        let out = std::task::ready!(wait.as_mut().poll(cx));
+        self.wait = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<V: Clone + Send + 'static> Future for Receiver<V> {
+    type Output = V;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        self.get_mut().poll_shared(cx).map(|(value, _)| value)
+    }
+}
+
+impl<V> fmt::Debug for Receiver<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("finished", &self.wait.is_none())
+            .finish()
+    }
+}
+
+/// Future returned by [`Receiver::with_shared`]: the flight's value and Go's `shared` flag.
+///
+/// # Cancel safety
+///
+/// As for [`Receiver`].
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct WithShared<V> {
+    receiver: Receiver<V>,
+}
+
+impl<V: Clone + Send + 'static> Future for WithShared<V> {
+    type Output = (V, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+        self.get_mut().receiver.poll_shared(cx)
+    }
+}
+
+impl<V> fmt::Debug for WithShared<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WithShared").field(&self.receiver).finish()
+    }
+}

@@ -1,0 +1,233 @@
+//! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers.
+//!
+//! One short lock guards the slots, the pool of recycled flights and the list of abandoned
+//! flights whose work is being dropped. A call takes it twice at most: once to join or start,
+//! once (the finisher only) to unlink. Keys are hashed once, by the group, before locking; the
+//! hash is kept in the flight so that unlinking compares identity, never keys.
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use crate::flight::{Flight, Phase, Ticket, Unlink, Work};
+use crate::sync::{lock, Mutex};
+
+/// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
+/// group holds little (each keeps its `Event`'s state, a few dozen bytes).
+const POOL_CAPACITY: usize = 16;
+
+pub(crate) struct Registry<K, V> {
+    table: Mutex<Table<K, V>>,
+}
+
+struct Table<K, V> {
+    slots: HashTable<Slot<K, V>>,
+    pool: Vec<Arc<Flight<V>>>,
+    abandoning: Vec<Abandoning<V>>,
+}
+
+struct Slot<K, V> {
+    key: K,
+    flight: Arc<Flight<V>>,
+}
+
+/// An abandoned flight whose work is being dropped, with the flights of the same hash started
+/// meanwhile: they must not poll their work before this drop has finished.
+struct Abandoning<V> {
+    flight: Arc<Flight<V>>,
+    successors: Vec<Arc<Flight<V>>>,
+}
+
+/// How a starter sets its new flight up.
+#[derive(Clone, Copy)]
+pub(crate) enum Start {
+    /// `call`: the starter makes the work and polls it at once.
+    Poll,
+    /// `do_chan`: the starter makes the work and installs it for whoever polls.
+    Install,
+    /// A detached flight: a spawned task (ticket 1) owns the work.
+    Detach,
+}
+
+pub(crate) enum Entry<V, K> {
+    /// Joined a running flight with this ticket.
+    Joined(Arc<Flight<V>>, Ticket),
+    /// Started a new flight (ticket 0); here is the key for the work.
+    Started(Arc<Flight<V>>, K),
+}
+
+impl<K, V> Registry<K, V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            table: Mutex::new(Table {
+                slots: HashTable::new(),
+                pool: Vec::new(),
+                abandoning: Vec::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        lock(&self.table).slots.len()
+    }
+}
+
+impl<K: Eq + Clone, V> Registry<K, V> {
+    /// Joins the flight running for `key`, or starts one.
+    pub(crate) fn join_or_start(&self, hash: u64, key: K, start: Start) -> Entry<V, K> {
+        let mut table = lock(&self.table);
+        // `K::eq` runs under the lock; if it panics nothing has been changed yet.
+        if let Some(slot) = table.slots.find(hash, |slot| slot.key == key) {
+            let flight = slot.flight.clone();
+            let ticket = lock(&flight.state).join();
+            drop(table);
+            drop(key);
+            return Entry::Joined(flight, ticket);
+        }
+        let (phase, waiters) = match start {
+            Start::Poll => (Phase::Polling { woken: false }, 1),
+            Start::Install => (Phase::Starting, 1),
+            Start::Detach => (Phase::Detached, 2),
+        };
+        let mut flight = table.recycled_flight();
+        let gate = table.gate(hash, &flight);
+        {
+            let fresh = Arc::get_mut(&mut flight).expect("a recycled flight is unshared");
+            fresh.hash = hash;
+            let state = match fresh.state.get_mut() {
+                Ok(state) => state,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            state.reset(phase, waiters, gate);
+        }
+        // `K::clone` runs under the lock, before anything is inserted.
+        let slot = Slot {
+            key: key.clone(),
+            flight: flight.clone(),
+        };
+        table
+            .slots
+            .insert_unique(hash, slot, |slot| slot.flight.hash);
+        drop(table);
+        Entry::Started(flight, key)
+    }
+
+    /// Removes the entry for `key`; returns whether there was one.
+    pub(crate) fn forget<Q>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut table = lock(&self.table);
+        let removed = match table
+            .slots
+            .find_entry(hash, |slot| slot.key.borrow() == key)
+        {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        drop(table);
+        removed.is_some()
+    }
+}
+
+impl<K, V> Table<K, V> {
+    /// A flight nobody else holds: from the pool if possible.
+    fn recycled_flight(&mut self) -> Arc<Flight<V>> {
+        while let Some(mut flight) = self.pool.pop() {
+            if Arc::get_mut(&mut flight).is_some() {
+                return flight;
+            }
+            // Still held (a stale waker inside some finished work, or a waiter not yet gone):
+            // let its last holder free it.
+        }
+        Arc::new(Flight::new())
+    }
+
+    /// How many abandoned flights of this hash the new flight must wait for.
+    fn gate(&mut self, hash: u64, flight: &Arc<Flight<V>>) -> usize {
+        let mut gate = 0;
+        for abandoning in &mut self.abandoning {
+            if abandoning.flight.hash == hash {
+                abandoning.successors.push(flight.clone());
+                gate += 1;
+            }
+        }
+        gate
+    }
+
+    fn unlink(&mut self, flight: &Arc<Flight<V>>) -> Option<Slot<K, V>> {
+        let slot = match self
+            .slots
+            .find_entry(flight.hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+        {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        // Give memory back after a burst of keys, without thrashing around a steady size.
+        let (len, capacity) = (self.slots.len(), self.slots.capacity());
+        if capacity > 64 && capacity > 4 * len {
+            self.slots.shrink_to(2 * len, |slot| slot.flight.hash);
+        }
+        slot
+    }
+
+    fn recycle(&mut self, flight: &Arc<Flight<V>>) {
+        if self.pool.len() < POOL_CAPACITY {
+            self.pool.push(flight.clone());
+        }
+    }
+}
+
+impl<K, V> Unlink<V> for Registry<K, V>
+where
+    K: Send,
+    V: Send,
+{
+    fn unlink_with(&self, flight: &Arc<Flight<V>>, publish: &mut dyn FnMut()) {
+        let mut table = lock(&self.table);
+        let slot = table.unlink(flight);
+        publish();
+        table.recycle(flight);
+        drop(table);
+        // The key's drop is user code: not under the lock.
+        drop(slot);
+    }
+
+    fn begin_abandon(&self, flight: &Arc<Flight<V>>) -> Option<Work<V>> {
+        let mut table = lock(&self.table);
+        let mut state = lock(&flight.state);
+        if state.waiters != 0 || !matches!(state.phase, Phase::Idle { .. }) {
+            // Someone joined between the last leave and this lock: the flight lives on.
+            return None;
+        }
+        let Phase::Idle { work, .. } = std::mem::replace(&mut state.phase, Phase::Abandoned) else {
+            unreachable!()
+        };
+        drop(state);
+        let slot = table.unlink(flight);
+        table.abandoning.push(Abandoning {
+            flight: flight.clone(),
+            successors: Vec::new(),
+        });
+        drop(table);
+        drop(slot);
+        Some(work)
+    }
+
+    fn end_abandon(&self, flight: &Arc<Flight<V>>) {
+        let mut table = lock(&self.table);
+        let index = table
+            .abandoning
+            .iter()
+            .position(|abandoning| Arc::ptr_eq(&abandoning.flight, flight))
+            .expect("an abandoning flight is listed until its work is dropped");
+        let abandoning = table.abandoning.swap_remove(index);
+        table.recycle(flight);
+        drop(table);
+        for successor in abandoning.successors {
+            successor.ungate();
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The synchronization primitives the crate uses, swapped for loom's under `cfg(loom)`.
+//!
+//! Only the locks and the thread-local re-entrancy stack need to be modelled: `Arc` reference
+//! counts are not part of the flight protocol, and `event-listener` swaps its own internals
+//! when its `loom` feature is on.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Every critical section in this crate leaves its state consistent before it runs code that
+/// could panic (`K: Eq`, `K: Clone`, `V: Clone`), so a panic under the lock must not wedge the
+/// group for everyone else: the next locker simply carries on.
+#[inline]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,103 @@
+//! A registered waiter and the loop that waits for (and, when its turn comes, drives) its flight.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use event_listener::listener;
+use futures_lite::future::poll_fn;
+
+use crate::flight::{Flight, Step, Ticket, Unlink, Work};
+
+/// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
+/// unwinding) counts it out of the flight: see `Flight::leave`.
+pub(crate) struct Waiter<V, R>
+where
+    V: Clone + Send + 'static,
+    R: Deref,
+    R::Target: Unlink<V> + Sized,
+{
+    pub(crate) flight: Arc<Flight<V>>,
+    pub(crate) registry: R,
+    pub(crate) ticket: Ticket,
+    registered: bool,
+}
+
+impl<V, R> Waiter<V, R>
+where
+    V: Clone + Send + 'static,
+    R: Deref,
+    R::Target: Unlink<V> + Sized,
+{
+    pub(crate) fn new(flight: Arc<Flight<V>>, registry: R, ticket: Ticket) -> Self {
+        Self {
+            flight,
+            registry,
+            ticket,
+            registered: true,
+        }
+    }
+
+    fn unlink(&self) -> &dyn Unlink<V> {
+        &*self.registry
+    }
+
+    /// Runs the starter's closure. A panic in it ends the flight like a panic in the work would:
+    /// this caller unwinds with the payload, the flight's other waiters with `Panicked`.
+    pub(crate) fn make_work<Fut>(&self, make: impl FnOnce() -> Fut) -> Work<V>
+    where
+        Fut: std::future::Future<Output = V> + Send + 'static,
+    {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Box::pin(make()))) {
+            Ok(work) => work,
+            Err(payload) => {
+                self.flight.finish_panicked(self.unlink(), &*payload);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Installs the starter's work for whoever polls first (`do_chan`).
+    pub(crate) fn install(&self, work: Work<V>) {
+        self.flight.install(self.unlink(), work);
+    }
+
+    /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
+    ///
+    /// `first` is the work of a `call` starter, polled at once without a trip through the
+    /// flight's state.
+    pub(crate) async fn wait(&mut self, first: Option<Work<V>>) -> (V, bool) {
+        let mut first = first;
+        let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
+        loop {
+            let step = poll_fn(|cx| match first.take() {
+                Some(work) => flight.poll_work(registry, ticket, work, cx),
+                None => flight.poll_drive(registry, ticket, cx),
+            })
+            .await;
+            if let Step::Value(value, shared) = step {
+                self.registered = false;
+                return (value, shared);
+            }
+            // Check, listen, check again, wait: a notification sent between the first check and
+            // the listener's registration is seen by the second check.
+            listener!(flight.event => listener);
+            if flight.needs_poll(ticket) {
+                continue;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl<V, R> Drop for Waiter<V, R>
+where
+    V: Clone + Send + 'static,
+    R: Deref,
+    R::Target: Unlink<V> + Sized,
+{
+    fn drop(&mut self) {
+        if self.registered {
+            self.flight.leave(&*self.registry, self.ticket);
+        }
+    }
+}

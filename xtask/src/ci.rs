@@ -1,0 +1,244 @@
+//! `cargo xtask ci`: exactly what CI runs, step by step, stopping at the first failure.
+
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Result};
+use crate::{examples, loom, package};
+
+/// The steps, in the order CI runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Fmt,
+    Clippy,
+    Test,
+    Doc,
+    Examples,
+    Loom,
+    Package,
+}
+
+const STEPS: [Step; 7] = [
+    Step::Fmt,
+    Step::Clippy,
+    Step::Test,
+    Step::Doc,
+    Step::Examples,
+    Step::Loom,
+    Step::Package,
+];
+
+/// How a step ended when it did not fail.
+enum Outcome {
+    Passed,
+    Skipped(String),
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Fmt => "fmt",
+            Step::Clippy => "clippy",
+            Step::Test => "test",
+            Step::Doc => "doc",
+            Step::Examples => "examples",
+            Step::Loom => "loom",
+            Step::Package => "package",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Step> {
+        STEPS.into_iter().find(|step| step.name() == name)
+    }
+
+    /// What to do when the step fails, besides reading its output.
+    fn hint(self) -> Option<&'static str> {
+        match self {
+            Step::Fmt => Some("run `cargo fmt --all` to fix the formatting"),
+            Step::Loom => Some("`cargo xtask loom` runs the models deeper"),
+            _ => None,
+        }
+    }
+
+    fn run(self) -> Result<Outcome> {
+        match self {
+            Step::Fmt => cargo(&["fmt", "--all", "--", "--check"]),
+            Step::Clippy => cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            Step::Test => cargo(&["test", "--workspace"]),
+            Step::Doc => {
+                let mut cmd = util::cargo(["doc", "--workspace", "--no-deps"]);
+                cmd.env(
+                    "RUSTDOCFLAGS",
+                    util::extend_flags(
+                        "RUSTDOCFLAGS",
+                        "-D warnings -D missing_docs -D rustdoc::broken_intra_doc_links",
+                    ),
+                );
+                util::run(&mut cmd)?;
+                Ok(Outcome::Passed)
+            }
+            Step::Examples => match examples::names()? {
+                None => Ok(Outcome::Skipped(
+                    "examples/Cargo.toml does not exist".into(),
+                )),
+                Some(names) => {
+                    examples::smoke(&names)?;
+                    Ok(Outcome::Passed)
+                }
+            },
+            Step::Loom => {
+                if !loom::models_exist() {
+                    return Ok(Outcome::Skipped(loom::missing_message()));
+                }
+                loom::run(loom::CI_PREEMPTIONS, &[])?;
+                Ok(Outcome::Passed)
+            }
+            Step::Package => match package::run()? {
+                None => Ok(Outcome::Skipped(
+                    "no publishable crate under crates/".into(),
+                )),
+                Some(listing) => {
+                    println!("packages:");
+                    print!("{listing}");
+                    Ok(Outcome::Passed)
+                }
+            },
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<Outcome> {
+    util::run(&mut util::cargo(args))?;
+    Ok(Outcome::Passed)
+}
+
+/// Which steps to run, from `--skip a,b` and `--only a,b` (also `--skip=a,b`; both may repeat).
+fn select(args: &[String]) -> Result<Vec<Step>> {
+    let mut only: Option<Vec<Step>> = None;
+    let mut skip = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let target = match flag {
+            "--only" => only.get_or_insert_with(Vec::new),
+            "--skip" => &mut skip,
+            _ => {
+                return Err(format!(
+                    "unknown argument `{arg}` to `cargo xtask ci` (see `cargo xtask help`)"
+                ))
+            }
+        };
+        let list = match inline.or_else(|| args.next().cloned()) {
+            Some(list) => list,
+            None => return Err(format!("`{flag}` needs a comma-separated list of steps")),
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let step = Step::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = STEPS.iter().map(|s| s.name()).collect();
+                format!("unknown step `{name}`; the steps are: {}", known.join(", "))
+            })?;
+            target.push(step);
+        }
+    }
+    Ok(STEPS
+        .into_iter()
+        .filter(|step| only.as_ref().is_none_or(|only| only.contains(step)))
+        .filter(|step| !skip.contains(step))
+        .collect())
+}
+
+/// Runs the selected steps in order; prints each step's wall time at the end, also after a failure.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let steps = select(args)?;
+    if steps.is_empty() {
+        return Err("no step left to run".into());
+    }
+    let total = Instant::now();
+    let mut report: Vec<(Step, Duration, String)> = Vec::new();
+    for (i, &step) in steps.iter().enumerate() {
+        println!("\n==> [{}/{}] {}", i + 1, steps.len(), step.name());
+        let start = Instant::now();
+        let result = step.run();
+        let elapsed = start.elapsed();
+        match result {
+            Ok(Outcome::Passed) => report.push((step, elapsed, "ok".into())),
+            Ok(Outcome::Skipped(why)) => {
+                println!("  skipped: {why}");
+                report.push((step, elapsed, format!("skipped ({why})")));
+            }
+            Err(error) => {
+                report.push((step, elapsed, "FAILED".into()));
+                print_report(&report, total.elapsed());
+                let hint = step
+                    .hint()
+                    .map(|h| format!("\nhint: {h}"))
+                    .unwrap_or_default();
+                return Err(format!("ci step `{}` failed: {error}{hint}", step.name()));
+            }
+        }
+    }
+    print_report(&report, total.elapsed());
+    println!("ci: passed");
+    Ok(())
+}
+
+fn print_report(report: &[(Step, Duration, String)], total: Duration) {
+    println!("\nci steps:");
+    for (step, elapsed, outcome) in report {
+        println!(
+            "  {:<9} {:>8}  {outcome}",
+            step.name(),
+            util::fmt_duration(*elapsed)
+        );
+    }
+    println!("  {:<9} {:>8}", "total", util::fmt_duration(total));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn selects_all_by_default() {
+        assert_eq!(select(&[]).unwrap(), STEPS);
+    }
+
+    #[test]
+    fn skip_and_only() {
+        assert_eq!(
+            select(&args(&["--skip", "loom,package"])).unwrap(),
+            [
+                Step::Fmt,
+                Step::Clippy,
+                Step::Test,
+                Step::Doc,
+                Step::Examples
+            ]
+        );
+        assert_eq!(select(&args(&["--only", "test"])).unwrap(), [Step::Test]);
+        assert_eq!(
+            select(&args(&["--only=package,fmt", "--skip=package"])).unwrap(),
+            [Step::Fmt]
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_steps_and_flags() {
+        assert!(select(&args(&["--only", "tests"])).is_err());
+        assert!(select(&args(&["--skip"])).is_err());
+        assert!(select(&args(&["--fast"])).is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! `cargo xtask`: the workspace's automation, in Rust instead of shell scripts.
+//!
+//! This follows matklad's xtask pattern (as in rust-analyzer): `xtask` is an unpublished member of the
+//! workspace, `.cargo/config.toml` has `xtask = "run --package xtask --"`, cargo is taken from the
+//! `CARGO` environment variable, and the only dependency is `std`.
+//!
+//! Run `cargo xtask help` for the list of commands.
+
+mod bench;
+mod ci;
+mod examples;
+mod loom;
+mod manifest;
+mod package;
+mod util;
+
+use std::env;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args...]
+
+commands:
+  ci [--skip STEPS] [--only STEPS]
+        run exactly what CI runs, stopping at the first failing step;
+        STEPS is a comma-separated list of: fmt, clippy, test, doc, examples, loom, package
+        (e.g. `cargo xtask ci --skip loom,package`, `cargo xtask ci --only test`)
+  loom [TEST-ARGS...]
+        run the loom models deeper (LOOM_MAX_PREEMPTIONS=3 unless set);
+        TEST-ARGS go to the test binary (e.g. a test name filter)
+  bench [ARGS...]
+        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS
+  help
+        print this text
+
+environment:
+  CARGO                   cargo to run (set by `cargo xtask`)
+  LOOM_MAX_PREEMPTIONS    loom bound (default 2 in `ci`, 3 in `loom`)
+  XTASK_EXAMPLE_TIMEOUT   seconds each example may run in `ci` (default 120)
+  CI                      when set, `cargo package` runs without --allow-dirty
+";
+
+fn main() -> ExitCode {
+    let mut args = env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+
+    let result = match command.as_deref() {
+        None | Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some("ci") => ci::run(&rest),
+        Some("loom") => loom::run(loom::DEEP_PREEMPTIONS, util::forwarded(&rest)),
+        Some("bench") => bench::run(util::forwarded(&rest)),
+        Some(other) => {
+            eprintln!("error: unknown command `{other}`\n");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nerror: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
