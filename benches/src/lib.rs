@@ -1,0 +1,1 @@
+//! Benchmarks of single-flight against its peers (being written).

@@ -1,0 +1,1 @@
+//! async-std adapter for single-flight (being written).

@@ -1,0 +1,1 @@
+//! smol adapter for single-flight (being written).

@@ -1,0 +1,1 @@
+//! tokio adapter for single-flight (being written).
