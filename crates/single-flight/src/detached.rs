@@ -37,13 +37,13 @@ use crate::panicked::PollingScope;
 /// ```
 #[must_use = "futures do nothing unless you .await or poll them"]
 pub struct Detached<V> {
-    flight: Arc<Flight<V>>,
+    flight: Flight<V>,
     registry: Arc<dyn Unlink<V>>,
     work: Option<Work<V>>,
 }
 
 impl<V: Clone + Send + 'static> Detached<V> {
-    pub(crate) fn new(flight: Arc<Flight<V>>, registry: Arc<dyn Unlink<V>>, work: Work<V>) -> Self {
+    pub(crate) fn new(flight: Flight<V>, registry: Arc<dyn Unlink<V>>, work: Work<V>) -> Self {
         Self {
             flight,
             registry,

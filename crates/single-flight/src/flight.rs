@@ -27,15 +27,15 @@
 use std::any::Any;
 use std::future::Future;
 use std::mem;
+use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use event_listener::Event;
 
 use crate::panicked::{assert_not_reentrant, Panicked, PollingScope};
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Arc, Mutex};
 
 /// The boxed work of a flight: the one heap allocation a flight needs.
 pub(crate) type Work<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
@@ -49,18 +49,22 @@ pub(crate) trait Unlink<V>: Send + Sync {
     /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
     /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
     /// the flight's allocation for reuse.
-    fn unlink_with(&self, flight: &Arc<Flight<V>>, publish: &mut dyn FnMut());
+    fn unlink_with(&self, flight: &Flight<V>, publish: &mut dyn FnMut());
 
     /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
     /// registry's list of flights being dropped and returns the work to drop.
-    fn begin_abandon(&self, flight: &Arc<Flight<V>>) -> Option<Work<V>>;
+    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>>;
 
     /// The work returned by `begin_abandon` has been dropped: ungate the flights that waited.
-    fn end_abandon(&self, flight: &Arc<Flight<V>>);
+    fn end_abandon(&self, flight: &Flight<V>);
 }
 
-/// One flight. Recycled by the registry once nobody holds it any more.
-pub(crate) struct Flight<V> {
+/// A handle on one flight (a reference-counted pointer). Recycled by the registry once nobody
+/// else holds it.
+pub(crate) struct Flight<V>(Arc<Inner<V>>);
+
+/// What a flight is made of.
+pub(crate) struct Inner<V> {
     pub(crate) state: Mutex<State<V>>,
     /// Waiters that are not driving listen here for the end of the flight and for hand-offs.
     pub(crate) event: Event,
@@ -114,7 +118,7 @@ pub(crate) enum Step<V> {
 
 impl<V> Flight<V> {
     pub(crate) fn new() -> Self {
-        Self {
+        Self(Arc::new(Inner {
             state: Mutex::new(State {
                 phase: Phase::Abandoned,
                 waiters: 0,
@@ -125,12 +129,61 @@ impl<V> Flight<V> {
             }),
             event: Event::new(),
             hash: 0,
-        }
+        }))
     }
 
     /// The identity the re-entrancy check uses.
-    pub(crate) fn id(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as *const () as usize
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The flight's parts, if nobody else holds it (a recycled flight being reset).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V>> {
+        Arc::get_mut(&mut self.0)
+    }
+
+    /// The waker the work is polled with: it reaches the flight, not one waiter.
+    fn waker(&self) -> Waker
+    where
+        V: Send + 'static,
+    {
+        #[cfg(not(loom))]
+        {
+            Waker::from(self.0.clone())
+        }
+        #[cfg(loom)]
+        {
+            // `Wake` needs a std `Arc`; loom's own `Arc` keeps the flight's drop modelled.
+            Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
+        }
+    }
+}
+
+impl<V> Clone for Flight<V> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<V> Deref for Flight<V> {
+    type Target = Inner<V>;
+
+    fn deref(&self) -> &Inner<V> {
+        &self.0
+    }
+}
+
+#[cfg(loom)]
+struct LoomWaker<V>(Arc<Inner<V>>);
+
+#[cfg(loom)]
+impl<V: Send + 'static> Wake for LoomWaker<V> {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.wake_flight();
     }
 }
 
@@ -198,12 +251,47 @@ impl<V> State<V> {
     }
 }
 
-impl<V: Send + 'static> Wake for Flight<V> {
+#[cfg(not(loom))]
+impl<V: Send + 'static> Wake for Inner<V> {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        self.wake_flight();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_flight();
+    }
+}
+
+impl<V> Inner<V> {
+    /// The gate of this flight opened one notch (a predecessor finished dropping its work).
+    pub(crate) fn ungate(&self) {
+        let mut state = lock(&self.state);
+        state.gate -= 1;
+        if state.gate == 0 && matches!(state.phase, Phase::Idle { woken: true, .. }) {
+            let driver = state.driver_waker.clone();
+            drop(state);
+            self.wake_driver_and_standby(driver);
+        }
+    }
+
+    fn wake_driver_and_standby(&self, driver: Option<Waker>) {
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        // `total_listeners` first: notifying an event nobody listened to allocates its state.
+        if self.event.total_listeners() > 0 {
+            self.event.notify_additional(1);
+        }
+    }
+
+    fn notify_all(&self) {
+        if self.event.total_listeners() > 0 {
+            self.event.notify(usize::MAX);
+        }
+    }
+
+    /// An inner wakeup of the work: mark it due and wake the driver plus one standby.
+    fn wake_flight(&self) {
         let mut state = lock(&self.state);
         let rearmed = match &mut state.phase {
             // The poller sees the flag when its poll returns and re-arms.
@@ -230,7 +318,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
     /// One poll of a registered waiter: take the value, drive the work, or report that this
     /// waiter must listen. `Pending` means this waiter is the driver and its waker is stored.
     pub(crate) fn poll_drive(
-        self: &Arc<Self>,
+        &self,
         registry: &dyn Unlink<V>,
         ticket: Ticket,
         cx: &mut Context<'_>,
@@ -302,13 +390,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
 
     /// Polls work that this waiter has moved out of the flight (`Phase::Polling`).
     pub(crate) fn poll_work(
-        self: &Arc<Self>,
+        &self,
         registry: &dyn Unlink<V>,
         ticket: Ticket,
         mut work: Work<V>,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
-        let waker = Waker::from(self.clone());
+        let waker = self.waker();
         let polled = {
             let _scope = PollingScope::enter(self.id());
             catch_unwind(AssertUnwindSafe(|| {
@@ -351,7 +439,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
     /// Publishes the value: unlinks the flight and hands the value to its waiters. `taker` is
     /// the ticket of the waiter that gets a share now (`None` for a detached task).
     pub(crate) fn finish(
-        self: &Arc<Self>,
+        &self,
         registry: &dyn Unlink<V>,
         taker: Option<Ticket>,
         value: V,
@@ -420,11 +508,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
     }
 
     /// Publishes a panic of the work (or of the closure that made it).
-    pub(crate) fn finish_panicked(
-        self: &Arc<Self>,
-        registry: &dyn Unlink<V>,
-        payload: &(dyn Any + Send),
-    ) {
+    pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
         let panicked = Panicked::from_payload(payload);
         let mut driver = None;
         registry.unlink_with(self, &mut || {
@@ -442,7 +526,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
 
     /// A registered waiter goes away without having taken a value (dropped, timed out, or
     /// unwinding). Hands driving on if it was the driver; abandons the flight if it was the last.
-    pub(crate) fn leave(self: &Arc<Self>, registry: &dyn Unlink<V>, ticket: Ticket) {
+    pub(crate) fn leave(&self, registry: &dyn Unlink<V>, ticket: Ticket) {
         let mut state = lock(&self.state);
         match &mut state.phase {
             Phase::Done {
@@ -487,7 +571,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
 
 impl<V> Flight<V> {
     /// The last waiter left while the work was idle: drop the work, unlocked.
-    pub(crate) fn abandon(self: &Arc<Self>, registry: &dyn Unlink<V>) {
+    pub(crate) fn abandon(&self, registry: &dyn Unlink<V>) {
         if let Some(work) = registry.begin_abandon(self) {
             drop_quietly(work);
             registry.end_abandon(self);
@@ -496,7 +580,7 @@ impl<V> Flight<V> {
 
     /// Installs the work made by a starter that does not poll it now (`do_chan`, or a detached
     /// task giving its work back to the waiters).
-    pub(crate) fn install(self: &Arc<Self>, registry: &dyn Unlink<V>, work: Work<V>) {
+    pub(crate) fn install(&self, registry: &dyn Unlink<V>, work: Work<V>) {
         let mut state = lock(&self.state);
         if state.waiters == 0 {
             // Nobody is left to poll it.
@@ -515,36 +599,9 @@ impl<V> Flight<V> {
     }
 
     /// A detached task dropped before completion gives its work back to the waiters.
-    pub(crate) fn give_back(self: &Arc<Self>, registry: &dyn Unlink<V>, work: Work<V>) {
+    pub(crate) fn give_back(&self, registry: &dyn Unlink<V>, work: Work<V>) {
         lock(&self.state).waiters -= 1;
         self.install(registry, work);
-    }
-
-    /// The gate of this flight opened one notch (a predecessor finished dropping its work).
-    pub(crate) fn ungate(&self) {
-        let mut state = lock(&self.state);
-        state.gate -= 1;
-        if state.gate == 0 && matches!(state.phase, Phase::Idle { woken: true, .. }) {
-            let driver = state.driver_waker.clone();
-            drop(state);
-            self.wake_driver_and_standby(driver);
-        }
-    }
-
-    fn wake_driver_and_standby(&self, driver: Option<Waker>) {
-        if let Some(driver) = driver {
-            driver.wake();
-        }
-        // `total_listeners` first: notifying an event nobody listened to allocates its state.
-        if self.event.total_listeners() > 0 {
-            self.event.notify_additional(1);
-        }
-    }
-
-    fn notify_all(&self) {
-        if self.event.total_listeners() > 0 {
-            self.event.notify(usize::MAX);
-        }
     }
 }
 

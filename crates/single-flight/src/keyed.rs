@@ -239,10 +239,15 @@ where
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Poll) {
             Entry::Joined(flight, ticket) => Waiter::new(flight, registry, ticket).wait(None).await,
-            Entry::Started(flight, key) => {
+            Entry::Started(flight, key, gated) => {
                 let mut waiter = Waiter::new(flight, registry, 0);
                 let work = waiter.make_work(move || work(key));
-                waiter.wait(Some(work)).await
+                if gated {
+                    waiter.install(work);
+                    waiter.wait(None).await
+                } else {
+                    waiter.wait(Some(work)).await
+                }
             }
         }
     }
@@ -320,7 +325,7 @@ where
             Entry::Joined(flight, ticket) => {
                 Receiver::new(Waiter::new(flight, registry.clone(), ticket))
             }
-            Entry::Started(flight, key) => {
+            Entry::Started(flight, key, _) => {
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));
                 waiter.install(work);
@@ -367,7 +372,7 @@ where
             Entry::Joined(flight, ticket) => {
                 Receiver::new(Waiter::new(flight, registry.clone(), ticket))
             }
-            Entry::Started(flight, key) => {
+            Entry::Started(flight, key, _) => {
                 let task_flight = flight.clone();
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));

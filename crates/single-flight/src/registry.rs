@@ -6,7 +6,6 @@
 //! hash is kept in the flight so that unlinking compares identity, never keys.
 
 use std::borrow::Borrow;
-use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -23,20 +22,20 @@ pub(crate) struct Registry<K, V> {
 
 struct Table<K, V> {
     slots: HashTable<Slot<K, V>>,
-    pool: Vec<Arc<Flight<V>>>,
+    pool: Vec<Flight<V>>,
     abandoning: Vec<Abandoning<V>>,
 }
 
 struct Slot<K, V> {
     key: K,
-    flight: Arc<Flight<V>>,
+    flight: Flight<V>,
 }
 
 /// An abandoned flight whose work is being dropped, with the flights of the same hash started
 /// meanwhile: they must not poll their work before this drop has finished.
 struct Abandoning<V> {
-    flight: Arc<Flight<V>>,
-    successors: Vec<Arc<Flight<V>>>,
+    flight: Flight<V>,
+    successors: Vec<Flight<V>>,
 }
 
 /// How a starter sets its new flight up.
@@ -52,9 +51,10 @@ pub(crate) enum Start {
 
 pub(crate) enum Entry<V, K> {
     /// Joined a running flight with this ticket.
-    Joined(Arc<Flight<V>>, Ticket),
-    /// Started a new flight (ticket 0); here is the key for the work.
-    Started(Arc<Flight<V>>, K),
+    Joined(Flight<V>, Ticket),
+    /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
+    /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
+    Started(Flight<V>, K, bool),
 }
 
 impl<K, V> Registry<K, V> {
@@ -85,15 +85,22 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             drop(key);
             return Entry::Joined(flight, ticket);
         }
+        // `K::clone` runs under the lock, before anything is changed.
+        let key_in_slot = key.clone();
+        let mut flight = table.recycled_flight();
+        let gate = table
+            .abandoning
+            .iter()
+            .filter(|abandoning| abandoning.flight.hash == hash)
+            .count();
         let (phase, waiters) = match start {
-            Start::Poll => (Phase::Polling { woken: false }, 1),
-            Start::Install => (Phase::Starting, 1),
+            // A gated starter cannot poll at once: it installs its work like `do_chan` does.
+            Start::Poll if gate == 0 => (Phase::Polling { woken: false }, 1),
+            Start::Poll | Start::Install => (Phase::Starting, 1),
             Start::Detach => (Phase::Detached, 2),
         };
-        let mut flight = table.recycled_flight();
-        let gate = table.gate(hash, &flight);
         {
-            let fresh = Arc::get_mut(&mut flight).expect("a recycled flight is unshared");
+            let fresh = flight.get_mut().expect("a recycled flight is unshared");
             fresh.hash = hash;
             let state = match fresh.state.get_mut() {
                 Ok(state) => state,
@@ -101,16 +108,18 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             };
             state.reset(phase, waiters, gate);
         }
-        // `K::clone` runs under the lock, before anything is inserted.
+        if gate > 0 {
+            table.gate(hash, &flight);
+        }
         let slot = Slot {
-            key: key.clone(),
+            key: key_in_slot,
             flight: flight.clone(),
         };
         table
             .slots
             .insert_unique(hash, slot, |slot| slot.flight.hash);
         drop(table);
-        Entry::Started(flight, key)
+        Entry::Started(flight, key, gate > 0)
     }
 
     /// Removes the entry for `key`; returns whether there was one.
@@ -134,33 +143,30 @@ impl<K: Eq + Clone, V> Registry<K, V> {
 
 impl<K, V> Table<K, V> {
     /// A flight nobody else holds: from the pool if possible.
-    fn recycled_flight(&mut self) -> Arc<Flight<V>> {
+    fn recycled_flight(&mut self) -> Flight<V> {
         while let Some(mut flight) = self.pool.pop() {
-            if Arc::get_mut(&mut flight).is_some() {
+            if flight.get_mut().is_some() {
                 return flight;
             }
             // Still held (a stale waker inside some finished work, or a waiter not yet gone):
             // let its last holder free it.
         }
-        Arc::new(Flight::new())
+        Flight::new()
     }
 
-    /// How many abandoned flights of this hash the new flight must wait for.
-    fn gate(&mut self, hash: u64, flight: &Arc<Flight<V>>) -> usize {
-        let mut gate = 0;
+    /// Makes `flight` wait for every abandoned flight of this hash whose work is being dropped.
+    fn gate(&mut self, hash: u64, flight: &Flight<V>) {
         for abandoning in &mut self.abandoning {
             if abandoning.flight.hash == hash {
                 abandoning.successors.push(flight.clone());
-                gate += 1;
             }
         }
-        gate
     }
 
-    fn unlink(&mut self, flight: &Arc<Flight<V>>) -> Option<Slot<K, V>> {
+    fn unlink(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
         let slot = match self
             .slots
-            .find_entry(flight.hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+            .find_entry(flight.hash, |slot| slot.flight.ptr_eq(flight))
         {
             Ok(entry) => Some(entry.remove().0),
             Err(_) => None,
@@ -173,7 +179,7 @@ impl<K, V> Table<K, V> {
         slot
     }
 
-    fn recycle(&mut self, flight: &Arc<Flight<V>>) {
+    fn recycle(&mut self, flight: &Flight<V>) {
         if self.pool.len() < POOL_CAPACITY {
             self.pool.push(flight.clone());
         }
@@ -185,7 +191,7 @@ where
     K: Send,
     V: Send,
 {
-    fn unlink_with(&self, flight: &Arc<Flight<V>>, publish: &mut dyn FnMut()) {
+    fn unlink_with(&self, flight: &Flight<V>, publish: &mut dyn FnMut()) {
         let mut table = lock(&self.table);
         let slot = table.unlink(flight);
         publish();
@@ -195,7 +201,7 @@ where
         drop(slot);
     }
 
-    fn begin_abandon(&self, flight: &Arc<Flight<V>>) -> Option<Work<V>> {
+    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
         let mut table = lock(&self.table);
         let mut state = lock(&flight.state);
         if state.waiters != 0 || !matches!(state.phase, Phase::Idle { .. }) {
@@ -216,12 +222,12 @@ where
         Some(work)
     }
 
-    fn end_abandon(&self, flight: &Arc<Flight<V>>) {
+    fn end_abandon(&self, flight: &Flight<V>) {
         let mut table = lock(&self.table);
         let index = table
             .abandoning
             .iter()
-            .position(|abandoning| Arc::ptr_eq(&abandoning.flight, flight))
+            .position(|abandoning| abandoning.flight.ptr_eq(flight))
             .expect("an abandoning flight is listed until its work is dropped");
         let abandoning = table.abandoning.swap_remove(index);
         table.recycle(flight);

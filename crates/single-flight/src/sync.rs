@@ -1,14 +1,14 @@
 //! The synchronization primitives the crate uses, swapped for loom's under `cfg(loom)`.
 //!
-//! Only the locks and the thread-local re-entrancy stack need to be modelled: `Arc` reference
-//! counts are not part of the flight protocol, and `event-listener` swaps its own internals
-//! when its `loom` feature is on.
+//! The flight's `Arc`, the locks and the thread-local re-entrancy stack are modelled;
+//! `event-listener` swaps its own internals when its `loom` feature is on. The registry stays in
+//! a std `Arc` (loom's cannot coerce to `Arc<dyn Unlink>`), which only owns loom locks.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
 pub(crate) use std::thread_local;

@@ -1,7 +1,6 @@
 //! A registered waiter and the loop that waits for (and, when its turn comes, drives) its flight.
 
 use std::ops::Deref;
-use std::sync::Arc;
 
 use event_listener::listener;
 use futures_lite::future::poll_fn;
@@ -16,7 +15,7 @@ where
     R: Deref,
     R::Target: Unlink<V> + Sized,
 {
-    pub(crate) flight: Arc<Flight<V>>,
+    pub(crate) flight: Flight<V>,
     pub(crate) registry: R,
     pub(crate) ticket: Ticket,
     registered: bool,
@@ -28,7 +27,7 @@ where
     R: Deref,
     R::Target: Unlink<V> + Sized,
 {
-    pub(crate) fn new(flight: Arc<Flight<V>>, registry: R, ticket: Ticket) -> Self {
+    pub(crate) fn new(flight: Flight<V>, registry: R, ticket: Ticket) -> Self {
         Self {
             flight,
             registry,
