@@ -103,3 +103,8 @@ pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
 pub use crate::panicked::Panicked;
 pub use crate::receiver::{Receiver, WithShared};
+
+// The README's examples are compiled and run as doctests, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -179,9 +179,9 @@ impl<K, V> Table<K, V> {
         slot
     }
 
-    fn recycle(&mut self, flight: &Flight<V>) {
+    fn recycle(&mut self, flight: Flight<V>) {
         if self.pool.len() < POOL_CAPACITY {
-            self.pool.push(flight.clone());
+            self.pool.push(flight);
         }
     }
 }
@@ -195,10 +195,20 @@ where
         let mut table = lock(&self.table);
         let slot = table.unlink(flight);
         publish();
-        table.recycle(flight);
+        // Recycle the slot's own handle when there is one: a move, not a reference-count trip.
+        let key = match slot {
+            Some(Slot { key, flight }) => {
+                table.recycle(flight);
+                Some(key)
+            }
+            None => {
+                table.recycle(flight.clone());
+                None
+            }
+        };
         drop(table);
         // The key's drop is user code: not under the lock.
-        drop(slot);
+        drop(key);
     }
 
     fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
@@ -229,10 +239,13 @@ where
             .iter()
             .position(|abandoning| abandoning.flight.ptr_eq(flight))
             .expect("an abandoning flight is listed until its work is dropped");
-        let abandoning = table.abandoning.swap_remove(index);
-        table.recycle(flight);
+        let Abandoning {
+            flight: dropped,
+            successors,
+        } = table.abandoning.swap_remove(index);
+        table.recycle(dropped);
         drop(table);
-        for successor in abandoning.successors {
+        for successor in successors {
             successor.ungate();
         }
     }

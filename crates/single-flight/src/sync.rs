@@ -10,12 +10,6 @@ pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
-#[cfg(not(loom))]
-pub(crate) use std::thread_local;
-
-#[cfg(loom)]
-pub(crate) use loom::thread_local;
-
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// Every critical section in this crate leaves its state consistent before it runs code that
