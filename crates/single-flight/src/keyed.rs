@@ -110,12 +110,22 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// # Examples
     ///
     /// ```
-    /// use std::hash::{BuildHasherDefault, DefaultHasher};
+    /// use std::collections::hash_map::DefaultHasher;
+    /// use std::hash::BuildHasher;
     /// use single_flight::KeyedGroup;
     ///
-    /// // Fixed keys: only for keys an attacker does not choose.
-    /// static GROUP: KeyedGroup<u64, u64, BuildHasherDefault<DefaultHasher>> =
-    ///     KeyedGroup::with_hasher(BuildHasherDefault::new());
+    /// /// Fixed keys: only for keys an attacker does not choose.
+    /// #[derive(Clone, Copy)]
+    /// struct FixedState;
+    ///
+    /// impl BuildHasher for FixedState {
+    ///     type Hasher = DefaultHasher;
+    ///     fn build_hasher(&self) -> DefaultHasher {
+    ///         DefaultHasher::new()
+    ///     }
+    /// }
+    ///
+    /// static GROUP: KeyedGroup<u64, u64, FixedState> = KeyedGroup::with_hasher(FixedState);
     /// assert_eq!(GROUP.in_flight(), 0);
     /// ```
     pub const fn with_hasher(hasher: S) -> Self {
