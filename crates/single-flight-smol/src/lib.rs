@@ -1,1 +1,76 @@
-//! smol adapter for single-flight (being written).
+//! smol adapter for [`single_flight`]: timeouts on [`async_io::Timer`] and detached flights
+//! spawned on an [`Executor`](async_executor::Executor) or on smol's global executor.
+//!
+//! The core crate shares one execution among every caller of a key and depends on no runtime.
+//! What needs a runtime lives here, as extension traits on the core's types:
+//!
+//! * **Timeouts** ([`KeyedGroupExt::call_timeout`], [`ReceiverExt::recv_timeout`], and their
+//!   `_deadline` forms on [`std::time::Instant`]) bound one caller's wait and nothing else: a
+//!   caller that gives up gets [`Elapsed`], and the flight goes on for the others. They use
+//!   `async-io`'s timers, so they work under any executor.
+//! * **Detached flights** ([`KeyedGroupExt::do_chan_spawned_on`] with your executor,
+//!   [`KeyedGroupExt::do_chan_spawned`] with `smol::spawn`) run the work on its own task: it runs
+//!   to completion even if every caller leaves, new callers join it while it runs, and a panic
+//!   in it still reaches its waiters. This is Go's `DoChan`.
+//!
+//! A timeout on a detached flight, Go's `select` on `DoChan` and `time.After`, is
+//! `group.do_chan_spawned(key, work).recv_timeout(duration)`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use single_flight::KeyedGroup;
+//! use single_flight_smol::KeyedGroupExt;
+//!
+//! static PROFILES: KeyedGroup<u64, String> = KeyedGroup::new();
+//!
+//! # smol::block_on(async {
+//! let (reply, backend) = smol::channel::bounded::<&str>(1); // a slow backend
+//! let fetch = move |id: u64| async move { format!("{} {id}", backend.recv().await.unwrap()) };
+//!
+//! // The fetch runs on smol's executor to its end, whoever waits for it.
+//! let rx = PROFILES.do_chan_spawned(7, fetch);
+//! // A caller that gives up after 10 ms leaves it running for the others.
+//! let hurried = PROFILES.call_timeout(7, Duration::from_millis(10), |_| async { unreachable!() });
+//! assert!(hurried.await.is_err());
+//!
+//! reply.send("profile").await.unwrap();
+//! assert_eq!(rx.await, "profile 7");
+//! assert_eq!(PROFILES.in_flight(), 0);
+//! # });
+//! ```
+//!
+//! # Features
+//!
+//! * `smol` (default): [`KeyedGroupExt::do_chan_spawned`] and [`GroupExt::do_chan_spawned`] on
+//!   smol's global executor (`smol::spawn`). Without it the crate depends on `async-io` and
+//!   `async-executor` only (what smol itself is built on), and spawns on an executor you pass.
+
+#![forbid(unsafe_code)]
+
+mod group;
+mod keyed;
+mod receiver;
+mod time;
+
+pub use crate::group::GroupExt;
+pub use crate::keyed::KeyedGroupExt;
+pub use crate::receiver::ReceiverExt;
+pub use crate::time::Elapsed;
+
+// The README's example is compiled and run as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+mod sealed {
+    /// Keeps the extension traits implementable by the core's types only, so that methods can
+    /// be added to them without breaking anyone.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+
+    impl<K, V, S> Sealed for single_flight::KeyedGroup<K, V, S> {}
+    impl<V> Sealed for single_flight::Group<V> {}
+    impl<V> Sealed for single_flight::Receiver<V> {}
+}

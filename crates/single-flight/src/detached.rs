@@ -40,6 +40,8 @@ pub struct Detached<V> {
     flight: Flight<V>,
     registry: Arc<dyn Unlink<V>>,
     work: Option<Work<V>>,
+    /// Whether the flight's gate was found open once (it never closes again).
+    gate_open: bool,
 }
 
 impl<V: Clone + Send + 'static> Detached<V> {
@@ -48,6 +50,7 @@ impl<V: Clone + Send + 'static> Detached<V> {
             flight,
             registry,
             work: Some(work),
+            gate_open: false,
         }
     }
 }
@@ -60,6 +63,13 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
         let Some(work) = this.work.as_mut() else {
             return Poll::Ready(());
         };
+        if !this.gate_open {
+            // Never poll the work while an abandoned flight of the same key still drops its own.
+            if !this.flight.detached_gate_open(cx.waker()) {
+                return Poll::Pending;
+            }
+            this.gate_open = true;
+        }
         let polled = {
             let _scope = PollingScope::enter(this.flight.id());
             catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))

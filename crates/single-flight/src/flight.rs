@@ -267,11 +267,39 @@ impl<V> Inner<V> {
     pub(crate) fn ungate(&self) {
         let mut state = lock(&self.state);
         state.gate -= 1;
-        if state.gate == 0 && matches!(state.phase, Phase::Idle { woken: true, .. }) {
-            let driver = state.driver_waker.clone();
-            drop(state);
-            self.wake_driver_and_standby(driver);
+        if state.gate > 0 {
+            return;
         }
+        match state.phase {
+            Phase::Idle { woken: true, .. } => {
+                let driver = state.driver_waker.clone();
+                drop(state);
+                self.wake_driver_and_standby(driver);
+            }
+            // A detached task parked in `detached_gate_open`.
+            Phase::Detached => {
+                let task = state.driver_waker.take();
+                drop(state);
+                if let Some(task) = task {
+                    task.wake();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a detached task may poll its work: not before abandoned flights of the same hash
+    /// have dropped theirs. If not, the task's waker is parked until `ungate` opens the gate.
+    pub(crate) fn detached_gate_open(&self, waker: &Waker) -> bool {
+        let mut state = lock(&self.state);
+        if state.gate == 0 {
+            return true;
+        }
+        match &mut state.driver_waker {
+            Some(parked) if parked.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        false
     }
 
     fn wake_driver_and_standby(&self, driver: Option<Waker>) {

@@ -248,7 +248,11 @@ where
         let registry: &Registry<K, V> = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Poll) {
-            Entry::Joined(flight, ticket) => Waiter::new(flight, registry, ticket).wait(None).await,
+            Entry::Joined(flight, ticket) => {
+                // A caller that joins never runs its closure: release what it captured now.
+                drop(work);
+                Waiter::new(flight, registry, ticket).wait(None).await
+            }
             Entry::Started(flight, key, gated) => {
                 let mut waiter = Waiter::new(flight, registry, 0);
                 let work = waiter.make_work(move || work(key));
@@ -354,8 +358,9 @@ where
     ///
     /// # Panics
     ///
-    /// A panic of the work is caught in the spawned task and reaches the flight's waiters, as for
-    /// [`call`](Self::call); the task itself completes normally. If `work` (the closure) or
+    /// A panic of the work is caught in the spawned task and reaches every waiter of the flight
+    /// as a [`Panicked`](crate::Panicked) carrying its message (no waiter was polling the work,
+    /// so none gets the original payload); the task itself completes normally. If `work` (the closure) or
     /// `spawn` panics, this call panics; a [`Detached`] dropped without completing hands the work
     /// back to the waiters, which then drive it themselves.
     ///

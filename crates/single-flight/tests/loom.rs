@@ -220,20 +220,21 @@ fn receiver_dropped_racing_completion() {
     });
 }
 
+/// Work whose drop takes a while (a preemption point in the middle).
+struct SlowDrop(Arc<AtomicBool>);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+        thread::yield_now();
+        self.0.store(false, SeqCst);
+    }
+}
+
 /// The last waiter leaves, the work is dropped with no lock held, and a call that arrives
 /// meanwhile starts a new flight whose work is not polled before that drop has finished.
 #[test]
 fn abandoned_work_drops_before_successor_polls() {
-    struct SlowDrop(Arc<AtomicBool>);
-
-    impl Drop for SlowDrop {
-        fn drop(&mut self) {
-            self.0.store(true, SeqCst);
-            thread::yield_now();
-            self.0.store(false, SeqCst);
-        }
-    }
-
     loom::model(|| {
         let group = Arc::new(Group::new());
         let dropping = Arc::new(AtomicBool::new(false));
@@ -260,6 +261,49 @@ fn abandoned_work_drops_before_successor_polls() {
         // 1 if the call joined the old flight before its last waiter left, else a new flight.
         assert!(value == 1 || value == 8);
         leaver.join().unwrap();
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
+/// As above with a detached successor: its spawned task must not poll the new work before the
+/// abandoned work has finished dropping either.
+#[test]
+fn abandoned_work_drops_before_detached_successor_polls() {
+    loom::model(|| {
+        let group = Arc::new(Group::new());
+        let dropping = Arc::new(AtomicBool::new(false));
+        let mut abandoned = group.do_chan(1, {
+            let guard = SlowDrop(dropping.clone());
+            move |_| async move {
+                let _guard = guard;
+                YieldOnce(false).await;
+                1
+            }
+        });
+        assert!(poll_once(&mut abandoned).is_pending());
+        let leaver = thread::spawn(move || drop(abandoned));
+        let mut task = None;
+        let rx = group.do_chan_detached(
+            1,
+            {
+                let dropping = dropping.clone();
+                move |_| async move {
+                    assert!(
+                        !dropping.load(SeqCst),
+                        "new work polled while the old one drops"
+                    );
+                    8
+                }
+            },
+            |detached| task = Some(detached),
+        );
+        let runner = task.map(|task| thread::spawn(move || block_on(task)));
+        let value = block_on(rx);
+        assert!(value == 1 || value == 8);
+        leaver.join().unwrap();
+        if let Some(runner) = runner {
+            runner.join().unwrap();
+        }
         assert_eq!(group.in_flight(), 0);
     });
 }
