@@ -28,7 +28,7 @@ type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + 'static>>;
 /// # Panics
 ///
 /// Polling it panics if the flight's work panicked (see
-/// [`KeyedGroup::call`](crate::KeyedGroup::call#panics)), and if it is polled again after it
+/// [`KeyedGroup::call`](crate::KeyedGroup::call), section *Panics*), and if it is polled again after it
 /// returned its value.
 ///
 /// # Examples
