@@ -518,21 +518,22 @@ impl<V: Clone + Send + 'static> Flight<V> {
             // Nobody takes it (a detached flight whose waiters all left): drop it here, unlocked.
             drop(value);
         }
-        let (mine, shared) = match mine {
-            Some((v, shared)) => (Some(v), shared),
-            None if taker.is_some() => {
-                let (v, shared) = lock(&self.state).take_value().expect("phase is Done");
-                (Some(v), shared)
-            }
-            None => (None, others > 1),
-        };
+        // Wake the others before taking this waiter's own share: the share may run `V::clone`,
+        // and a panic there must only unwind this waiter.
         if others > 0 {
             self.notify_all();
         }
         if let Some(driver) = driver {
             driver.wake();
         }
-        (mine, shared)
+        match mine {
+            Some((v, shared)) => (Some(v), shared),
+            None if taker.is_some() => {
+                let (v, shared) = lock(&self.state).take_value().expect("phase is Done");
+                (Some(v), shared)
+            }
+            None => (None, others > 1),
+        }
     }
 
     /// Publishes a panic of the work (or of the closure that made it).
@@ -582,14 +583,14 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     self.abandon(registry);
                     return;
                 }
-                // If the work is due for a poll that the leaving driver would have made, a
-                // standby makes it instead.
-                let hand_off = old_waker.is_some()
-                    && state.gate == 0
-                    && matches!(state.phase, Phase::Idle { woken: true, .. });
+                // The driver waits on no listener, so its role is handed to a standby at once:
+                // the standby makes the poll the driver would have made if the work is due, and
+                // otherwise becomes the driver that the next inner wakeup reaches. Should that
+                // standby be stalled, it keeps the notification and the next wakeup skips it.
+                let hand_off = old_waker.is_some();
                 drop(state);
                 drop(old_waker);
-                if hand_off {
+                if hand_off && self.event.total_listeners() > 0 {
                     self.event.notify_additional(1);
                 }
             }

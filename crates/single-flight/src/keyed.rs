@@ -248,10 +248,13 @@ where
         let registry: &Registry<K, V> = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Poll) {
-            Entry::Joined(flight, ticket) => {
-                // A caller that joins never runs its closure: release what it captured now.
+            Entry::Joined(flight, ticket, key) => {
+                let mut waiter = Waiter::new(flight, registry, ticket);
+                // A caller that joins never runs its closure: release what it and the key hold
+                // now, with the registration guarded should their `Drop` panic.
                 drop(work);
-                Waiter::new(flight, registry, ticket).wait(None).await
+                drop(key);
+                waiter.wait(None).await
             }
             Entry::Started(flight, key, gated) => {
                 let mut waiter = Waiter::new(flight, registry, 0);
@@ -336,8 +339,10 @@ where
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Install) {
-            Entry::Joined(flight, ticket) => {
-                Receiver::new(Waiter::new(flight, registry.clone(), ticket))
+            Entry::Joined(flight, ticket, key) => {
+                let waiter = Waiter::new(flight, registry.clone(), ticket);
+                drop(key);
+                Receiver::new(waiter)
             }
             Entry::Started(flight, key, _) => {
                 let waiter = Waiter::new(flight, registry.clone(), 0);
@@ -384,8 +389,10 @@ where
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Detach) {
-            Entry::Joined(flight, ticket) => {
-                Receiver::new(Waiter::new(flight, registry.clone(), ticket))
+            Entry::Joined(flight, ticket, key) => {
+                let waiter = Waiter::new(flight, registry.clone(), ticket);
+                drop(key);
+                Receiver::new(waiter)
             }
             Entry::Started(flight, key, _) => {
                 let task_flight = flight.clone();

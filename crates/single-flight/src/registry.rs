@@ -9,7 +9,7 @@ use std::borrow::Borrow;
 
 use hashbrown::HashTable;
 
-use crate::flight::{Flight, Phase, Ticket, Unlink, Work};
+use crate::flight::{drop_quietly, Flight, Phase, Ticket, Unlink, Work};
 use crate::sync::{lock, Mutex};
 
 /// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
@@ -50,8 +50,9 @@ pub(crate) enum Start {
 }
 
 pub(crate) enum Entry<V, K> {
-    /// Joined a running flight with this ticket.
-    Joined(Flight<V>, Ticket),
+    /// Joined a running flight with this ticket; the caller's key is handed back so that it is
+    /// dropped once the caller's registration is guarded (its `Drop` is user code).
+    Joined(Flight<V>, Ticket, K),
     /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
     /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
     Started(Flight<V>, K, bool),
@@ -82,8 +83,7 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             let flight = slot.flight.clone();
             let ticket = lock(&flight.state).join();
             drop(table);
-            drop(key);
-            return Entry::Joined(flight, ticket);
+            return Entry::Joined(flight, ticket, key);
         }
         // `K::clone` runs under the lock, before anything is changed.
         let key_in_slot = key.clone();
@@ -207,8 +207,9 @@ where
             }
         };
         drop(table);
-        // The key's drop is user code: not under the lock.
-        drop(key);
+        // The key's drop is user code: not under the lock, and not allowed to unwind through
+        // the publication of the flight's end.
+        drop_quietly(key);
     }
 
     fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
@@ -228,7 +229,7 @@ where
             successors: Vec::new(),
         });
         drop(table);
-        drop(slot);
+        drop_quietly(slot);
         Some(work)
     }
 

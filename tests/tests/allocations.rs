@@ -1,0 +1,244 @@
+//! Heap allocations per flight and per caller (DESIGN.md, "Costs the design is built for"),
+//! counted by a `#[global_allocator]` that wraps the system allocator and counts the
+//! allocations (and reallocations) of the current thread only, so that the tests of this binary
+//! may run in parallel. Everything runs on `futures_lite::future::block_on` on the test thread;
+//! each measure warms up first (the group's table, its recycled flight states and their
+//! `Event`s, block_on's cached waker), then counts over `ITERATIONS` flights and asserts the
+//! exact count per iteration.
+//!
+//! Work futures capture a `u64` on purpose: a zero-sized future is boxed without allocating,
+//! which would hide the one allocation every flight is expected to make (its boxed work).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures_lite::future::block_on;
+use single_flight::{Group, KeyedGroup};
+use single_flight_tests::{poll_noop, Gate};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the thread-local may already be gone while the thread shuts down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` unchanged; counting touches only a const-initialized
+// thread-local `Cell` without destructor, which never allocates.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Allocations made by this thread so far.
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+const WARM_UP: u64 = 100;
+const ITERATIONS: u64 = 1000;
+
+/// Runs `f(i)` for `WARM_UP` iterations, then counts the allocations of `ITERATIONS` more and
+/// returns them per iteration (the total must divide evenly, or the test fails).
+fn per_iteration(what: &str, mut f: impl FnMut(u64)) -> u64 {
+    for i in 0..WARM_UP {
+        f(i);
+    }
+    let before = allocations();
+    for i in WARM_UP..WARM_UP + ITERATIONS {
+        f(i);
+    }
+    let total = allocations() - before;
+    println!(
+        "{what}: {total} allocations over {ITERATIONS} iterations = {} per iteration",
+        total as f64 / ITERATIONS as f64
+    );
+    assert_eq!(
+        total % ITERATIONS,
+        0,
+        "{what}: {total} allocations over {ITERATIONS} iterations is not a whole number per iteration"
+    );
+    total / ITERATIONS
+}
+
+#[test]
+fn solo_keyed_call_allocates_the_boxed_work_only() {
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let n = per_iteration("solo KeyedGroup::call, fresh key, ready work", |i| {
+        // The work captures `k` (a u64): its box really allocates.
+        let v = block_on(g.call(i, |k| async move { k * 2 }));
+        assert_eq!(v, i * 2);
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(n, 1, "one allocation per flight: the boxed work");
+
+    let n = per_iteration("solo KeyedGroup::call, fresh key, work yields once", |i| {
+        // Polled twice, with the flight's own waker in between: that waker allocates nothing.
+        let v = block_on(g.call(i, |k| async move {
+            futures_lite::future::yield_now().await;
+            k * 3
+        }));
+        assert_eq!(v, i * 3);
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(
+        n, 1,
+        "one allocation per flight, however often the work is polled"
+    );
+}
+
+#[test]
+fn solo_group_call_allocates_the_boxed_work_only() {
+    let g: Group<u64> = Group::new();
+    let n = per_iteration("solo Group::call, ready work", |i| {
+        // The work captures `i` (a u64): its box really allocates.
+        let v = block_on(g.call(|| async move { i + 1 }));
+        assert_eq!(v, i + 1);
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(n, 1, "one allocation per flight: the boxed work");
+}
+
+/// Counts the allocations of a joining `call` (the follower) only, over `ITERATIONS` flights
+/// after `WARM_UP`; `flight(i)` runs one flight and returns the follower's allocations.
+fn follower_per_flight(what: &str, mut flight: impl FnMut(u64) -> u64) -> u64 {
+    for i in 0..WARM_UP {
+        flight(i);
+    }
+    let total: u64 = (WARM_UP..WARM_UP + ITERATIONS).map(&mut flight).sum();
+    println!("{what}: {total} allocations over {ITERATIONS} flights (follower only)");
+    total
+}
+
+/// A joining `call` registers (its listener lives in its own future, on the stack here), waits
+/// while the leader drives, and takes its share of the value: it allocates nothing.
+#[test]
+fn joining_call_allocates_nothing() {
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let total = follower_per_flight("joining KeyedGroup::call, leader drives", |i| {
+        let gate = Arc::new(Gate::new());
+        // The work captures `i` and a gate: the follower joins while it waits.
+        let mut leader = Box::pin(g.call(i, {
+            let gate = gate.clone();
+            move |k| async move {
+                gate.wait().await;
+                k + i
+            }
+        }));
+        assert!(poll_noop(leader.as_mut()).is_pending());
+
+        let before = allocations();
+        let mut follower = pin!(g.call(i, |_| async { unreachable!("joins") }));
+        assert!(poll_noop(follower.as_mut()).is_pending(), "listening");
+        let mut spent = allocations() - before;
+
+        gate.open();
+        assert_eq!(poll_noop(leader.as_mut()), Poll::Ready(2 * i));
+
+        let before = allocations();
+        assert_eq!(poll_noop(follower.as_mut()), Poll::Ready(2 * i));
+        spent += allocations() - before;
+        spent
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(total, 0, "a joining call allocates nothing");
+}
+
+/// A joining `call` that finds the work due for a poll takes over, drives the work to its end
+/// and publishes the value: still nothing allocated by the follower.
+#[test]
+fn joining_call_that_drives_allocates_nothing() {
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let total = follower_per_flight("joining KeyedGroup::call, follower drives", |i| {
+        // The work captures `i` and yields once (waking itself): the follower's first poll
+        // takes the due poll over and finishes the flight.
+        let mut leader = Box::pin(g.call(i, move |k| async move {
+            futures_lite::future::yield_now().await;
+            k + i
+        }));
+        assert!(poll_noop(leader.as_mut()).is_pending());
+
+        let before = allocations();
+        let mut follower = pin!(g.call(i, |_| async { unreachable!("joins") }));
+        assert_eq!(poll_noop(follower.as_mut()), Poll::Ready(2 * i));
+        let spent = allocations() - before;
+
+        assert_eq!(poll_noop(leader.as_mut()), Poll::Ready(2 * i));
+        spent
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(
+        total, 0,
+        "a joining call allocates nothing, even when it drives"
+    );
+}
+
+#[test]
+fn do_chan_receivers() {
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let starter = per_iteration("do_chan, solo receiver (starts the flight)", |i| {
+        // The work captures `k` (a u64): its box really allocates.
+        let rx = g.do_chan(i, |k| async move { k + 3 });
+        assert_eq!(block_on(rx), i + 3);
+    });
+    assert_eq!(starter, 2, "the boxed work and the receiver's boxed wait");
+
+    let mut joiner_allocations = 0;
+    let mut flight = |i: u64, count: bool| {
+        let leader = g.do_chan(i, |k| async move { k + 4 });
+        let before = allocations();
+        let joiner = g.do_chan(i, |_| async { unreachable!("joins") });
+        let v = block_on(joiner);
+        if count {
+            joiner_allocations += allocations() - before;
+        }
+        assert_eq!(v, i + 4);
+        assert_eq!(block_on(leader), i + 4);
+    };
+    for i in 0..WARM_UP {
+        flight(i, false);
+    }
+    for i in WARM_UP..WARM_UP + ITERATIONS {
+        flight(i, true);
+    }
+    println!(
+        "do_chan, joining receiver: {joiner_allocations} allocations over {ITERATIONS} flights = {} per receiver",
+        joiner_allocations as f64 / ITERATIONS as f64
+    );
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(
+        joiner_allocations, ITERATIONS,
+        "a joining receiver keeps one allocation: its boxed wait"
+    );
+}
