@@ -8,12 +8,15 @@
 //! * The work future is owned by the flight, never by a waiter. It sits in `Phase::Idle` between
 //!   polls and is moved out (`Phase::Polling`) only by the one waiter that polls it, with no lock
 //!   held; so it is polled by at most one thread at a time and exactly one execution exists.
-//! * The work is polled with the flight's own waker (`impl Wake for Flight`), never a waiter's.
+//! * The work is polled with the flight's own waker (`impl Wake for Inner`), never a waiter's.
 //!   An inner wakeup therefore reaches the flight whoever polled last: it marks the work `woken`
 //!   and wakes the *driver* (the waiter that polled last, which waits on its stored waker and not
 //!   on the event) plus *one standby* (`notify_additional(1)`), never every waiter. A stalled driver
 //!   cannot hold the work hostage, and neither can a stalled standby: a notified listener that is
-//!   never polled keeps its notification, so the next `notify_additional` skips it.
+//!   never polled keeps its notification, so the next `notify_additional` skips it. A driver that
+//!   leaves hands its role to a standby at once, for the same reason.
+//! * A waiter that finds the work idle and due polls it; one that finds it idle with nobody
+//!   driving becomes the driver without polling it (no spurious polls).
 //! * `waiters` counts registered waiters while the work runs. Registration happens under the
 //!   registry lock, so once the registry has unlinked a flight nobody can join it. When the count
 //!   drops to zero while the work is idle, the flight is abandoned: unlinked, its work dropped with

@@ -63,9 +63,12 @@
 //!
 //! # Costs
 //!
-//! A flight allocates once (its boxed work); flight states and their events are recycled. A
-//! caller that joins with `call` allocates nothing; a [`Receiver`] keeps one allocation. The
-//! group's lock is taken at most twice per call and never held across user code or an `.await`.
+//! A flight allocates once (its boxed work); flight states and their events are recycled. The
+//! group keeps a clone of the key while the flight runs, which allocates only if cloning the key
+//! does (an integer does not, a `String` does; an `Arc<str>` key avoids it). A caller that joins
+//! with `call` allocates nothing; a [`Receiver`] keeps one allocation (two for the receiver that
+//! starts the flight: its wait and the work). The group's lock is taken at most twice per call and
+//! never held across user code or an `.await`; the key is hashed once per call.
 //!
 //! # Features
 //!
