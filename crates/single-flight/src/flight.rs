@@ -203,11 +203,18 @@ impl<V> State<V> {
     }
 
     /// Registers one more waiter; called with the registry locked.
-    pub(crate) fn join(&mut self) -> Ticket {
+    pub(crate) fn join(&mut self) -> (Ticket, bool) {
         self.waiters += 1;
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
-        ticket
+        // Someone else is in charge: the new waiter can go straight to listening, which saves
+        // it one trip through this lock in a herd.
+        let busy = match &self.phase {
+            Phase::Starting | Phase::Polling { .. } | Phase::Detached => true,
+            Phase::Idle { woken, .. } => !*woken && self.driver.is_some(),
+            _ => false,
+        };
+        (ticket, busy)
     }
 
     /// Takes one waiter's share of a finished value; `None` if the flight has not finished.
@@ -414,7 +421,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     || state.driver.is_none()
                     || state.driver == Some(ticket)
             }
-            Phase::Starting | Phase::Polling { .. } | Phase::Detached => false,
+            Phase::Polling { .. } | Phase::Detached => {
+                drop(state);
+                // About to wait for work that may be the very work polling this waiter.
+                assert_not_reentrant(self.id());
+                false
+            }
+            Phase::Starting => false,
             Phase::Abandoned => true,
         }
     }

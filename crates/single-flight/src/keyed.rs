@@ -248,8 +248,8 @@ where
         let registry: &Registry<K, V> = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Poll) {
-            Entry::Joined(flight, ticket, key) => {
-                let mut waiter = Waiter::new(flight, registry, ticket);
+            Entry::Joined(flight, ticket, key, busy) => {
+                let mut waiter = Waiter::joined(flight, registry, ticket, busy);
                 // A caller that joins never runs its closure: release what it and the key hold
                 // now, with the registration guarded should their `Drop` panic.
                 drop(work);
@@ -339,8 +339,8 @@ where
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Install) {
-            Entry::Joined(flight, ticket, key) => {
-                let waiter = Waiter::new(flight, registry.clone(), ticket);
+            Entry::Joined(flight, ticket, key, busy) => {
+                let waiter = Waiter::joined(flight, registry.clone(), ticket, busy);
                 drop(key);
                 Receiver::new(waiter)
             }
@@ -389,8 +389,8 @@ where
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
         match registry.join_or_start(hash, key, Start::Detach) {
-            Entry::Joined(flight, ticket, key) => {
-                let waiter = Waiter::new(flight, registry.clone(), ticket);
+            Entry::Joined(flight, ticket, key, busy) => {
+                let waiter = Waiter::joined(flight, registry.clone(), ticket, busy);
                 drop(key);
                 Receiver::new(waiter)
             }

@@ -51,8 +51,9 @@ pub(crate) enum Start {
 
 pub(crate) enum Entry<V, K> {
     /// Joined a running flight with this ticket; the caller's key is handed back so that it is
-    /// dropped once the caller's registration is guarded (its `Drop` is user code).
-    Joined(Flight<V>, Ticket, K),
+    /// dropped once the caller's registration is guarded (its `Drop` is user code). The bool says
+    /// that another waiter is in charge, so the new one may listen before its first check.
+    Joined(Flight<V>, Ticket, K, bool),
     /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
     /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
     Started(Flight<V>, K, bool),
@@ -81,9 +82,9 @@ impl<K: Eq + Clone, V> Registry<K, V> {
         // `K::eq` runs under the lock; if it panics nothing has been changed yet.
         if let Some(slot) = table.slots.find(hash, |slot| slot.key == key) {
             let flight = slot.flight.clone();
-            let ticket = lock(&flight.state).join();
+            let (ticket, busy) = lock(&flight.state).join();
             drop(table);
-            return Entry::Joined(flight, ticket, key);
+            return Entry::Joined(flight, ticket, key, busy);
         }
         // `K::clone` runs under the lock, before anything is changed.
         let key_in_slot = key.clone();

@@ -19,6 +19,8 @@ where
     pub(crate) registry: R,
     pub(crate) ticket: Ticket,
     registered: bool,
+    /// Listen before the first check (another waiter is known to be in charge).
+    listen_first: bool,
 }
 
 impl<V, R> Waiter<V, R>
@@ -33,7 +35,17 @@ where
             registry,
             ticket,
             registered: true,
+            listen_first: false,
         }
+    }
+
+    /// A waiter that joined a flight someone else is in charge of: it registers its listener
+    /// before it first looks at the flight (the check after registering still covers every
+    /// state change).
+    pub(crate) fn joined(flight: Flight<V>, registry: R, ticket: Ticket, busy: bool) -> Self {
+        let mut waiter = Self::new(flight, registry, ticket);
+        waiter.listen_first = busy;
+        waiter
     }
 
     fn unlink(&self) -> &dyn Unlink<V> {
@@ -66,17 +78,21 @@ where
     /// flight's state.
     pub(crate) async fn wait(&mut self, first: Option<Work<V>>) -> (V, bool) {
         let mut first = first;
+        let mut listen_first = self.listen_first;
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {
-            let step = poll_fn(|cx| match first.take() {
-                Some(work) => flight.poll_work(registry, ticket, work, cx),
-                None => flight.poll_drive(registry, ticket, cx),
-            })
-            .await;
-            if let Step::Value(value, shared) = step {
-                self.registered = false;
-                return (value, shared);
+            if !listen_first {
+                let step = poll_fn(|cx| match first.take() {
+                    Some(work) => flight.poll_work(registry, ticket, work, cx),
+                    None => flight.poll_drive(registry, ticket, cx),
+                })
+                .await;
+                if let Step::Value(value, shared) = step {
+                    self.registered = false;
+                    return (value, shared);
+                }
             }
+            listen_first = false;
             // Check, listen, check again, wait: a notification sent between the first check and
             // the listener's registration is seen by the second check.
             listener!(flight.event => listener);
