@@ -271,52 +271,49 @@ impl Clone for FragileValue {
 // Core bug (hangs): `Flight::finish` takes the finisher's own share (`take_value`, which clones)
 // before it notifies the other waiters (`notify_all`) and wakes the driver; when that clone
 // panics, the finisher unwinds and the listening waiters are never woken.
-all_runtimes!(
-    panic_in_value_clone,
-    |rt| async move {
-        const N: usize = 3;
-        let g: Arc<KeyedGroup<&str, FragileValue>> = Arc::new(KeyedGroup::new());
-        let (runs, joined, clones) = (Counter::shared(), Latch::shared(), Counter::shared());
-        let handles: Vec<_> = (0..N)
-            .map(|_| {
-                let (g, joined, runs, clones) =
-                    (g.clone(), joined.clone(), runs.clone(), clones.clone());
-                rt.spawn(async move {
-                    let work = {
-                        let joined = joined.clone();
-                        move |_| {
-                            runs.hit();
-                            async move {
-                                joined.wait_for(N).await;
-                                FragileValue { value: 11, clones }
-                            }
+all_runtimes!(panic_in_value_clone, |rt| async move {
+    const N: usize = 3;
+    let g: Arc<KeyedGroup<&str, FragileValue>> = Arc::new(KeyedGroup::new());
+    let (runs, joined, clones) = (Counter::shared(), Latch::shared(), Counter::shared());
+    let handles: Vec<_> = (0..N)
+        .map(|_| {
+            let (g, joined, runs, clones) =
+                (g.clone(), joined.clone(), runs.clone(), clones.clone());
+            rt.spawn(async move {
+                let work = {
+                    let joined = joined.clone();
+                    move |_| {
+                        runs.hit();
+                        async move {
+                            joined.wait_for(N).await;
+                            FragileValue { value: 11, clones }
                         }
-                    };
-                    arrive_then(&joined, g.call("key", work)).await.value
-                })
+                    }
+                };
+                arrive_then(&joined, g.call("key", work)).await.value
             })
-            .collect();
-        let (mut values, mut panics) = (0, 0);
-        for h in handles {
-            match h.await {
-                Ok(v) => {
-                    assert_eq!(v, 11);
-                    values += 1;
-                }
-                Err(payload) => {
-                    assert_eq!(
-                        panic_kind(&*payload),
-                        PanicKind::Original(provoked_message("V::clone"))
-                    );
-                    panics += 1;
-                }
+        })
+        .collect();
+    let (mut values, mut panics) = (0, 0);
+    for h in handles {
+        match h.await {
+            Ok(v) => {
+                assert_eq!(v, 11);
+                values += 1;
+            }
+            Err(payload) => {
+                assert_eq!(
+                    panic_kind(&*payload),
+                    PanicKind::Original(provoked_message("V::clone"))
+                );
+                panics += 1;
             }
         }
-        assert_eq!((values, panics), (N - 1, 1));
-        assert_eq!(runs.get(), 1);
-        assert_eq!(g.in_flight(), 0);
     }
-);
+    assert_eq!((values, panics), (N - 1, 1));
+    assert_eq!(runs.get(), 1);
+    assert_eq!(g.in_flight(), 0);
+});
 
 /// A key whose `Clone` or `Eq` can be made to panic; hashed by `id` only.
 #[derive(Debug)]

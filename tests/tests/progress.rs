@@ -125,28 +125,25 @@ all_runtimes!(stalled_follower_live_driver, |rt| async move {
 // hands nothing off and the flight has no driver; the work's next wakeup (`wake_flight`) then
 // notifies one standby (`notify_additional(1)`), which is the oldest listener: the stalled
 // follower. The live follower is never notified.
-all_runtimes!(
-    stalled_follower_after_driver_left,
-    |rt| async move {
-        let g: Group = Arc::new(KeyedGroup::new());
-        let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
-        let mut driver = Box::pin(g.call_shared("key", gated_work(&runs, &gate)));
-        assert!(poll_noop(driver.as_mut()).is_pending());
-        let mut stalled = Box::pin(g.call_shared("key", |_| async { unreachable!("joins") }));
-        assert!(poll_noop(stalled.as_mut()).is_pending());
-        let followers = spawn_followers(rt, &g, &joined, 1);
-        joined.wait_for(1).await;
-        drop(driver);
-        assert_eq!(g.in_flight(), 1);
-        gate.open();
-        for h in followers {
-            assert_eq!(h.value().await, (42, true));
-        }
-        assert_eq!(runs.get(), 1);
-        assert_eq!(g.in_flight(), 0);
-        assert_eq!(poll_noop(stalled.as_mut()), Poll::Ready((42, true)));
+all_runtimes!(stalled_follower_after_driver_left, |rt| async move {
+    let g: Group = Arc::new(KeyedGroup::new());
+    let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
+    let mut driver = Box::pin(g.call_shared("key", gated_work(&runs, &gate)));
+    assert!(poll_noop(driver.as_mut()).is_pending());
+    let mut stalled = Box::pin(g.call_shared("key", |_| async { unreachable!("joins") }));
+    assert!(poll_noop(stalled.as_mut()).is_pending());
+    let followers = spawn_followers(rt, &g, &joined, 1);
+    joined.wait_for(1).await;
+    drop(driver);
+    assert_eq!(g.in_flight(), 1);
+    gate.open();
+    for h in followers {
+        assert_eq!(h.value().await, (42, true));
     }
-);
+    assert_eq!(runs.get(), 1);
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(poll_noop(stalled.as_mut()), Poll::Ready((42, true)));
+});
 
 // The same with receivers: one receiver polled once and kept, another awaited on a task.
 all_runtimes!(stalled_receiver, |rt| async move {

@@ -410,6 +410,11 @@ impl<V: Clone + Send + 'static> Flight<V> {
         }
     }
 
+    /// Whether the flight ended with a panic (its waiters are no longer counted).
+    pub(crate) fn has_panicked(&self) -> bool {
+        matches!(lock(&self.state).phase, Phase::Panicked(_))
+    }
+
     /// Whether a waiter that just registered its listener must poll again instead of waiting
     /// (the check after `listener!` that closes the lost-wakeup window).
     pub(crate) fn needs_poll(&self, ticket: Ticket) -> bool {

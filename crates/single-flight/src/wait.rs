@@ -1,6 +1,8 @@
 //! A registered waiter and the loop that waits for (and, when its turn comes, drives) its flight.
 
 use std::ops::Deref;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::task::Poll;
 
 use event_listener::listener;
 use futures_lite::future::poll_fn;
@@ -82,14 +84,33 @@ where
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {
             if !listen_first {
-                let step = poll_fn(|cx| match first.take() {
-                    Some(work) => flight.poll_work(registry, ticket, work, cx),
-                    None => flight.poll_drive(registry, ticket, cx),
+                let step = poll_fn(|cx| {
+                    let poll = catch_unwind(AssertUnwindSafe(|| match first.take() {
+                        Some(work) => flight.poll_work(registry, ticket, work, cx),
+                        None => flight.poll_drive(registry, ticket, cx),
+                    }));
+                    match poll {
+                        Ok(Poll::Ready(step)) => Poll::Ready(Ok(step)),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
                 })
                 .await;
-                if let Step::Value(value, shared) = step {
-                    self.registered = false;
-                    return (value, shared);
+                match step {
+                    Ok(Step::Value(value, shared)) => {
+                        self.registered = false;
+                        return (value, shared);
+                    }
+                    Ok(Step::Listen) => {}
+                    Err(payload) => {
+                        // The flight panicked: this waiter has nothing left to count out, so its
+                        // guard must not take the flight's lock while the panic unwinds. (Other
+                        // panics, a re-entrant wait or `V::clone`, still count it out.)
+                        if flight.has_panicked() {
+                            self.registered = false;
+                        }
+                        resume_unwind(payload);
+                    }
                 }
             }
             listen_first = false;
