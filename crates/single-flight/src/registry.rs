@@ -7,7 +7,7 @@
 
 use std::borrow::Borrow;
 
-use hashbrown::HashTable;
+use hashbrown::hash_table::{self, HashTable};
 
 use crate::flight::{drop_quietly, Flight, Phase, Ticket, Unlink, Work};
 use crate::sync::{lock, Mutex};
@@ -76,19 +76,26 @@ impl<K, V> Registry<K, V> {
 }
 
 impl<K: Eq + Clone, V> Registry<K, V> {
-    /// Joins the flight running for `key`, or starts one.
+    /// Joins the flight running for `key`, or starts one: one probe of the table either way.
     pub(crate) fn join_or_start(&self, hash: u64, key: K, start: Start) -> Entry<V, K> {
-        let mut table = lock(&self.table);
+        let mut guard = lock(&self.table);
+        let table = &mut *guard;
         // `K::eq` runs under the lock; if it panics nothing has been changed yet.
-        if let Some(slot) = table.slots.find(hash, |slot| slot.key == key) {
-            let flight = slot.flight.clone();
-            let (ticket, busy) = lock(&flight.state).join();
-            drop(table);
-            return Entry::Joined(flight, ticket, key, busy);
-        }
+        let vacant = match table
+            .slots
+            .entry(hash, |slot| slot.key == key, |slot| slot.flight.hash)
+        {
+            hash_table::Entry::Occupied(occupied) => {
+                let flight = occupied.get().flight.clone();
+                let (ticket, busy) = lock(&flight.state).join();
+                drop(guard);
+                return Entry::Joined(flight, ticket, key, busy);
+            }
+            hash_table::Entry::Vacant(vacant) => vacant,
+        };
         // `K::clone` runs under the lock, before anything is changed.
         let key_in_slot = key.clone();
-        let mut flight = table.recycled_flight();
+        let mut flight = recycled_flight(&mut table.pool);
         let gate = table
             .abandoning
             .iter()
@@ -110,16 +117,18 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             state.reset(phase, waiters, gate);
         }
         if gate > 0 {
-            table.gate(hash, &flight);
+            // Make the new flight wait for every abandoned flight of this hash still dropping.
+            for abandoning in &mut table.abandoning {
+                if abandoning.flight.hash == hash {
+                    abandoning.successors.push(flight.clone());
+                }
+            }
         }
-        let slot = Slot {
+        vacant.insert(Slot {
             key: key_in_slot,
             flight: flight.clone(),
-        };
-        table
-            .slots
-            .insert_unique(hash, slot, |slot| slot.flight.hash);
-        drop(table);
+        });
+        drop(guard);
         Entry::Started(flight, key, gate > 0)
     }
 
@@ -143,27 +152,6 @@ impl<K: Eq + Clone, V> Registry<K, V> {
 }
 
 impl<K, V> Table<K, V> {
-    /// A flight nobody else holds: from the pool if possible.
-    fn recycled_flight(&mut self) -> Flight<V> {
-        while let Some(mut flight) = self.pool.pop() {
-            if flight.get_mut().is_some() {
-                return flight;
-            }
-            // Still held (a stale waker inside some finished work, or a waiter not yet gone):
-            // let its last holder free it.
-        }
-        Flight::new()
-    }
-
-    /// Makes `flight` wait for every abandoned flight of this hash whose work is being dropped.
-    fn gate(&mut self, hash: u64, flight: &Flight<V>) {
-        for abandoning in &mut self.abandoning {
-            if abandoning.flight.hash == hash {
-                abandoning.successors.push(flight.clone());
-            }
-        }
-    }
-
     fn unlink(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
         let slot = match self
             .slots
@@ -185,6 +173,18 @@ impl<K, V> Table<K, V> {
             self.pool.push(flight);
         }
     }
+}
+
+/// A flight nobody else holds: from the pool if possible.
+fn recycled_flight<V>(pool: &mut Vec<Flight<V>>) -> Flight<V> {
+    while let Some(mut flight) = pool.pop() {
+        if flight.get_mut().is_some() {
+            return flight;
+        }
+        // Still held (a stale waker inside some finished work, or a waiter not yet gone): let
+        // its last holder free it.
+    }
+    Flight::new()
 }
 
 impl<K, V> Unlink<V> for Registry<K, V>
