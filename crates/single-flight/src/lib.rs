@@ -53,7 +53,9 @@
 //!   free at once. A flight started meanwhile does not poll its work before that drop is over.
 //! * **Progress does not hinge on one caller.** The work is polled with the flight's own waker;
 //!   an inner wakeup wakes the waiter that polled last plus one standby, so a caller that is kept
-//!   alive but no longer polled cannot stall the others.
+//!   alive but no longer polled (the driver or a follower) cannot stall the others. The bound has
+//!   a price: should the driver *and* the standby a wakeup reaches both be stalled, the others
+//!   wait until one of the two is polled or dropped.
 //! * **Panics propagate and never poison.** The waiter polling the work unwinds with the original
 //!   payload, the others with a [`Panicked`] carrying its message; the key is freed.
 //! * **Re-entrant calls are detected.** Work that awaits its own flight panics instead of waiting
@@ -68,7 +70,8 @@
 //! does (an integer does not, a `String` does; an `Arc<str>` key avoids it). A caller that joins
 //! with `call` allocates nothing; a [`Receiver`] keeps one allocation (two for the receiver that
 //! starts the flight: its wait and the work). The group's lock is taken at most twice per call and
-//! never held across user code or an `.await`; the key is hashed once per call.
+//! never held across the closure, the work's poll or drop, or an `.await` (only `K::eq`,
+//! `K::clone` and `V::clone` run under a short lock); the key is hashed once per call.
 //!
 //! # Features
 //!
