@@ -8,7 +8,7 @@
 //! * The work future is owned by the flight, never by a waiter. It sits in `Phase::Idle` between
 //!   polls and is moved out (`Phase::Polling`) only by the one waiter that polls it, with no lock
 //!   held; so it is polled by at most one thread at a time and exactly one execution exists.
-//! * The work is polled with the flight's own waker (`impl Wake for Inner`), never a waiter's.
+//! * The work is polled with the flight's own waker (`ArcWake for Inner`), never a waiter's.
 //!   An inner wakeup therefore reaches the flight whoever polled last: it marks the work `woken`
 //!   and wakes the *driver* (the waiter that polled last, which waits on its stored waker and not
 //!   on the event) plus *one standby* (`notify_additional(1)`), never every waiter. A stalled driver
@@ -33,7 +33,7 @@ use std::mem;
 use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use event_listener::Event;
 
@@ -149,20 +149,24 @@ impl<V> Flight<V> {
         Arc::get_mut(&mut self.0)
     }
 
-    /// The waker the work is polled with: it reaches the flight, not one waiter.
+    /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
+    /// the flight's `Arc`, so a poll costs no reference-count traffic; the work clones it only if
+    /// it keeps it.
+    #[cfg(not(loom))]
+    fn waker(&self) -> futures_task::WakerRef<'_>
+    where
+        V: Send + 'static,
+    {
+        futures_task::waker_ref(&self.0)
+    }
+
+    #[cfg(loom)]
     fn waker(&self) -> Waker
     where
         V: Send + 'static,
     {
-        #[cfg(not(loom))]
-        {
-            Waker::from(self.0.clone())
-        }
-        #[cfg(loom)]
-        {
-            // `Wake` needs a std `Arc`; loom's own `Arc` keeps the flight's drop modelled.
-            Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
-        }
+        // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
+        Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
     }
 }
 
@@ -184,7 +188,7 @@ impl<V> Deref for Flight<V> {
 struct LoomWaker<V>(Arc<Inner<V>>);
 
 #[cfg(loom)]
-impl<V: Send + 'static> Wake for LoomWaker<V> {
+impl<V: Send + 'static> std::task::Wake for LoomWaker<V> {
     fn wake(self: std::sync::Arc<Self>) {
         self.0.wake_flight();
     }
@@ -262,13 +266,9 @@ impl<V> State<V> {
 }
 
 #[cfg(not(loom))]
-impl<V: Send + 'static> Wake for Inner<V> {
-    fn wake(self: Arc<Self>) {
-        self.wake_flight();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_flight();
+impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.wake_flight();
     }
 }
 
