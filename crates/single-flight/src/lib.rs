@@ -95,6 +95,7 @@
 #![warn(missing_docs)]
 
 mod detached;
+mod elapsed;
 mod flight;
 mod group;
 mod keyed;
@@ -105,6 +106,7 @@ mod sync;
 mod wait;
 
 pub use crate::detached::Detached;
+pub use crate::elapsed::Elapsed;
 pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
 pub use crate::panicked::Panicked;
