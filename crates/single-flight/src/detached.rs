@@ -78,7 +78,7 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 drop_quietly(this.work.take());
-                this.flight.finish(&*this.registry, None, value);
+                this.flight.finish(&*this.registry, None, value, false);
                 Poll::Ready(())
             }
             Err(payload) => {

@@ -33,12 +33,13 @@ use std::mem;
 use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, Waker};
 
 use event_listener::Event;
 
 use crate::panicked::{assert_not_reentrant, Panicked, PollingScope};
-use crate::sync::{lock, Arc, Mutex};
+use crate::sync::{lock, Arc, AtomicBool, Mutex};
 
 /// The boxed work of a flight: the one heap allocation a flight needs.
 pub(crate) type Work<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
@@ -73,6 +74,11 @@ pub(crate) struct Inner<V> {
     pub(crate) event: Event,
     /// The key's hash, so that unlinking never hashes the key again.
     pub(crate) hash: u64,
+    /// Whether a caller other than the starter has joined this run. Written and read only with
+    /// the registry locked (joins happen there), so the lock orders it and `Relaxed` suffices. A
+    /// starter that finishes on its first poll with nobody joined owns the flight alone and
+    /// publishes without the flight's lock (`finish`).
+    joined: AtomicBool,
 }
 
 pub(crate) struct State<V> {
@@ -132,6 +138,7 @@ impl<V> Flight<V> {
             }),
             event: Event::new(),
             hash: 0,
+            joined: AtomicBool::new(false),
         }))
     }
 
@@ -195,9 +202,9 @@ impl<V: Send + 'static> std::task::Wake for LoomWaker<V> {
 }
 
 impl<V> State<V> {
-    /// Resets a recycled flight for a new run whose starter holds ticket 0 (and, for a detached
-    /// run, the task ticket 1).
-    pub(crate) fn reset(&mut self, phase: Phase<V>, waiters: usize, gate: usize) {
+    /// Resets the state for a new run whose starter holds ticket 0 (and, for a detached run, the
+    /// task ticket 1).
+    fn reset(&mut self, phase: Phase<V>, waiters: usize, gate: usize) {
         self.phase = phase;
         self.waiters = waiters;
         self.next_ticket = waiters as Ticket;
@@ -206,8 +213,7 @@ impl<V> State<V> {
         self.gate = gate;
     }
 
-    /// Registers one more waiter; called with the registry locked.
-    pub(crate) fn join(&mut self) -> (Ticket, bool) {
+    fn join(&mut self) -> (Ticket, bool) {
         self.waiters += 1;
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
@@ -273,6 +279,23 @@ impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
 }
 
 impl<V> Inner<V> {
+    /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
+    pub(crate) fn reset(&mut self, hash: u64, phase: Phase<V>, waiters: usize, gate: usize) {
+        self.hash = hash;
+        self.joined.store(false, Relaxed);
+        let state = match self.state.get_mut() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.reset(phase, waiters, gate);
+    }
+
+    /// Registers one more waiter; called with the registry locked.
+    pub(crate) fn join(&self) -> (Ticket, bool) {
+        self.joined.store(true, Relaxed);
+        lock(&self.state).join()
+    }
+
     /// The gate of this flight opened one notch (a predecessor finished dropping its work).
     pub(crate) fn ungate(&self) {
         let mut state = lock(&self.state);
@@ -391,7 +414,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     if let Some(previous) = previous {
                         previous.wake();
                     }
-                    return self.poll_work(registry, ticket, work, cx);
+                    return self.poll_work(registry, ticket, work, false, cx);
                 }
                 match state.driver {
                     Some(driver) if driver != ticket => Poll::Ready(Step::Listen),
@@ -437,12 +460,14 @@ impl<V: Clone + Send + 'static> Flight<V> {
         }
     }
 
-    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`).
+    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`);
+    /// `first_poll` is true for the starter's poll of the work it has just made.
     pub(crate) fn poll_work(
         &self,
         registry: &dyn Unlink<V>,
         ticket: Ticket,
         mut work: Work<V>,
+        first_poll: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
         let waker = self.waker();
@@ -455,7 +480,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
         match polled {
             Ok(Poll::Ready(value)) => {
                 drop_quietly(work);
-                let (value, shared) = self.finish(registry, Some(ticket), value);
+                let (value, shared) = self.finish(registry, Some(ticket), value, first_poll);
                 Poll::Ready(Step::Value(
                     value.expect("the finisher takes a share"),
                     shared,
@@ -486,18 +511,29 @@ impl<V: Clone + Send + 'static> Flight<V> {
     }
 
     /// Publishes the value: unlinks the flight and hands the value to its waiters. `taker` is
-    /// the ticket of the waiter that gets a share now (`None` for a detached task).
+    /// the ticket of the waiter that gets a share now (`None` for a detached task);
+    /// `first_poll` says the work finished on the starter's first poll.
     pub(crate) fn finish(
         &self,
         registry: &dyn Unlink<V>,
         taker: Option<Ticket>,
         value: V,
+        first_poll: bool,
     ) -> (Option<V>, bool) {
         let mut value = Some(value);
         let mut mine = None;
         let mut others = 0;
         let mut driver = None;
         registry.unlink_with(self, &mut || {
+            if first_poll && !self.joined.load(Relaxed) {
+                // The solo case, without the flight's lock: the registry is locked, so nobody can
+                // join, and nobody did. The starter is the only waiter; no driver was recorded
+                // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
+                // phase until the next run resets it, and only a stale waker of the work could
+                // still look at it, which a `Polling` phase tolerates.
+                mine = value.take().map(|v| (v, false));
+                return;
+            }
             let mut state = lock(&self.state);
             // A detached task is registered but takes no share.
             let takers = if taker.is_some() {

@@ -87,7 +87,7 @@ impl<K: Eq + Clone, V> Registry<K, V> {
         {
             hash_table::Entry::Occupied(occupied) => {
                 let flight = occupied.get().flight.clone();
-                let (ticket, busy) = lock(&flight.state).join();
+                let (ticket, busy) = flight.join();
                 drop(guard);
                 return Entry::Joined(flight, ticket, key, busy);
             }
@@ -107,15 +107,10 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             Start::Poll | Start::Install => (Phase::Starting, 1),
             Start::Detach => (Phase::Detached, 2),
         };
-        {
-            let fresh = flight.get_mut().expect("a recycled flight is unshared");
-            fresh.hash = hash;
-            let state = match fresh.state.get_mut() {
-                Ok(state) => state,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            state.reset(phase, waiters, gate);
-        }
+        flight
+            .get_mut()
+            .expect("a recycled flight is unshared")
+            .reset(hash, phase, waiters, gate);
         if gate > 0 {
             // Make the new flight wait for every abandoned flight of this hash still dropping.
             for abandoning in &mut table.abandoning {

@@ -5,10 +5,10 @@
 //! a std `Arc` (loom's cannot coerce to `Arc<dyn Unlink>`), which only owns loom locks.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use std::sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use loom::sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard};
 
 /// Locks `mutex`, ignoring poisoning.
 ///

@@ -86,7 +86,7 @@ where
             if !listen_first {
                 let step = poll_fn(|cx| {
                     let poll = catch_unwind(AssertUnwindSafe(|| match first.take() {
-                        Some(work) => flight.poll_work(registry, ticket, work, cx),
+                        Some(work) => flight.poll_work(registry, ticket, work, true, cx),
                         None => flight.poll_drive(registry, ticket, cx),
                     }));
                     match poll {

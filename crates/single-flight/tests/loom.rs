@@ -95,6 +95,33 @@ fn leader_completes_with_two_followers() {
     });
 }
 
+/// Two `call`s of one key whose work is ready at once: the starter that finishes on its first
+/// poll publishes without the flight's lock only if nobody joined. Whatever the interleaving,
+/// both callers get a value, the `shared` flags agree with the number of executions, and the
+/// flight is gone at the end.
+#[test]
+fn ready_work_races_a_joiner() {
+    loom::model(|| {
+        let group = Arc::new(Group::new());
+        let executions = Arc::new(AtomicUsize::new(0));
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let (group, executions) = (group.clone(), executions.clone());
+                thread::spawn(move || {
+                    block_on(group.call_shared(1, move |_| async move {
+                        executions.fetch_add(1, SeqCst);
+                        5
+                    }))
+                })
+            })
+            .collect();
+        let results: Vec<(u32, bool)> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+        let shared = executions.load(SeqCst) == 1;
+        assert_eq!(results, vec![(5, shared); 2]);
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
 /// The driving waiter polls the work once and is dropped; the follower finishes the same work.
 #[test]
 fn driver_dropped_follower_takes_over() {
