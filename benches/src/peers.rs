@@ -88,6 +88,43 @@ impl Coalescer for SingleFlightKeyed {
     }
 }
 
+/// `single_flight::KeyedGroup<u64, u64, foldhash::fast::RandomState>`: the same group with a
+/// fast seeded hasher instead of std's SipHash, to show what hashing the key costs.
+#[derive(Debug)]
+pub struct SingleFlightKeyedFoldhash(KeyedGroup<u64, u64, foldhash::fast::RandomState>);
+
+impl Coalescer for SingleFlightKeyedFoldhash {
+    const NAME: &'static str = "single-flight KeyedGroup, foldhash hasher";
+
+    fn new() -> Self {
+        Self(KeyedGroup::with_hasher(
+            foldhash::fast::RandomState::default(),
+        ))
+    }
+
+    fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        self.0.call(key, work)
+    }
+
+    fn call_timeout<F, Fut>(
+        &self,
+        key: u64,
+        timeout: Duration,
+        work: F,
+    ) -> impl Future<Output = Option<u64>> + Send + '_
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        let call = self.0.call_timeout(key, timeout, work);
+        async move { call.await.ok() }
+    }
+}
+
 /// `single_flight::Group<u64>`: one implied key, so the key only reaches the work.
 #[derive(Debug, Default)]
 pub struct SingleFlightGroup(Group<u64>);
@@ -352,6 +389,8 @@ impl Coalescer for NoDedup {
 pub enum Impl {
     /// [`SingleFlightKeyed`].
     SingleFlightKeyed,
+    /// [`SingleFlightKeyedFoldhash`].
+    SingleFlightKeyedFoldhash,
     /// [`SingleFlightGroup`].
     SingleFlightGroup,
     /// [`AsyncSingleflight`].
@@ -372,8 +411,9 @@ pub enum Impl {
 
 impl Impl {
     /// Every implementation, ours first and the floor last.
-    pub const ALL: [Impl; 9] = [
+    pub const ALL: [Impl; 10] = [
         Impl::SingleFlightKeyed,
+        Impl::SingleFlightKeyedFoldhash,
         Impl::SingleFlightGroup,
         Impl::AsyncSingleflight,
         Impl::SingleflightAsync,
@@ -388,6 +428,7 @@ impl Impl {
     pub fn visit<V: Visit>(self, visit: V) -> V::Output {
         match self {
             Impl::SingleFlightKeyed => visit.visit::<SingleFlightKeyed>(),
+            Impl::SingleFlightKeyedFoldhash => visit.visit::<SingleFlightKeyedFoldhash>(),
             Impl::SingleFlightGroup => visit.visit::<SingleFlightGroup>(),
             Impl::AsyncSingleflight => visit.visit::<AsyncSingleflight>(),
             Impl::SingleflightAsync => visit.visit::<SingleflightAsync>(),
@@ -403,6 +444,7 @@ impl Impl {
     pub fn short(self) -> &'static str {
         match self {
             Impl::SingleFlightKeyed => "keyed",
+            Impl::SingleFlightKeyedFoldhash => "keyed-foldhash",
             Impl::SingleFlightGroup => "group",
             Impl::AsyncSingleflight => "async_singleflight",
             Impl::SingleflightAsync => "singleflight-async",
@@ -457,7 +499,10 @@ impl Impl {
 
     /// Whether it is this workspace's (`KeyedGroup` or `Group`).
     pub fn ours(self) -> bool {
-        matches!(self, Impl::SingleFlightKeyed | Impl::SingleFlightGroup)
+        matches!(
+            self,
+            Impl::SingleFlightKeyed | Impl::SingleFlightKeyedFoldhash | Impl::SingleFlightGroup
+        )
     }
 
     /// Whether it is a published crate (not ours, not hand-rolled, not the floor).

@@ -37,7 +37,7 @@ Measures single-flight against async_singleflight, singleflight-async, rs-single
   --reps N      repetitions per scenario (default 15, quick 3)
   --only LIST   comma-separated scenarios: solo, single-thread, herd, spread, timeouts
   --impls LIST  comma-separated implementations (the no-dedup floor is always measured): keyed,
-                group, async_singleflight, singleflight-async, rs-singleflight, moka, oncecell,
+                keyed-foldhash, group, async_singleflight, singleflight-async, rs-singleflight, moka, oncecell,
                 shared, nodedup
 ";
 

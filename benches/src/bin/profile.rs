@@ -18,8 +18,8 @@
 //! * `sizes`: the size of every implementation's call future (it is copied into each spawned
 //!   task that awaits it, so it weighs on every spawn-heavy workload).
 //!
-//! `IMPL`: `keyed`, `group`, `oncecell`, `shared`, `rs-singleflight`, `singleflight-async`,
-//! `async_singleflight`, `nodedup`. Take the difference of two runs (`N` and `2N`) to drop the
+//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `oncecell`, `shared`, `rs-singleflight`,
+//! `singleflight-async`, `async_singleflight`, `nodedup`. Take the difference of two runs (`N` and `2N`) to drop the
 //! start-up cost.
 
 use std::future::Future;
@@ -140,6 +140,7 @@ fn main() -> ExitCode {
     };
     let imp = match args.next().as_deref() {
         None | Some("keyed") => Impl::SingleFlightKeyed,
+        Some("keyed-foldhash") => Impl::SingleFlightKeyedFoldhash,
         Some("group") => Impl::SingleFlightGroup,
         Some("oncecell") => Impl::OnceCellMap,
         Some("shared") => Impl::SharedMap,
