@@ -76,7 +76,7 @@ impl<V> Group<V> {
     /// ```
     pub const fn new() -> Self {
         Self {
-            inner: KeyedGroup::with_hasher(UnitHasher),
+            inner: KeyedGroup::with_one_key(UnitHasher),
         }
     }
 

@@ -70,6 +70,8 @@ use crate::wait::Waiter;
 pub struct KeyedGroup<K, V, S = RandomState> {
     registry: OnceLock<Arc<Registry<K, V>>>,
     hasher: HasherCell<S>,
+    /// Set for `Group` (whose only key is `()`): one slot instead of a hash table.
+    one_key: bool,
 }
 
 /// The group's hasher; the default one is seeded on first use so that `new` can be `const`.
@@ -94,6 +96,19 @@ impl<K, V> KeyedGroup<K, V, RandomState> {
         Self {
             registry: OnceLock::new(),
             hasher: HasherCell::Lazy(OnceLock::new(), RandomState::new),
+            one_key: false,
+        }
+    }
+}
+
+impl<V, S> KeyedGroup<(), V, S> {
+    /// The group behind `Group`: its only key is `()`, so its registry keeps one slot instead
+    /// of a hash table.
+    pub(crate) const fn with_one_key(hasher: S) -> Self {
+        Self {
+            registry: OnceLock::new(),
+            hasher: HasherCell::Given(hasher),
+            one_key: true,
         }
     }
 }
@@ -132,11 +147,13 @@ impl<K, V, S> KeyedGroup<K, V, S> {
         Self {
             registry: OnceLock::new(),
             hasher: HasherCell::Given(hasher),
+            one_key: false,
         }
     }
 
     fn registry(&self) -> &Arc<Registry<K, V>> {
-        self.registry.get_or_init(|| Arc::new(Registry::new()))
+        self.registry
+            .get_or_init(|| Arc::new(Registry::new(self.one_key)))
     }
 
     fn hasher(&self) -> &S {

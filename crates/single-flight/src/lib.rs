@@ -102,6 +102,7 @@ mod keyed;
 mod panicked;
 mod receiver;
 mod registry;
+mod slots;
 mod sync;
 mod wait;
 

@@ -7,9 +7,8 @@
 
 use std::borrow::Borrow;
 
-use hashbrown::hash_table::{self, HashTable};
-
 use crate::flight::{drop_quietly, Flight, Phase, Ticket, Unlink, Work};
+use crate::slots::{Lookup, Slot, Slots};
 use crate::sync::{lock, Mutex};
 
 /// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
@@ -21,14 +20,9 @@ pub(crate) struct Registry<K, V> {
 }
 
 struct Table<K, V> {
-    slots: HashTable<Slot<K, V>>,
+    slots: Slots<K, V>,
     pool: Vec<Flight<V>>,
     abandoning: Vec<Abandoning<V>>,
-}
-
-struct Slot<K, V> {
-    key: K,
-    flight: Flight<V>,
 }
 
 /// An abandoned flight whose work is being dropped, with the flights of the same hash started
@@ -60,10 +54,11 @@ pub(crate) enum Entry<V, K> {
 }
 
 impl<K, V> Registry<K, V> {
-    pub(crate) fn new() -> Self {
+    /// A registry for any number of keys, or (`one_key`) for the single key of a `Group`.
+    pub(crate) fn new(one_key: bool) -> Self {
         Self {
             table: Mutex::new(Table {
-                slots: HashTable::new(),
+                slots: Slots::new(one_key),
                 pool: Vec::new(),
                 abandoning: Vec::new(),
             }),
@@ -80,18 +75,14 @@ impl<K: Eq + Clone, V> Registry<K, V> {
     pub(crate) fn join_or_start(&self, hash: u64, key: K, start: Start) -> Entry<V, K> {
         let mut guard = lock(&self.table);
         let table = &mut *guard;
-        // `K::eq` runs under the lock; if it panics nothing has been changed yet.
-        let vacant = match table
-            .slots
-            .entry(hash, |slot| slot.key == key, |slot| slot.flight.hash)
-        {
-            hash_table::Entry::Occupied(occupied) => {
-                let flight = occupied.get().flight.clone();
+        let vacant = match table.slots.lookup(hash, &key) {
+            Lookup::Occupied(flight) => {
+                let flight = flight.clone();
                 let (ticket, busy) = flight.join();
                 drop(guard);
                 return Entry::Joined(flight, ticket, key, busy);
             }
-            hash_table::Entry::Vacant(vacant) => vacant,
+            Lookup::Vacant(vacant) => vacant,
         };
         // `K::clone` runs under the lock, before anything is changed.
         let key_in_slot = key.clone();
@@ -134,13 +125,7 @@ impl<K: Eq + Clone, V> Registry<K, V> {
         Q: Eq + ?Sized,
     {
         let mut table = lock(&self.table);
-        let removed = match table
-            .slots
-            .find_entry(hash, |slot| slot.key.borrow() == key)
-        {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
-        };
+        let removed = table.slots.remove_key(hash, key);
         drop(table);
         removed.is_some()
     }
@@ -148,19 +133,7 @@ impl<K: Eq + Clone, V> Registry<K, V> {
 
 impl<K, V> Table<K, V> {
     fn unlink(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
-        let slot = match self
-            .slots
-            .find_entry(flight.hash, |slot| slot.flight.ptr_eq(flight))
-        {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
-        };
-        // Give memory back after a burst of keys, without thrashing around a steady size.
-        let (len, capacity) = (self.slots.len(), self.slots.capacity());
-        if capacity > 64 && capacity > 4 * len {
-            self.slots.shrink_to(2 * len, |slot| slot.flight.hash);
-        }
-        slot
+        self.slots.remove_flight(flight)
     }
 
     fn recycle(&mut self, flight: Flight<V>) {

@@ -1,0 +1,123 @@
+//! Where the registry keeps its live flights: a hash table for `KeyedGroup`, one slot for `Group`.
+//!
+//! `Group` has a single implied key, so its table never holds more than one entry; a plain
+//! `Option` spares every call the table's probes (about 130 instructions of a solo call).
+
+use std::borrow::Borrow;
+
+use hashbrown::hash_table::{self, HashTable};
+
+use crate::flight::Flight;
+
+/// A live flight and the key it runs for.
+pub(crate) struct Slot<K, V> {
+    pub(crate) key: K,
+    pub(crate) flight: Flight<V>,
+}
+
+pub(crate) enum Slots<K, V> {
+    /// Any number of keys, found by the hash the group computed.
+    Table(HashTable<Slot<K, V>>),
+    /// One key at a time: every key is equal to every other (the `()` of `Group`).
+    One(Option<Slot<K, V>>),
+}
+
+/// The result of looking a key up: its live flight, or the place to put a new one.
+pub(crate) enum Lookup<'a, K, V> {
+    Occupied(&'a Flight<V>),
+    Vacant(Vacancy<'a, K, V>),
+}
+
+pub(crate) enum Vacancy<'a, K, V> {
+    Table(hash_table::VacantEntry<'a, Slot<K, V>>),
+    One(&'a mut Option<Slot<K, V>>),
+}
+
+impl<K, V> Slots<K, V> {
+    pub(crate) fn new(one_key: bool) -> Self {
+        if one_key {
+            Self::One(None)
+        } else {
+            Self::Table(HashTable::new())
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Table(table) => table.len(),
+            Self::One(slot) => usize::from(slot.is_some()),
+        }
+    }
+
+    /// Finds `key`'s flight with one probe. `K::eq` runs here (user code, under the registry
+    /// lock); if it panics, nothing has been changed.
+    pub(crate) fn lookup(&mut self, hash: u64, key: &K) -> Lookup<'_, K, V>
+    where
+        K: Eq,
+    {
+        match self {
+            Self::Table(table) => {
+                match table.entry(hash, |slot| slot.key == *key, |slot| slot.flight.hash) {
+                    hash_table::Entry::Occupied(occupied) => {
+                        Lookup::Occupied(&occupied.into_mut().flight)
+                    }
+                    hash_table::Entry::Vacant(vacant) => Lookup::Vacant(Vacancy::Table(vacant)),
+                }
+            }
+            Self::One(Some(slot)) => {
+                debug_assert!(slot.key == *key, "a one-slot registry has a single key");
+                Lookup::Occupied(&slot.flight)
+            }
+            Self::One(empty) => Lookup::Vacant(Vacancy::One(empty)),
+        }
+    }
+
+    /// Removes the entry of `key`, whatever flight it holds (`forget`).
+    pub(crate) fn remove_key<Q>(&mut self, hash: u64, key: &Q) -> Option<Slot<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        match self {
+            Self::Table(table) => table
+                .find_entry(hash, |slot| slot.key.borrow() == key)
+                .ok()
+                .map(|entry| entry.remove().0),
+            Self::One(slot) => slot.take(),
+        }
+    }
+
+    /// Removes `flight`'s entry if it is still the live one for its key: identity, not key,
+    /// comparison, so a finished or forgotten flight never removes a newer flight's entry.
+    pub(crate) fn remove_flight(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
+        match self {
+            Self::Table(table) => {
+                let slot = table
+                    .find_entry(flight.hash, |slot| slot.flight.ptr_eq(flight))
+                    .ok()
+                    .map(|entry| entry.remove().0);
+                // Give memory back after a burst of keys, without thrashing around a steady size.
+                let (len, capacity) = (table.len(), table.capacity());
+                if capacity > 64 && capacity > 4 * len {
+                    table.shrink_to(2 * len, |slot| slot.flight.hash);
+                }
+                slot
+            }
+            Self::One(slot) => match slot {
+                Some(live) if live.flight.ptr_eq(flight) => slot.take(),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl<K, V> Vacancy<'_, K, V> {
+    pub(crate) fn insert(self, slot: Slot<K, V>) {
+        match self {
+            Self::Table(vacant) => {
+                vacant.insert(slot);
+            }
+            Self::One(empty) => *empty = Some(slot),
+        }
+    }
+}
