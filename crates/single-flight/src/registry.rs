@@ -86,7 +86,6 @@ impl<K: Eq + Clone, V> Registry<K, V> {
         };
         // `K::clone` runs under the lock, before anything is changed.
         let key_in_slot = key.clone();
-        let mut flight = recycled_flight(&mut table.pool);
         let gate = table
             .abandoning
             .iter()
@@ -98,10 +97,7 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             Start::Poll | Start::Install => (Phase::Starting, 1),
             Start::Detach => (Phase::Detached, 2),
         };
-        flight
-            .get_mut()
-            .expect("a recycled flight is unshared")
-            .reset(hash, phase, waiters, gate);
+        let flight = fresh_flight(&mut table.pool, hash, phase, waiters, gate);
         if gate > 0 {
             // Make the new flight wait for every abandoned flight of this hash still dropping.
             for abandoning in &mut table.abandoning {
@@ -143,16 +139,30 @@ impl<K, V> Table<K, V> {
     }
 }
 
-/// A flight nobody else holds: from the pool if possible.
-fn recycled_flight<V>(pool: &mut Vec<Flight<V>>) -> Flight<V> {
+/// A flight nobody else holds, from the pool if possible, reset for a new run. (One
+/// `Arc::get_mut` per flight: each is an atomic read-modify-write, a large share of a solo call.)
+#[inline]
+fn fresh_flight<V>(
+    pool: &mut Vec<Flight<V>>,
+    hash: u64,
+    phase: Phase<V>,
+    waiters: usize,
+    gate: usize,
+) -> Flight<V> {
     while let Some(mut flight) = pool.pop() {
-        if flight.get_mut().is_some() {
+        if let Some(inner) = flight.get_mut() {
+            inner.reset(hash, phase, waiters, gate);
             return flight;
         }
         // Still held (a stale waker inside some finished work, or a waiter not yet gone): let
         // its last holder free it.
     }
-    Flight::new()
+    let mut flight = Flight::new();
+    flight
+        .get_mut()
+        .expect("a new flight is unshared")
+        .reset(hash, phase, waiters, gate);
+    flight
 }
 
 impl<K, V> Unlink<V> for Registry<K, V>
