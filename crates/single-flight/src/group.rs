@@ -130,12 +130,12 @@ impl<V: Clone + Send + 'static> Group<V> {
     /// assert_eq!(group.call(|| async { 7 }).await, 7);
     /// # });
     /// ```
-    pub async fn call<F, Fut>(&self, work: F) -> V
+    pub fn call<'a, F, Fut>(&'a self, work: F) -> impl Future<Output = V> + use<'a, V, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.inner.call((), |()| work()).await
+        self.inner.call((), |()| work())
     }
 
     /// Like [`call`](Self::call), and also says whether the value went to more than one caller
@@ -159,12 +159,15 @@ impl<V: Clone + Send + 'static> Group<V> {
     /// assert_eq!(group.call_shared(|| async { 7 }).await, (7, false));
     /// # });
     /// ```
-    pub async fn call_shared<F, Fut>(&self, work: F) -> (V, bool)
+    pub fn call_shared<'a, F, Fut>(
+        &'a self,
+        work: F,
+    ) -> impl Future<Output = (V, bool)> + use<'a, V, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.inner.call_shared((), |()| work()).await
+        self.inner.call_shared((), |()| work())
     }
 
     /// Starts or joins the flight now and returns an owned [`Receiver`] for its value; see

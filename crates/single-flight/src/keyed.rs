@@ -7,6 +7,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
+use crate::call::{Call, ValueOnly};
 use crate::detached::Detached;
 use crate::receiver::Receiver;
 use crate::registry::{Entry, Registry, Start};
@@ -26,6 +27,14 @@ use crate::wait::Waiter;
 /// `K: Hash`, `K: Eq`, `K: Clone` and `V: Clone` may run while the group's short internal lock
 /// (or the flight's) is held: they must not call into the same group. A panic in them propagates
 /// to the caller that ran them and leaves the group usable.
+///
+/// # Hasher
+///
+/// Each call hashes its key once. The default, std's randomly seeded [`RandomState`]
+/// (SipHash-1-3), resists hash flooding, which matters when keys come from requests. For keys an
+/// attacker does not choose, a faster hasher can be given with
+/// [`with_hasher`](Self::with_hasher): for a `u64` key, a seeded fast hasher such as `foldhash`'s
+/// saves about 145 of the roughly 1,100 instructions of a solo call (BENCHMARKS.md).
 ///
 /// # Examples
 ///
@@ -227,12 +236,16 @@ where
     /// assert_eq!(len, 3);
     /// # });
     /// ```
-    pub async fn call<F, Fut>(&self, key: K, work: F) -> V
+    pub fn call<'a, F, Fut>(
+        &'a self,
+        key: K,
+        work: F,
+    ) -> impl Future<Output = V> + use<'a, K, V, S, F, Fut>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.call_shared(key, work).await.0
+        ValueOnly::new(self.call_shared(key, work))
     }
 
     /// Like [`call`](Self::call), and also says whether the value went to more than one caller
@@ -257,33 +270,40 @@ where
     /// assert_eq!((value, shared), (2, false));
     /// # });
     /// ```
-    pub async fn call_shared<F, Fut>(&self, key: K, work: F) -> (V, bool)
+    pub fn call_shared<'a, F, Fut>(
+        &'a self,
+        key: K,
+        work: F,
+    ) -> impl Future<Output = (V, bool)> + use<'a, K, V, S, F, Fut>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let registry: &Registry<K, V> = self.registry();
-        let hash = self.hasher().hash_one(&key);
-        match registry.join_or_start(hash, key, Start::Poll) {
-            Entry::Joined(flight, ticket, key, busy) => {
-                let mut waiter = Waiter::joined(flight, registry, ticket, busy);
-                // A caller that joins never runs its closure: release what it and the key hold
-                // now, with the registration guarded should their `Drop` panic.
-                drop(work);
-                drop(key);
-                waiter.wait(None).await
-            }
-            Entry::Started(flight, key, gated) => {
-                let mut waiter = Waiter::new(flight, registry, 0);
-                let work = waiter.make_work(move || work(key));
-                if gated {
-                    waiter.install(work);
-                    waiter.wait(None).await
-                } else {
-                    waiter.wait(Some(work)).await
+        // Registration happens in the first poll, not here.
+        Call::new(move || {
+            let registry: &Registry<K, V> = self.registry();
+            let hash = self.hasher().hash_one(&key);
+            match registry.join_or_start(hash, key, Start::Poll) {
+                Entry::Joined(flight, ticket, key, busy) => {
+                    let waiter = Waiter::joined(flight, registry, ticket, busy);
+                    // A caller that joins never runs its closure: release what it and the key
+                    // hold now, with the registration guarded should their `Drop` panic.
+                    drop(work);
+                    drop(key);
+                    waiter.wait(None)
+                }
+                Entry::Started(flight, key, gated) => {
+                    let waiter = Waiter::new(flight, registry, 0);
+                    let work = waiter.make_work(move || work(key));
+                    if gated {
+                        waiter.install(work);
+                        waiter.wait(None)
+                    } else {
+                        waiter.wait(Some(work))
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Forgets the flight running for `key`: the next call for it starts a new flight. Callers

@@ -57,9 +57,8 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.
-        let mut waiter = waiter;
         Self {
-            wait: Some(Box::pin(async move { waiter.wait(None).await })),
+            wait: Some(Box::pin(waiter.wait(None))),
         }
     }
 

@@ -78,8 +78,7 @@ where
     ///
     /// `first` is the work of a `call` starter, polled at once without a trip through the
     /// flight's state.
-    pub(crate) async fn wait(&mut self, first: Option<Work<V>>) -> (V, bool) {
-        let mut first = first;
+    pub(crate) async fn wait(mut self, mut first: Option<Work<V>>) -> (V, bool) {
         let mut listen_first = self.listen_first;
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {

@@ -1,0 +1,97 @@
+//! The futures returned by `call` and `call_shared`: register on the first poll, then wait.
+//!
+//! Hand-written rather than `async fn`s so that what is needed only until the first poll (the
+//! group, the key and the closure) shares its space with the wait that follows: an `async fn`
+//! keeps its arguments for its whole life, and one `async fn` awaiting another adds a layer of
+//! state. Every task that awaits a call carries this future, so its size shows up in every
+//! spawn-heavy workload.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// A call: `register` joins or starts the flight (on the first poll, as the API promises)
+    /// and returns the wait for its value.
+    pub(crate) struct Call<Register, Wait> {
+        #[pin]
+        state: State<Register, Wait>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[project_replace = StateReplace]
+    enum State<Register, Wait> {
+        Unregistered { register: Register },
+        // Between taking `register` out and storing its wait (or for good, if it panicked).
+        Registering,
+        Waiting {
+            #[pin]
+            wait: Wait,
+        },
+    }
+}
+
+impl<Register, Wait> Call<Register, Wait>
+where
+    Register: FnOnce() -> Wait,
+    Wait: Future,
+{
+    pub(crate) fn new(register: Register) -> Self {
+        Self {
+            state: State::Unregistered { register },
+        }
+    }
+}
+
+impl<Register, Wait> Future for Call<Register, Wait>
+where
+    Register: FnOnce() -> Wait,
+    Wait: Future,
+{
+    type Output = Wait::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wait::Output> {
+        let mut state = self.project().state;
+        if let StateProj::Unregistered { .. } = state.as_mut().project() {
+            let StateReplace::Unregistered { register } =
+                state.as_mut().project_replace(State::Registering)
+            else {
+                unreachable!("the state was just seen unregistered")
+            };
+            state.set(State::Waiting { wait: register() });
+        }
+        match state.project() {
+            StateProj::Waiting { wait } => wait.poll(cx),
+            _ => panic!("single-flight: a call polled again after its registration panicked"),
+        }
+    }
+}
+
+pin_project! {
+    /// `call`'s future: `call_shared`'s without the `shared` flag.
+    pub(crate) struct ValueOnly<Shared> {
+        #[pin]
+        shared: Shared,
+    }
+}
+
+impl<Shared> ValueOnly<Shared> {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self { shared }
+    }
+}
+
+impl<Shared, V> Future for ValueOnly<Shared>
+where
+    Shared: Future<Output = (V, bool)>,
+{
+    type Output = V;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        self.project().shared.poll(cx).map(|(value, _)| value)
+    }
+}
