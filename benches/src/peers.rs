@@ -54,52 +54,47 @@ pub trait Coalescer: Send + Sync + 'static {
     }
 }
 
-/// `single_flight::KeyedGroup<u64, u64>` (timeouts: `single_flight_tokio::KeyedGroupExt::call_timeout`).
-#[derive(Debug, Default)]
-pub struct SingleFlightKeyed(KeyedGroup<u64, u64>);
+/// `single_flight::KeyedGroup<u64, u64, S>` (timeouts:
+/// `single_flight_tokio::KeyedGroupExt::call_timeout`), one row per hasher `S`.
+#[derive(Debug)]
+pub struct SingleFlightKeyedWith<S: RowHasher>(KeyedGroup<u64, u64, S>);
 
-impl Coalescer for SingleFlightKeyed {
+/// `KeyedGroup` with its default hasher (std's seeded SipHash), made by `KeyedGroup::new()`.
+pub type SingleFlightKeyed = SingleFlightKeyedWith<std::collections::hash_map::RandomState>;
+
+/// `KeyedGroup` with foldhash's seeded hasher, to show what hashing the key costs.
+pub type SingleFlightKeyedFoldhash = SingleFlightKeyedWith<foldhash::fast::RandomState>;
+
+/// A hasher measured in a `KeyedGroup` row: its row label and how the group is made.
+pub trait RowHasher: std::hash::BuildHasher + Send + Sync + Sized + 'static {
+    /// The row label in the tables.
+    const NAME: &'static str;
+
+    /// An empty group using this hasher.
+    fn group() -> KeyedGroup<u64, u64, Self>;
+}
+
+impl RowHasher for std::collections::hash_map::RandomState {
     const NAME: &'static str = "single-flight KeyedGroup";
 
-    fn new() -> Self {
-        Self(KeyedGroup::new())
-    }
-
-    fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
-    where
-        F: FnOnce(u64) -> Fut + Send + 'static,
-        Fut: Future<Output = u64> + Send + 'static,
-    {
-        self.0.call(key, work)
-    }
-
-    fn call_timeout<F, Fut>(
-        &self,
-        key: u64,
-        timeout: Duration,
-        work: F,
-    ) -> impl Future<Output = Option<u64>> + Send + '_
-    where
-        F: FnOnce(u64) -> Fut + Send + 'static,
-        Fut: Future<Output = u64> + Send + 'static,
-    {
-        let call = self.0.call_timeout(key, timeout, work);
-        async move { call.await.ok() }
+    fn group() -> KeyedGroup<u64, u64, Self> {
+        KeyedGroup::new()
     }
 }
 
-/// `single_flight::KeyedGroup<u64, u64, foldhash::fast::RandomState>`: the same group with a
-/// fast seeded hasher instead of std's SipHash, to show what hashing the key costs.
-#[derive(Debug)]
-pub struct SingleFlightKeyedFoldhash(KeyedGroup<u64, u64, foldhash::fast::RandomState>);
-
-impl Coalescer for SingleFlightKeyedFoldhash {
+impl RowHasher for foldhash::fast::RandomState {
     const NAME: &'static str = "single-flight KeyedGroup, foldhash hasher";
 
+    fn group() -> KeyedGroup<u64, u64, Self> {
+        KeyedGroup::with_hasher(Self::default())
+    }
+}
+
+impl<S: RowHasher> Coalescer for SingleFlightKeyedWith<S> {
+    const NAME: &'static str = S::NAME;
+
     fn new() -> Self {
-        Self(KeyedGroup::with_hasher(
-            foldhash::fast::RandomState::default(),
-        ))
+        Self(S::group())
     }
 
     fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
