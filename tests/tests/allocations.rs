@@ -242,3 +242,108 @@ fn do_chan_receivers() {
         "a joining receiver keeps one allocation: its boxed wait"
     );
 }
+
+/// Runs `body(thread index)` on `threads` threads at once (after a warm-up run of the same
+/// body on each) and returns the allocations they made in the measured run, summed.
+fn on_threads(threads: usize, body: impl Fn(usize, bool) + Sync) -> u64 {
+    let start = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start, body) = (&start, &body);
+                scope.spawn(move || {
+                    body(t, false);
+                    start.wait();
+                    let before = allocations();
+                    body(t, true);
+                    allocations() - before
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    })
+}
+
+/// Herds on several threads: every thread calls the same key in each round, while the work
+/// yields a few times, so that followers join and still hold the finished flight while the next
+/// round starts. The flight states are recycled anyway: at most one allocation per flight (the
+/// boxed work), none per joining caller.
+#[test]
+fn herds_on_threads_allocate_once_per_flight() {
+    const THREADS: usize = 4;
+    const ROUNDS: u64 = 500;
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let executions = std::sync::atomic::AtomicU64::new(0);
+    let rounds = std::sync::Barrier::new(THREADS);
+    // Callers that have arrived at each round's call: the work waits for all of them (and a
+    // little longer, for the last ones to join), so that every round is a herd.
+    let arrived: Arc<Vec<_>> = Arc::new(
+        (0..2 * ROUNDS)
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect(),
+    );
+    let allocated = on_threads(THREADS, |_, measured| {
+        for round in 0..ROUNDS {
+            let key = round + if measured { ROUNDS } else { 0 };
+            rounds.wait();
+            arrived[key as usize].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let v = block_on(g.call(key, |k| {
+                executions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let arrived = arrived.clone();
+                async move {
+                    while arrived[k as usize].load(std::sync::atomic::Ordering::SeqCst) < THREADS {
+                        futures_lite::future::yield_now().await;
+                    }
+                    for _ in 0..20 {
+                        futures_lite::future::yield_now().await;
+                    }
+                    k + 1
+                }
+            }));
+            assert_eq!(v, key + 1);
+        }
+    });
+    // The warm-up ran as many flights as the measured run; count the measured half.
+    let flights = executions.load(std::sync::atomic::Ordering::Relaxed) / 2;
+    println!(
+        "herds on {THREADS} threads: {allocated} allocations over about {flights} flights of {} calls",
+        THREADS as u64 * ROUNDS
+    );
+    assert_eq!(g.in_flight(), 0);
+    assert!(
+        flights < THREADS as u64 * ROUNDS,
+        "no caller ever joined a flight: the test measured no herd"
+    );
+    assert!(
+        allocated <= flights + THREADS as u64,
+        "{allocated} allocations for about {flights} flights: more than one per flight"
+    );
+}
+
+/// Solo calls on two threads at once, each on its own keys: the flight states go back and forth
+/// between the threads through the group's pool, and each flight allocates only its work.
+#[test]
+fn solo_calls_on_two_threads_allocate_once_per_flight() {
+    const CALLS: u64 = 2000;
+    let g: KeyedGroup<u64, u64> = KeyedGroup::new();
+    let allocated = on_threads(2, |t, measured| {
+        let base = (t as u64 * 2 + u64::from(measured)) * CALLS;
+        for key in base..base + CALLS {
+            let v = block_on(g.call(key, |k| async move {
+                futures_lite::future::yield_now().await;
+                k * 2
+            }));
+            assert_eq!(v, key * 2);
+        }
+    });
+    println!(
+        "solo calls on 2 threads: {allocated} allocations over {} flights",
+        2 * CALLS
+    );
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(
+        allocated,
+        2 * CALLS,
+        "one allocation per flight: the boxed work"
+    );
+}

@@ -84,6 +84,8 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
             Err(payload) => {
                 drop_quietly(this.work.take());
                 this.flight.finish_panicked(&*this.registry, &*payload);
+                // The payload's drop is user code too; this future never panics.
+                drop_quietly(payload);
                 Poll::Ready(())
             }
         }

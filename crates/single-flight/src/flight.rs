@@ -89,8 +89,47 @@ pub(crate) struct State<V> {
     /// The waiter that polled the work last and waits on `driver_waker` instead of the event.
     driver: Option<Ticket>,
     driver_waker: Option<Waker>,
+    /// The waker of a detached task parked until the gate opens (never a waiter's).
+    task_waker: Option<Waker>,
     /// Abandoned flights of the same hash whose work is still being dropped.
     pub(crate) gate: usize,
+}
+
+/// Whom to wake after a change of the flight's state: decided under the flight's lock by
+/// [`State::nudge`], acted on by [`Inner::wake`] once the lock is released.
+#[must_use]
+struct Wake {
+    driver: Option<Waker>,
+    listeners: Listeners,
+}
+
+/// How many of the waiters listening on the flight's event to wake.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Listeners {
+    None,
+    /// One that has not been notified yet (`notify_additional(1)`): a standby.
+    One,
+    /// Every one not notified yet (`notify(usize::MAX)`).
+    All,
+}
+
+impl Wake {
+    const NOBODY: Self = Self {
+        driver: None,
+        listeners: Listeners::None,
+    };
+}
+
+/// What changed before [`State::nudge`] decides whom to wake.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Change {
+    /// The work's own waker fired; `first` unless the work was already due.
+    InnerWakeup { first: bool },
+    /// The work was installed (a `do_chan` closure returned, a detached task gave it back) or
+    /// its gate opened: it is due now, for the first time.
+    Installed,
+    /// A waiter left; `was_driver` if it held the driver's role.
+    Left { was_driver: bool },
 }
 
 pub(crate) enum Phase<V> {
@@ -134,6 +173,7 @@ impl<V> Flight<V> {
                 next_ticket: 0,
                 driver: None,
                 driver_waker: None,
+                task_waker: None,
                 gate: 0,
             }),
             event: Event::new(),
@@ -149,6 +189,11 @@ impl<V> Flight<V> {
 
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
     }
 
     /// The flight's parts, if nobody else holds it (a recycled flight being reset).
@@ -209,8 +254,55 @@ impl<V> State<V> {
         self.waiters = waiters;
         self.next_ticket = waiters as Ticket;
         self.driver = None;
-        self.driver_waker = None;
+        // A flight is recycled holding no waker (semantic 8): dropping one here would run
+        // executor code under the registry's lock.
+        debug_assert!(self.driver_waker.is_none() && self.task_waker.is_none());
         self.gate = gate;
+    }
+
+    /// Whether the work waits for a poll that nothing stops: it is idle, woken, and no
+    /// abandoned flight of its key is still dropping its own work.
+    fn due(&self) -> bool {
+        self.gate == 0 && matches!(self.phase, Phase::Idle { woken: true, .. })
+    }
+
+    /// The one rule that keeps due work from being stranded (semantic 3), applied after every
+    /// change that can leave the work due: a closure's work installed, work given back by a
+    /// detached task, a gate opened, a waiter gone, an inner wakeup.
+    ///
+    /// * Due and nobody driving: every listening waiter is woken (those notified before and not
+    ///   polled since are skipped, they keep their notification), and the first one polled
+    ///   takes the work up; so no number of stalled waiters can strand it. This happens at most
+    ///   a few times per flight (the work installed, a gate opened, the driver gone), never per
+    ///   inner wakeup.
+    /// * An inner wakeup of driven work wakes the driver plus one standby (a listener not
+    ///   notified before), never all waiters; a repeated wakeup of work still due wakes one more
+    ///   standby if nobody drives it. Should the driver and that standby both be stalled, the
+    ///   others wait for the next change.
+    /// * A driver that leaves hands its role to one standby at once.
+    ///
+    /// And every waiter that is polled, notified or not, looks at the flight and takes up due
+    /// work (`needs_poll`), so a waiter in a `select!` loop never depends on a notification.
+    fn nudge(&self, change: Change) -> Wake {
+        let due = self.due();
+        let undriven = self.driver.is_none();
+        let (wake_driver, listeners) = match change {
+            Change::InnerWakeup { first: true } if due => (true, Listeners::One),
+            Change::InnerWakeup { first: false } if due && undriven => (false, Listeners::One),
+            Change::InnerWakeup { .. } => (false, Listeners::None),
+            Change::Installed | Change::Left { .. } if due && undriven => (false, Listeners::All),
+            Change::Installed if due => (true, Listeners::One),
+            Change::Left { was_driver: true } => (false, Listeners::One),
+            Change::Installed | Change::Left { .. } => (false, Listeners::None),
+        };
+        Wake {
+            driver: if wake_driver {
+                self.driver_waker.clone()
+            } else {
+                None
+            },
+            listeners,
+        }
     }
 
     fn join(&mut self) -> (Ticket, bool) {
@@ -254,20 +346,51 @@ impl<V> State<V> {
         ))
     }
 
-    /// Installs `waker` as the driver's, cloning only if it changed.
-    fn set_driver(&mut self, ticket: Ticket, waker: &Waker) -> Option<Waker> {
-        let previous = if self.driver == Some(ticket) {
-            None
-        } else {
-            self.driver = Some(ticket);
-            // The former driver waits on no listener: wake it so it re-registers as a standby.
-            self.driver_waker.take()
-        };
-        match &mut self.driver_waker {
-            Some(w) if w.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
+    /// Makes `ticket` the driver, waiting on `waker` (cloned only if it changed). Returns the
+    /// waker this lets go of, for the caller to release once the lock is gone.
+    fn set_driver(&mut self, ticket: Ticket, waker: &Waker) -> Replaced {
+        if self.driver == Some(ticket) {
+            return match &self.driver_waker {
+                Some(w) if w.will_wake(waker) => Replaced::Nothing,
+                _ => self
+                    .driver_waker
+                    .replace(waker.clone())
+                    .map_or(Replaced::Nothing, Replaced::Stale),
+            };
         }
-        previous
+        self.driver = Some(ticket);
+        match self.driver_waker.replace(waker.clone()) {
+            Some(former) => Replaced::FormerDriver(former),
+            None => Replaced::Nothing,
+        }
+    }
+
+    /// The driver role lapses (its waiter took the value, left, or the flight ended); its waker
+    /// is returned to be dropped or woken with no lock held.
+    fn clear_driver(&mut self) -> Option<Waker> {
+        self.driver = None;
+        self.driver_waker.take()
+    }
+}
+
+/// A waker that `set_driver` replaced.
+#[must_use]
+enum Replaced {
+    Nothing,
+    /// The former driver's: it waits on no listener, so it is woken to re-register as a standby.
+    FormerDriver(Waker),
+    /// This driver's own, from an earlier poll through another waker: dropped.
+    Stale(Waker),
+}
+
+impl Replaced {
+    /// Wakes or drops the replaced waker; executor code, so never under a lock.
+    fn release(self) {
+        match self {
+            Replaced::Nothing => {}
+            Replaced::FormerDriver(waker) => waker.wake(),
+            Replaced::Stale(waker) => drop(waker),
+        }
     }
 }
 
@@ -303,22 +426,14 @@ impl<V> Inner<V> {
         if state.gate > 0 {
             return;
         }
-        match state.phase {
-            Phase::Idle { woken: true, .. } => {
-                let driver = state.driver_waker.clone();
-                drop(state);
-                self.wake_driver_and_standby(driver);
-            }
-            // A detached task parked in `detached_gate_open`.
-            Phase::Detached => {
-                let task = state.driver_waker.take();
-                drop(state);
-                if let Some(task) = task {
-                    task.wake();
-                }
-            }
-            _ => {}
+        // A detached task parked in `detached_gate_open` may poll now.
+        let task = state.task_waker.take();
+        let wake = state.nudge(Change::Installed);
+        drop(state);
+        if let Some(task) = task {
+            task.wake();
         }
+        self.wake(wake);
     }
 
     /// Whether a detached task may poll its work: not before abandoned flights of the same hash
@@ -328,17 +443,30 @@ impl<V> Inner<V> {
         if state.gate == 0 {
             return true;
         }
-        match &mut state.driver_waker {
-            Some(parked) if parked.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
+        let replaced = match &state.task_waker {
+            Some(parked) if parked.will_wake(waker) => None,
+            _ => state.task_waker.replace(waker.clone()),
+        };
+        drop(state);
+        // Executor code: never under the lock.
+        drop(replaced);
         false
     }
 
-    fn wake_driver_and_standby(&self, driver: Option<Waker>) {
-        if let Some(driver) = driver {
+    /// Acts on a decision of [`State::nudge`], with no lock held.
+    fn wake(&self, wake: Wake) {
+        if let Some(driver) = wake.driver {
             driver.wake();
         }
+        match wake.listeners {
+            Listeners::None => {}
+            Listeners::One => self.notify_standby(),
+            Listeners::All => self.notify_all(),
+        }
+    }
+
+    /// Wakes one listener that has not been notified yet.
+    fn notify_standby(&self) {
         // `total_listeners` first: notifying an event nobody listened to allocates its state.
         if self.event.total_listeners() > 0 {
             self.event.notify_additional(1);
@@ -354,24 +482,22 @@ impl<V> Inner<V> {
     /// An inner wakeup of the work: mark it due and wake the driver plus one standby.
     fn wake_flight(&self) {
         let mut state = lock(&self.state);
-        let rearmed = match &mut state.phase {
+        let wake = match &mut state.phase {
             // The poller sees the flag when its poll returns and re-arms.
             Phase::Polling { woken } => {
                 *woken = true;
-                false
+                Wake::NOBODY
             }
-            Phase::Idle { woken, .. } if !*woken => {
-                *woken = true;
-                true
+            Phase::Idle { woken, .. } => {
+                // A wakeup of work that is already due reaches a standby only if nobody
+                // drives it; the driver was woken the first time.
+                let first = !std::mem::replace(woken, true);
+                state.nudge(Change::InnerWakeup { first })
             }
-            _ => false,
+            _ => Wake::NOBODY,
         };
-        // While gated, `ungate` wakes the driver once the gate opens.
-        if rearmed && state.gate == 0 {
-            let driver = state.driver_waker.clone();
-            drop(state);
-            self.wake_driver_and_standby(driver);
-        }
+        drop(state);
+        self.wake(wake);
     }
 }
 
@@ -400,7 +526,12 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 assert_not_reentrant(self.id());
                 Poll::Ready(Step::Listen)
             }
-            Phase::Starting => Poll::Ready(Step::Listen),
+            Phase::Starting => {
+                drop(state);
+                // The closure that makes the work may be what is waiting here.
+                assert_not_reentrant(self.id());
+                Poll::Ready(Step::Listen)
+            }
             Phase::Idle { woken, .. } => {
                 let woken = *woken;
                 if woken && state.gate == 0 {
@@ -409,11 +540,9 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     else {
                         unreachable!()
                     };
-                    let previous = state.set_driver(ticket, cx.waker());
+                    let replaced = state.set_driver(ticket, cx.waker());
                     drop(state);
-                    if let Some(previous) = previous {
-                        previous.wake();
-                    }
+                    replaced.release();
                     return self.poll_work(registry, ticket, work, false, cx);
                 }
                 match state.driver {
@@ -421,8 +550,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     // Nobody drives (the driver left): this waiter takes the role without a
                     // spurious poll; the flight's waker will reach it when the work wakes.
                     _ => {
-                        let previous = state.set_driver(ticket, cx.waker());
-                        debug_assert!(previous.is_none());
+                        let replaced = state.set_driver(ticket, cx.waker());
+                        drop(state);
+                        debug_assert!(!matches!(replaced, Replaced::FormerDriver(_)));
+                        replaced.release();
                         Poll::Pending
                     }
                 }
@@ -449,13 +580,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     || state.driver.is_none()
                     || state.driver == Some(ticket)
             }
-            Phase::Polling { .. } | Phase::Detached => {
+            Phase::Starting | Phase::Polling { .. } | Phase::Detached => {
                 drop(state);
-                // About to wait for work that may be the very work polling this waiter.
+                // About to wait for work (or the closure making it) that may be the very code
+                // polling this waiter.
                 assert_not_reentrant(self.id());
                 false
             }
-            Phase::Starting => false,
             Phase::Abandoned => true,
         }
     }
@@ -492,13 +623,15 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     unreachable!("only the poller leaves Phase::Polling")
                 };
                 state.phase = Phase::Idle { work, woken };
-                let previous = state.set_driver(ticket, cx.waker());
+                let replaced = state.set_driver(ticket, cx.waker());
                 drop(state);
-                debug_assert!(previous.is_none());
+                debug_assert!(!matches!(replaced, Replaced::FormerDriver(_)));
+                replaced.release();
                 if woken {
                     // Woken during its own poll: poll again soon, through this task (yielding to
                     // the executor) or, should it stop being polled, through a standby.
-                    self.wake_driver_and_standby(Some(cx.waker().clone()));
+                    cx.waker().wake_by_ref();
+                    self.notify_standby();
                 }
                 Poll::Pending
             }
@@ -521,75 +654,45 @@ impl<V: Clone + Send + 'static> Flight<V> {
         first_poll: bool,
     ) -> (Option<V>, bool) {
         let mut value = Some(value);
-        let mut mine = None;
-        let mut others = 0;
-        let mut driver = None;
+        let mut published = None;
         registry.unlink_with(self, &mut || {
-            if first_poll && !self.joined.load(Relaxed) {
+            let value = value.take().expect("published once");
+            published = Some(if first_poll && !self.joined.load(Relaxed) {
                 // The solo case, without the flight's lock: the registry is locked, so nobody can
                 // join, and nobody did. The starter is the only waiter; no driver was recorded
                 // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
                 // phase until the next run resets it, and only a stale waker of the work could
                 // still look at it, which a `Polling` phase tolerates.
-                mine = value.take().map(|v| (v, false));
-                return;
-            }
-            let mut state = lock(&self.state);
-            // A detached task is registered but takes no share.
-            let takers = if taker.is_some() {
-                state.waiters
+                Published::solo(value)
             } else {
-                state.waiters - 1
-            };
-            let shared = takers > 1;
-            state.waiters = 0;
-            if state.driver != taker {
-                driver = state.driver_waker.take();
-            }
-            state.driver = None;
-            if takers == 1 && taker.is_some() {
-                // The common solo case: no clone, no notification.
-                mine = value.take().map(|v| (v, false));
-                state.phase = Phase::Done {
-                    value: None,
-                    remaining: 0,
-                    shared,
-                };
-            } else if takers == 0 {
-                // A detached flight whose waiters all left: the value is dropped below, unlocked.
-                state.phase = Phase::Done {
-                    value: None,
-                    remaining: 0,
-                    shared,
-                };
-            } else {
-                state.phase = Phase::Done {
-                    value: value.take(),
-                    remaining: takers,
-                    shared,
-                };
-                others = takers - usize::from(taker.is_some());
-            }
+                lock(&self.state).publish(taker, value)
+            });
         });
-        if let Some(value) = value.take() {
-            // Nobody takes it (a detached flight whose waiters all left): drop it here, unlocked.
-            drop(value);
-        }
+        let Published {
+            mine,
+            unclaimed,
+            others,
+            shared,
+            driver,
+        } = published.expect("unlink_with runs the publication");
+        // Nobody takes it (a detached flight whose waiters all left): its drop is user code,
+        // run unlocked, and must not unwind through the task that published it.
+        drop_quietly(unclaimed);
         // Wake the others before taking this waiter's own share: the share may run `V::clone`,
         // and a panic there must only unwind this waiter.
         if others > 0 {
             self.notify_all();
         }
         if let Some(driver) = driver {
-            driver.wake();
+            driver.release();
         }
         match mine {
-            Some((v, shared)) => (Some(v), shared),
+            Some(v) => (Some(v), shared),
             None if taker.is_some() => {
                 let (v, shared) = lock(&self.state).take_value().expect("phase is Done");
                 (Some(v), shared)
             }
-            None => (None, others > 1),
+            None => (None, shared),
         }
     }
 
@@ -601,10 +704,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
             let mut state = lock(&self.state);
             state.phase = Phase::Panicked(panicked.clone());
             state.waiters = 0;
-            state.driver = None;
-            driver = state.driver_waker.take();
+            driver = state.clear_driver();
         });
         self.notify_all();
+        // The driver waits on no listener: wake it to take its panic.
         if let Some(driver) = driver {
             driver.wake();
         }
@@ -628,13 +731,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
             Phase::Panicked(_) | Phase::Abandoned => {}
             Phase::Starting | Phase::Idle { .. } | Phase::Polling { .. } | Phase::Detached => {
                 state.waiters -= 1;
-                let mut old_waker = None;
-                if state.driver == Some(ticket) {
-                    state.driver = None;
-                    old_waker = state.driver_waker.take();
-                }
-                let idle = matches!(state.phase, Phase::Idle { .. });
-                if state.waiters == 0 && idle {
+                let was_driver = state.driver == Some(ticket);
+                let old_waker = if was_driver {
+                    state.clear_driver()
+                } else {
+                    None
+                };
+                if state.waiters == 0 && matches!(state.phase, Phase::Idle { .. }) {
                     drop(state);
                     drop(old_waker);
                     self.abandon(registry);
@@ -642,15 +745,88 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 }
                 // The driver waits on no listener, so its role is handed to a standby at once:
                 // the standby makes the poll the driver would have made if the work is due, and
-                // otherwise becomes the driver that the next inner wakeup reaches. Should that
-                // standby be stalled, it keeps the notification and the next wakeup skips it.
-                let hand_off = old_waker.is_some();
+                // otherwise becomes the driver that the next inner wakeup reaches.
+                let wake = state.nudge(Change::Left { was_driver });
                 drop(state);
                 drop(old_waker);
-                if hand_off && self.event.total_listeners() > 0 {
-                    self.event.notify_additional(1);
-                }
+                self.wake(wake);
             }
+        }
+    }
+}
+
+impl<V> State<V> {
+    /// The end of a run with `value`, decided under the registry's and the flight's locks:
+    /// which share goes to the taker, how many other waiters to wake, which waker to release.
+    fn publish(&mut self, taker: Option<Ticket>, value: V) -> Published<V> {
+        // A detached task is registered but takes no share.
+        let takers = if taker.is_some() {
+            self.waiters
+        } else {
+            self.waiters - 1
+        };
+        let shared = takers > 1;
+        self.waiters = 0;
+        let driver_is_taker = self.driver.is_some() && self.driver == taker;
+        // Released in every case: a recycled state keeps no waker (semantic 8).
+        let driver = self.clear_driver().map(|waker| {
+            if driver_is_taker {
+                Replaced::Stale(waker)
+            } else {
+                Replaced::FormerDriver(waker)
+            }
+        });
+        let (mine, unclaimed, stored, others) = match (takers, taker) {
+            // The common solo case: no clone, no notification.
+            (1, Some(_)) => (Some(value), None, None, 0),
+            // A detached flight whose waiters all left.
+            (0, _) => (None, Some(value), None, 0),
+            _ => (
+                None,
+                None,
+                Some(value),
+                takers - usize::from(taker.is_some()),
+            ),
+        };
+        self.phase = Phase::Done {
+            value: stored,
+            remaining: if mine.is_some() || unclaimed.is_some() {
+                0
+            } else {
+                takers
+            },
+            shared,
+        };
+        Published {
+            mine,
+            unclaimed,
+            others,
+            shared,
+            driver,
+        }
+    }
+}
+
+/// What `State::publish` decided; acted on with no lock held.
+struct Published<V> {
+    /// The taker's share when it is the only one (moved, not cloned).
+    mine: Option<V>,
+    /// A value nobody takes, to drop unlocked.
+    unclaimed: Option<V>,
+    /// Waiters besides the taker that take their share from `Phase::Done`.
+    others: usize,
+    shared: bool,
+    driver: Option<Replaced>,
+}
+
+impl<V> Published<V> {
+    fn solo(value: V) -> Self {
+        Self {
+            mine: Some(value),
+            unclaimed: None,
+            others: 0,
+            shared: false,
+            driver: None,
         }
     }
 }
@@ -668,25 +844,26 @@ impl<V> Flight<V> {
     /// task giving its work back to the waiters).
     pub(crate) fn install(&self, registry: &dyn Unlink<V>, work: Work<V>) {
         let mut state = lock(&self.state);
+        state.phase = Phase::Idle { work, woken: true };
         if state.waiters == 0 {
             // Nobody is left to poll it.
-            state.phase = Phase::Idle { work, woken: true };
             drop(state);
             self.abandon(registry);
             return;
         }
-        state.phase = Phase::Idle { work, woken: true };
-        let driver = state.driver_waker.clone();
-        let gated = state.gate > 0;
+        let wake = state.nudge(Change::Installed);
         drop(state);
-        if !gated {
-            self.wake_driver_and_standby(driver);
-        }
+        self.wake(wake);
     }
 
     /// A detached task dropped before completion gives its work back to the waiters.
     pub(crate) fn give_back(&self, registry: &dyn Unlink<V>, work: Work<V>) {
-        lock(&self.state).waiters -= 1;
+        let parked = {
+            let mut state = lock(&self.state);
+            state.waiters -= 1;
+            state.task_waker.take()
+        };
+        drop(parked);
         self.install(registry, work);
     }
 }

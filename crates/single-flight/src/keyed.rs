@@ -9,8 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::call::{Call, ValueOnly};
 use crate::detached::Detached;
+use crate::flight::Work;
 use crate::receiver::Receiver;
-use crate::registry::{Entry, Registry, Start};
+use crate::registry::{CallerKey, Entry, Owned, Registry, Start};
 use crate::wait::Waiter;
 
 /// Shares the execution of work per key: while a flight for a key runs, every other call for
@@ -281,31 +282,137 @@ where
     {
         // Registration happens in the first poll, not here.
         Call::new(move || {
-            let registry: &Registry<K, V> = self.registry();
             let hash = self.hasher().hash_one(&key);
-            match registry.join_or_start(hash, key, Start::Poll) {
-                Entry::Joined(flight, ticket, key, busy) => {
-                    let waiter = Waiter::joined(flight, registry, ticket, busy);
-                    // A caller that joins never runs its closure: release what it and the key
-                    // hold now, with the registration guarded should their `Drop` panic.
-                    drop(work);
-                    drop(key);
-                    waiter.wait(None)
-                }
-                Entry::Started(flight, key, gated) => {
-                    let waiter = Waiter::new(flight, registry, 0);
-                    let work = waiter.make_work(move || work(key));
-                    if gated {
-                        waiter.install(work);
-                        waiter.wait(None)
-                    } else {
-                        waiter.wait(Some(work))
-                    }
-                }
-            }
+            let (waiter, first) = self.register(hash, Owned(key), work);
+            waiter.wait(first)
         })
     }
 
+    /// Joins or starts the flight for `key` (hashed `hash`), for a `call`: returns the
+    /// registered waiter and, for a starter that may poll its work at once, the work.
+    fn register<C, F, Fut>(
+        &self,
+        hash: u64,
+        key: C,
+        work: F,
+    ) -> (Waiter<V, &Registry<K, V>>, Option<Work<V>>)
+    where
+        C: CallerKey<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let registry: &Registry<K, V> = self.registry();
+        match registry.join_or_start(hash, key, Start::Poll) {
+            Entry::Joined {
+                flight,
+                ticket,
+                key,
+                listen,
+            } => {
+                let waiter = Waiter::joined(flight, registry, ticket, listen);
+                // A caller that joins never runs its closure: release what it and the key
+                // hold now, with the registration guarded should their `Drop` panic.
+                drop(work);
+                drop(key);
+                (waiter, None)
+            }
+            Entry::Started { flight, key, gated } => {
+                let waiter = Waiter::new(flight, registry, 0);
+                let work = waiter.make_work(move || work(key));
+                if gated {
+                    waiter.install(work);
+                    (waiter, None)
+                } else {
+                    (waiter, Some(work))
+                }
+            }
+        }
+    }
+
+    /// Like [`call`](Self::call), with a borrowed key: a caller that joins a running flight
+    /// never makes an owned key, and one that starts a flight makes it from `key` (`&Q: Into<K>`,
+    /// as for a `&str` and a `String` key). The key is compared through `K: Borrow<Q>`, so `Q`
+    /// must hash and compare like `K` (the contract of [`Borrow`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<String, usize> = KeyedGroup::new();
+    /// let name: &str = "ada";
+    /// // The closure gets an owned `String`, made only because this call starts the flight.
+    /// let len = group.call_ref(name, |name: String| async move { name.len() }).await;
+    /// assert_eq!(len, 3);
+    /// # });
+    /// ```
+    pub fn call_ref<'a, 'q, Q, F, Fut>(
+        &'a self,
+        key: &'q Q,
+        work: F,
+    ) -> impl Future<Output = V> + use<'a, 'q, Q, K, V, S, F, Fut>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        &'q Q: Into<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        ValueOnly::new(self.call_shared_ref(key, work))
+    }
+
+    /// Like [`call_shared`](Self::call_shared), with a borrowed key as in
+    /// [`call_ref`](Self::call_ref).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<String, usize> = KeyedGroup::new();
+    /// let (len, shared) = group.call_shared_ref("ada", |name: String| async move { name.len() }).await;
+    /// assert_eq!((len, shared), (3, false));
+    /// # });
+    /// ```
+    pub fn call_shared_ref<'a, 'q, Q, F, Fut>(
+        &'a self,
+        key: &'q Q,
+        work: F,
+    ) -> impl Future<Output = (V, bool)> + use<'a, 'q, Q, K, V, S, F, Fut>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        &'q Q: Into<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        Call::new(move || {
+            let hash = self.hasher().hash_one(key);
+            let (waiter, first) = self.register(hash, key, work);
+            waiter.wait(first)
+        })
+    }
+}
+
+impl<K, V, S: BuildHasher> KeyedGroup<K, V, S> {
     /// Forgets the flight running for `key`: the next call for it starts a new flight. Callers
     /// already waiting keep the old flight and get its value. Returns whether a flight was
     /// forgotten (`false` also for one already forgotten).
@@ -373,15 +480,58 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
+        self.register_receiver(hash, Owned(key), work)
+    }
+
+    /// Like [`do_chan`](Self::do_chan), with a borrowed key as in [`call_ref`](Self::call_ref).
+    ///
+    /// # Panics
+    ///
+    /// As for [`do_chan`](Self::do_chan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<String, usize> = KeyedGroup::new();
+    /// let rx = group.do_chan_ref("ada", |name: String| async move { name.len() });
+    /// assert_eq!(rx.await, 3);
+    /// # });
+    /// ```
+    pub fn do_chan_ref<'q, Q, F, Fut>(&self, key: &'q Q, work: F) -> Receiver<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        &'q Q: Into<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let hash = self.hasher().hash_one(key);
+        self.register_receiver(hash, key, work)
+    }
+
+    fn register_receiver<C, F, Fut>(&self, hash: u64, key: C, work: F) -> Receiver<V>
+    where
+        C: CallerKey<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let registry = self.registry();
         match registry.join_or_start(hash, key, Start::Install) {
-            Entry::Joined(flight, ticket, key, busy) => {
-                let waiter = Waiter::joined(flight, registry.clone(), ticket, busy);
+            Entry::Joined {
+                flight,
+                ticket,
+                key,
+                listen,
+            } => {
+                let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
                 drop(key);
                 Receiver::new(waiter)
             }
-            Entry::Started(flight, key, _) => {
+            Entry::Started { flight, key, .. } => {
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));
                 waiter.install(work);
@@ -425,13 +575,18 @@ where
     {
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
-        match registry.join_or_start(hash, key, Start::Detach) {
-            Entry::Joined(flight, ticket, key, busy) => {
-                let waiter = Waiter::joined(flight, registry.clone(), ticket, busy);
+        match registry.join_or_start(hash, Owned(key), Start::Detach) {
+            Entry::Joined {
+                flight,
+                ticket,
+                key,
+                listen,
+            } => {
+                let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
                 drop(key);
                 Receiver::new(waiter)
             }
-            Entry::Started(flight, key, _) => {
+            Entry::Started { flight, key, .. } => {
                 let task_flight = flight.clone();
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));

@@ -43,14 +43,63 @@ pub(crate) enum Start {
     Detach,
 }
 
-pub(crate) enum Entry<V, K> {
+/// A key as a caller gives it: owned (`call`), or borrowed and made owned only when it starts
+/// a flight (`call_ref`, the way hashbrown's `entry_ref` works).
+pub(crate) trait CallerKey<K> {
+    /// Whether the live flight's `key` is this key (`K::eq`: user code, under the lock).
+    fn is(&self, key: &K) -> bool;
+
+    /// The owned keys of a flight this key starts: one for the registry's slot, one for the
+    /// work. Runs `K::clone` (or the conversion from the borrowed key) under the lock.
+    fn into_keys(self) -> (K, K);
+}
+
+/// An owned key.
+pub(crate) struct Owned<K>(pub(crate) K);
+
+impl<K: Eq + Clone> CallerKey<K> for Owned<K> {
+    fn is(&self, key: &K) -> bool {
+        *key == self.0
+    }
+
+    fn into_keys(self) -> (K, K) {
+        (self.0.clone(), self.0)
+    }
+}
+
+impl<'q, K, Q> CallerKey<K> for &'q Q
+where
+    K: Borrow<Q> + Clone,
+    Q: Eq + ?Sized,
+    &'q Q: Into<K>,
+{
+    fn is(&self, key: &K) -> bool {
+        key.borrow() == *self
+    }
+
+    fn into_keys(self) -> (K, K) {
+        let key: K = self.into();
+        (key.clone(), key)
+    }
+}
+
+pub(crate) enum Entry<V, K, C> {
     /// Joined a running flight with this ticket; the caller's key is handed back so that it is
-    /// dropped once the caller's registration is guarded (its `Drop` is user code). The bool says
-    /// that another waiter is in charge, so the new one may listen before its first check.
-    Joined(Flight<V>, Ticket, K, bool),
+    /// dropped once the caller's registration is guarded (its `Drop` is user code). `listen`
+    /// says that another waiter is in charge, so the new one may listen before its first check.
+    Joined {
+        flight: Flight<V>,
+        ticket: Ticket,
+        key: C,
+        listen: bool,
+    },
     /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
     /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
-    Started(Flight<V>, K, bool),
+    Started {
+        flight: Flight<V>,
+        key: K,
+        gated: bool,
+    },
 }
 
 impl<K, V> Registry<K, V> {
@@ -70,22 +119,32 @@ impl<K, V> Registry<K, V> {
     }
 }
 
-impl<K: Eq + Clone, V> Registry<K, V> {
+impl<K, V> Registry<K, V> {
     /// Joins the flight running for `key`, or starts one: one probe of the table either way.
-    pub(crate) fn join_or_start(&self, hash: u64, key: K, start: Start) -> Entry<V, K> {
+    pub(crate) fn join_or_start<C: CallerKey<K>>(
+        &self,
+        hash: u64,
+        key: C,
+        start: Start,
+    ) -> Entry<V, K, C> {
         let mut guard = lock(&self.table);
         let table = &mut *guard;
-        let vacant = match table.slots.lookup(hash, &key) {
+        let vacant = match table.slots.lookup(hash, |live| key.is(live)) {
             Lookup::Occupied(flight) => {
                 let flight = flight.clone();
-                let (ticket, busy) = flight.join();
+                let (ticket, listen) = flight.join();
                 drop(guard);
-                return Entry::Joined(flight, ticket, key, busy);
+                return Entry::Joined {
+                    flight,
+                    ticket,
+                    key,
+                    listen,
+                };
             }
             Lookup::Vacant(vacant) => vacant,
         };
-        // `K::clone` runs under the lock, before anything is changed.
-        let key_in_slot = key.clone();
+        // `K::clone` (or the conversion) runs under the lock, before anything is changed.
+        let (key_in_slot, key) = key.into_keys();
         let gate = table
             .abandoning
             .iter()
@@ -111,7 +170,11 @@ impl<K: Eq + Clone, V> Registry<K, V> {
             flight: flight.clone(),
         });
         drop(guard);
-        Entry::Started(flight, key, gate > 0)
+        Entry::Started {
+            flight,
+            key,
+            gated: gate > 0,
+        }
     }
 
     /// Removes the entry for `key`; returns whether there was one.
@@ -132,15 +195,26 @@ impl<K, V> Table<K, V> {
         self.slots.remove_flight(flight)
     }
 
+    /// Keeps a finished flight for reuse. Its waiters may still hold it for a moment (taking
+    /// their share, dropping their handle); it is reused once they let go (`fresh_flight`).
     fn recycle(&mut self, flight: Flight<V>) {
         if self.pool.len() < POOL_CAPACITY {
             self.pool.push(flight);
+        } else if let Some(held) = self.pool.iter_mut().find(|pooled| pooled.is_shared()) {
+            // A flight held for long (a stale waker kept by some timer) makes way for one that
+            // will be free soon; its last holder frees it. It holds no waker, work or value of
+            // its own (semantic 8), so dropping this handle runs no user or executor code.
+            *held = flight;
         }
     }
 }
 
-/// A flight nobody else holds, from the pool if possible, reset for a new run. (One
-/// `Arc::get_mut` per flight: each is an atomic read-modify-write, a large share of a solo call.)
+/// A flight nobody else holds, from the pool if possible, reset for a new run.
+///
+/// Pooled flights that some waiter still holds (it is taking its share of the value or
+/// dropping its handle) are skipped, not discarded: a later start reuses them. A pooled flight
+/// found unshared stays so, since only the registry, which is locked, hands out handles. (One
+/// `Arc::get_mut` per pooled flight looked at: an atomic read-modify-write each.)
 #[inline]
 fn fresh_flight<V>(
     pool: &mut Vec<Flight<V>>,
@@ -149,19 +223,25 @@ fn fresh_flight<V>(
     waiters: usize,
     gate: usize,
 ) -> Flight<V> {
-    while let Some(mut flight) = pool.pop() {
-        if let Some(inner) = flight.get_mut() {
-            inner.reset(hash, phase, waiters, gate);
-            return flight;
+    let mut phase = Some(phase);
+    // Newest first: on a solo path that is the flight this thread just finished, still cached.
+    let free = pool.iter_mut().rposition(|pooled| match pooled.get_mut() {
+        Some(inner) => {
+            inner.reset(hash, phase.take().expect("reset once"), waiters, gate);
+            true
         }
-        // Still held (a stale waker inside some finished work, or a waiter not yet gone): let
-        // its last holder free it.
+        None => false,
+    });
+    if let Some(index) = free {
+        return pool.swap_remove(index);
     }
     let mut flight = Flight::new();
-    flight
-        .get_mut()
-        .expect("a new flight is unshared")
-        .reset(hash, phase, waiters, gate);
+    flight.get_mut().expect("a new flight is unshared").reset(
+        hash,
+        phase.take().expect("reset once"),
+        waiters,
+        gate,
+    );
     flight
 }
 

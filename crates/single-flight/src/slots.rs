@@ -49,15 +49,12 @@ impl<K, V> Slots<K, V> {
         }
     }
 
-    /// Finds `key`'s flight with one probe. `K::eq` runs here (user code, under the registry
-    /// lock); if it panics, nothing has been changed.
-    pub(crate) fn lookup(&mut self, hash: u64, key: &K) -> Lookup<'_, K, V>
-    where
-        K: Eq,
-    {
+    /// Finds the flight of the key that `is_key` recognizes, with one probe. `K::eq` runs in
+    /// `is_key` (user code, under the registry lock); if it panics, nothing has been changed.
+    pub(crate) fn lookup(&mut self, hash: u64, is_key: impl Fn(&K) -> bool) -> Lookup<'_, K, V> {
         match self {
             Self::Table(table) => {
-                match table.entry(hash, |slot| slot.key == *key, |slot| slot.flight.hash) {
+                match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {
                     hash_table::Entry::Occupied(occupied) => {
                         Lookup::Occupied(&occupied.into_mut().flight)
                     }
@@ -65,7 +62,7 @@ impl<K, V> Slots<K, V> {
                 }
             }
             Self::One(Some(slot)) => {
-                debug_assert!(slot.key == *key, "a one-slot registry has a single key");
+                debug_assert!(is_key(&slot.key), "a one-slot registry has a single key");
                 Lookup::Occupied(&slot.flight)
             }
             Self::One(empty) => Lookup::Vacant(Vacancy::One(empty)),

@@ -1,13 +1,17 @@
 //! A registered waiter and the loop that waits for (and, when its turn comes, drives) its flight.
 
+use std::future::Future;
+use std::mem;
 use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::task::Poll;
 
 use event_listener::listener;
 use futures_lite::future::poll_fn;
 
 use crate::flight::{Flight, Step, Ticket, Unlink, Work};
+use crate::panicked::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
 /// unwinding) counts it out of the flight: see `Flight::leave`.
@@ -58,13 +62,19 @@ where
     /// this caller unwinds with the payload, the flight's other waiters with `Panicked`.
     pub(crate) fn make_work<Fut>(&self, make: impl FnOnce() -> Fut) -> Work<V>
     where
-        Fut: std::future::Future<Output = V> + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
     {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Box::pin(make()))) {
+        // The closure counts as the flight's work for the re-entrancy check: a call that
+        // blocks on this flight from inside it would wait for itself.
+        let made = {
+            let _scope = PollingScope::enter(self.flight.id());
+            catch_unwind(AssertUnwindSafe(|| Box::pin(make())))
+        };
+        match made {
             Ok(work) => work,
             Err(payload) => {
                 self.flight.finish_panicked(self.unlink(), &*payload);
-                std::panic::resume_unwind(payload)
+                resume_unwind(payload)
             }
         }
     }
@@ -119,7 +129,21 @@ where
             if flight.needs_poll(ticket) {
                 continue;
             }
-            listener.await;
+            // Wait for a notification, and look at the flight again whenever this waiter is
+            // polled without one (a `select!`, a join, a spurious wakeup): a waiter that is
+            // being polled takes up due work even if the notification went to a stalled
+            // waiter (semantic 3).
+            let mut registered = false;
+            poll_fn(|cx| {
+                if Pin::new(&mut listener).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                if mem::replace(&mut registered, true) && flight.needs_poll(ticket) {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+            .await;
         }
     }
 }

@@ -396,3 +396,103 @@ fn stalled_driver_does_not_block_follower() {
         assert_eq!(group.in_flight(), 0);
     });
 }
+
+/// Waits, yielding to loom's scheduler, until `ready` holds.
+fn spin_until(ready: impl Fn() -> bool) {
+    while !ready() {
+        thread::yield_now();
+    }
+}
+
+/// A `do_chan` starter whose receiver is never polled and then dropped, a joiner that listened
+/// while the closure ran and is then stalled (never polled again), and a joiner blocked on its
+/// value: the work is due and nobody drives it, so the blocked joiner must be woken and finish
+/// it, whatever the interleaving.
+#[test]
+fn starter_dropped_unpolled_joiner_takes_over() {
+    loom::model(|| {
+        let group = Arc::new(Group::new());
+        let release = Arc::new(AtomicBool::new(false));
+        let executions = Arc::new(Executions::default());
+        let starter = thread::spawn({
+            let (group, release, executions) = (group.clone(), release.clone(), executions.clone());
+            move || {
+                let rx = group.do_chan(1, move |_| {
+                    spin_until(|| release.load(SeqCst));
+                    executions.work(4)
+                });
+                drop(rx); // never polled
+            }
+        });
+        spin_until(|| group.in_flight() == 1);
+        // Joins while the closure runs; listens once, then is stalled.
+        let mut stalled = group.do_chan(1, |_| async { unreachable!("joins") });
+        let listening = poll_once(&mut stalled).is_pending();
+        let live = group.do_chan(1, |_| async { unreachable!("joins") });
+        release.store(true, SeqCst);
+        assert!(listening, "nothing can finish before the closure returns");
+        assert_eq!(block_on(live), 4);
+        starter.join().unwrap();
+        drop(stalled);
+        assert_eq!(executions.started(), 1);
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
+/// A detached task is dropped before it polled its work (its runtime shut down) while one
+/// waiter listens stalled and another is blocked on its value: the work given back reaches the
+/// blocked waiter, which finishes it.
+#[test]
+fn given_back_work_reaches_a_live_waiter() {
+    loom::model(|| {
+        let group = Arc::new(Group::new());
+        let executions = Arc::new(Executions::default());
+        let mut task = None;
+        let first = group.do_chan_detached(
+            1,
+            {
+                let executions = executions.clone();
+                move |_| executions.work(5)
+            },
+            |detached| task = Some(detached),
+        );
+        let mut stalled = group.do_chan(1, |_| async { unreachable!("joins") });
+        assert!(poll_once(&mut stalled).is_pending());
+        drop(first);
+        let task = task.expect("started detached");
+        let shutdown = thread::spawn(move || drop(task));
+        let live = group.do_chan(1, |_| async { unreachable!("joins") });
+        assert_eq!(block_on(live), 5);
+        shutdown.join().unwrap();
+        drop(stalled);
+        assert_eq!(executions.started(), 1);
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
+/// A detached successor parked behind the gate of an abandoned flight is dropped (given back)
+/// before the gate opens; a waiter then drives the work. The task's parked waker has its own
+/// slot, so it never passes for a former driver.
+#[test]
+fn gated_detached_task_given_back() {
+    loom::model(|| {
+        let group = Arc::new(Group::new());
+        let mut abandoned = group.do_chan(1, |_| async {
+            YieldOnce(false).await;
+            1
+        });
+        assert!(poll_once(&mut abandoned).is_pending());
+        let leaver = thread::spawn(move || drop(abandoned));
+        let mut task = None;
+        let rx = group.do_chan_detached(1, |_| async { 9 }, |detached| task = Some(detached));
+        if let Some(mut task) = task {
+            // Parks its waker if the gate is still closed, then the runtime drops it.
+            let _ = poll_once(&mut task);
+            drop(task);
+        }
+        let value = block_on(rx);
+        assert!(value == 1 || value == 9);
+        leaver.join().unwrap();
+        assert_eq!(group.in_flight(), 0);
+    });
+}
