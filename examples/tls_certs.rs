@@ -110,7 +110,7 @@ impl CertStore {
         let mut started = false;
         let (issued, _shared) = self
             .issuing
-            .call_shared(name.to_owned(), |name| {
+            .call_shared_ref(name, |name: String| {
                 started = true; // runs only in the handshake that starts the flight
                 async move {
                     // A flight that ended between our cache miss and the start of this one has

@@ -347,3 +347,37 @@ fn solo_calls_on_two_threads_allocate_once_per_flight() {
         "one allocation per flight: the boxed work"
     );
 }
+
+/// A caller that joins a `String`-keyed group with a borrowed key (`call_ref`) makes no owned
+/// key and allocates nothing at all; the starter makes the flight's keys from its `&str`.
+#[test]
+fn joining_borrowed_key_call_allocates_nothing() {
+    let g: KeyedGroup<String, u64> = KeyedGroup::new();
+    let total = follower_per_flight("joining KeyedGroup::call_ref, String key", |i| {
+        let name = format!("customer-{i}");
+        let gate = Arc::new(Gate::new());
+        let mut leader = Box::pin(g.call_ref(name.as_str(), {
+            let gate = gate.clone();
+            move |key: String| async move {
+                gate.wait().await;
+                key.len() as u64 + i
+            }
+        }));
+        assert!(poll_noop(leader.as_mut()).is_pending());
+
+        let before = allocations();
+        let mut follower = pin!(g.call_ref(name.as_str(), |_| async { unreachable!("joins") }));
+        assert!(poll_noop(follower.as_mut()).is_pending(), "listening");
+        let mut spent = allocations() - before;
+
+        gate.open();
+        let expected = name.len() as u64 + i;
+        assert_eq!(poll_noop(leader.as_mut()), Poll::Ready(expected));
+        let before = allocations();
+        assert_eq!(poll_noop(follower.as_mut()), Poll::Ready(expected));
+        spent += allocations() - before;
+        spent
+    });
+    assert_eq!(g.in_flight(), 0);
+    assert_eq!(total, 0, "a joining borrowed-key call allocates nothing");
+}

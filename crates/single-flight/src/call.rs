@@ -12,9 +12,19 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+/// What a call's registration came to.
+pub(crate) enum Registered<Wait, T> {
+    /// The call started the flight and its work was ready at its first poll.
+    Done(T),
+    /// The call drives the flight, whose work has been polled once: wait, starting next poll.
+    Driving(Wait),
+    /// The call joined the flight (or started one it may not poll yet): wait, starting now.
+    Waiting(Wait),
+}
+
 pin_project! {
-    /// A call: `register` joins or starts the flight (on the first poll, as the API promises)
-    /// and returns the wait for its value.
+    /// A call: `register` joins or starts the flight (on the first poll, as the API promises),
+    /// polls the work of a flight it started, and returns the wait for its value.
     pub(crate) struct Call<Register, Wait> {
         #[pin]
         state: State<Register, Wait>,
@@ -32,12 +42,14 @@ pin_project! {
             #[pin]
             wait: Wait,
         },
+        // Returned its value at registration.
+        Finished,
     }
 }
 
 impl<Register, Wait> Call<Register, Wait>
 where
-    Register: FnOnce() -> Wait,
+    Register: FnOnce(&mut Context<'_>) -> Registered<Wait, Wait::Output>,
     Wait: Future,
 {
     pub(crate) fn new(register: Register) -> Self {
@@ -49,7 +61,7 @@ where
 
 impl<Register, Wait> Future for Call<Register, Wait>
 where
-    Register: FnOnce() -> Wait,
+    Register: FnOnce(&mut Context<'_>) -> Registered<Wait, Wait::Output>,
     Wait: Future,
 {
     type Output = Wait::Output;
@@ -62,10 +74,21 @@ where
             else {
                 unreachable!("the state was just seen unregistered")
             };
-            state.set(State::Waiting { wait: register() });
+            match register(cx) {
+                Registered::Done(output) => {
+                    state.set(State::Finished);
+                    return Poll::Ready(output);
+                }
+                Registered::Driving(wait) => {
+                    state.set(State::Waiting { wait });
+                    return Poll::Pending;
+                }
+                Registered::Waiting(wait) => state.set(State::Waiting { wait }),
+            }
         }
         match state.project() {
             StateProj::Waiting { wait } => wait.poll(cx),
+            StateProj::Finished => panic!("single-flight: a call polled after it returned"),
             _ => panic!("single-flight: a call polled again after its registration panicked"),
         }
     }

@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::flight::{drop_quietly, Flight, Unlink, Work};
+use crate::flight::{drop_quietly, Claim, Flight, Unlink, Work};
 use crate::panicked::PollingScope;
 
 /// The work of a detached flight, to be spawned on a runtime; see
@@ -39,9 +40,19 @@ use crate::panicked::PollingScope;
 pub struct Detached<V> {
     flight: Flight<V>,
     registry: Arc<dyn Unlink<V>>,
-    work: Option<Work<V>>,
+    task: Task<V>,
     /// Whether the flight's gate was found open once (it never closes again).
     gate_open: bool,
+    /// The flight was promoted to detached while it ran: its work may hold the flight's waker,
+    /// which then reaches this task through the flight.
+    promoted: bool,
+}
+
+enum Task<V> {
+    /// A promoted flight's task that has yet to take the work from its waiters.
+    Claiming,
+    Running(Work<V>),
+    Finished,
 }
 
 impl<V: Clone + Send + 'static> Detached<V> {
@@ -49,8 +60,21 @@ impl<V: Clone + Send + 'static> Detached<V> {
         Self {
             flight,
             registry,
-            work: Some(work),
+            task: Task::Running(work),
             gate_open: false,
+            promoted: false,
+        }
+    }
+
+    /// The task of a running flight promoted to detached: it claims the work once the waiter
+    /// polling it lets go.
+    pub(crate) fn claiming(flight: Flight<V>, registry: Arc<dyn Unlink<V>>) -> Self {
+        Self {
+            flight,
+            registry,
+            task: Task::Claiming,
+            gate_open: false,
+            promoted: true,
         }
     }
 }
@@ -60,7 +84,17 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let Some(work) = this.work.as_mut() else {
+        if let Task::Claiming = this.task {
+            match this.flight.claim(cx.waker()) {
+                Claim::Work(work) => this.task = Task::Running(work),
+                Claim::Wait => return Poll::Pending,
+                Claim::Ended => {
+                    this.task = Task::Finished;
+                    return Poll::Ready(());
+                }
+            }
+        }
+        let Task::Running(work) = &mut this.task else {
             return Poll::Ready(());
         };
         if !this.gate_open {
@@ -75,14 +109,19 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
             catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))
         };
         match polled {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                if this.promoted {
+                    this.flight.park_task(cx.waker());
+                }
+                Poll::Pending
+            }
             Ok(Poll::Ready(value)) => {
-                drop_quietly(this.work.take());
+                drop_quietly(mem::replace(&mut this.task, Task::Finished));
                 this.flight.finish(&*this.registry, None, value, false);
                 Poll::Ready(())
             }
             Err(payload) => {
-                drop_quietly(this.work.take());
+                drop_quietly(mem::replace(&mut this.task, Task::Finished));
                 this.flight.finish_panicked(&*this.registry, &*payload);
                 // The payload's drop is user code too; this future never panics.
                 drop_quietly(payload);
@@ -94,8 +133,10 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
 
 impl<V> Drop for Detached<V> {
     fn drop(&mut self) {
-        if let Some(work) = self.work.take() {
-            self.flight.give_back(&*self.registry, work);
+        match mem::replace(&mut self.task, Task::Finished) {
+            Task::Running(work) => self.flight.give_back(&*self.registry, work),
+            Task::Claiming => self.flight.release_claim(&*self.registry),
+            Task::Finished => {}
         }
     }
 }
@@ -103,7 +144,7 @@ impl<V> Drop for Detached<V> {
 impl<V> fmt::Debug for Detached<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Detached")
-            .field("finished", &self.work.is_none())
+            .field("finished", &matches!(self.task, Task::Finished))
             .finish()
     }
 }

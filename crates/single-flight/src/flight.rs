@@ -89,7 +89,13 @@ pub(crate) struct State<V> {
     /// The waiter that polled the work last and waits on `driver_waker` instead of the event.
     driver: Option<Ticket>,
     driver_waker: Option<Waker>,
-    /// The waker of a detached task parked until the gate opens (never a waiter's).
+    /// Whether a detached task is registered: counted in `waiters`, it takes no share of the
+    /// value. Set for a flight started detached, and for one promoted to detached while it ran
+    /// (the task then claims the work once it is idle).
+    task: bool,
+    /// The waker of a detached task (never a waiter's): parked until the gate opens, until a
+    /// promoted flight's work can be claimed, or for wakeups of promoted work through the
+    /// flight's own waker.
     task_waker: Option<Waker>,
     /// Abandoned flights of the same hash whose work is still being dropped.
     pub(crate) gate: usize,
@@ -101,6 +107,8 @@ pub(crate) struct State<V> {
 struct Wake {
     driver: Option<Waker>,
     listeners: Listeners,
+    /// A promoted flight's task waiting to claim the idle work.
+    task: Option<Waker>,
 }
 
 /// How many of the waiters listening on the flight's event to wake.
@@ -117,6 +125,7 @@ impl Wake {
     const NOBODY: Self = Self {
         driver: None,
         listeners: Listeners::None,
+        task: None,
     };
 }
 
@@ -156,6 +165,24 @@ pub(crate) enum Phase<V> {
     Abandoned,
 }
 
+/// A waiter's registration with a running flight.
+pub(crate) struct Joined {
+    pub(crate) ticket: Ticket,
+    /// Someone else is in charge: the new waiter may listen before it first looks.
+    pub(crate) listen: bool,
+    /// The join promoted the flight to detached: a task must be spawned to claim its work.
+    pub(crate) promoted: bool,
+}
+
+/// What a promoted flight's task gets when it asks for the work.
+pub(crate) enum Claim<V> {
+    Work(Work<V>),
+    /// The work is being made or polled; the task's waker is parked.
+    Wait,
+    /// The flight ended before the task claimed it.
+    Ended,
+}
+
 /// What `poll_drive` tells its waiter.
 pub(crate) enum Step<V> {
     /// The flight ended with this value; the bool is Go's `shared`.
@@ -173,6 +200,7 @@ impl<V> Flight<V> {
                 next_ticket: 0,
                 driver: None,
                 driver_waker: None,
+                task: false,
                 task_waker: None,
                 gate: 0,
             }),
@@ -254,10 +282,19 @@ impl<V> State<V> {
         self.waiters = waiters;
         self.next_ticket = waiters as Ticket;
         self.driver = None;
+        self.task = matches!(self.phase, Phase::Detached);
         // A flight is recycled holding no waker (semantic 8): dropping one here would run
         // executor code under the registry's lock.
         debug_assert!(self.driver_waker.is_none() && self.task_waker.is_none());
         self.gate = gate;
+    }
+
+    /// The waker of a promoted flight's task waiting to claim the work, once the work is idle.
+    fn claimant(&mut self) -> Option<Waker> {
+        match self.phase {
+            Phase::Idle { .. } if self.task => self.task_waker.take(),
+            _ => None,
+        }
     }
 
     /// Whether the work waits for a poll that nothing stops: it is idle, woken, and no
@@ -283,7 +320,7 @@ impl<V> State<V> {
     ///
     /// And every waiter that is polled, notified or not, looks at the flight and takes up due
     /// work (`needs_poll`), so a waiter in a `select!` loop never depends on a notification.
-    fn nudge(&self, change: Change) -> Wake {
+    fn nudge(&mut self, change: Change) -> Wake {
         let due = self.due();
         let undriven = self.driver.is_none();
         let (wake_driver, listeners) = match change {
@@ -302,21 +339,33 @@ impl<V> State<V> {
                 None
             },
             listeners,
+            task: self.claimant(),
         }
     }
 
-    fn join(&mut self) -> (Ticket, bool) {
+    fn join(&mut self, detach: bool) -> Joined {
         self.waiters += 1;
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
         // Someone else is in charge: the new waiter can go straight to listening, which saves
         // it one trip through this lock in a herd.
-        let busy = match &self.phase {
+        let listen = match &self.phase {
             Phase::Starting | Phase::Polling { .. } | Phase::Detached => true,
             Phase::Idle { woken, .. } => !*woken && self.driver.is_some(),
             _ => false,
         };
-        (ticket, busy)
+        // A detached join of a flight that no task owns promotes it: a task registers, to
+        // claim the work and run it to its end whoever leaves.
+        let promoted = detach && !self.task;
+        if promoted {
+            self.task = true;
+            self.waiters += 1;
+        }
+        Joined {
+            ticket,
+            listen,
+            promoted,
+        }
     }
 
     /// Takes one waiter's share of a finished value; `None` if the flight has not finished.
@@ -413,10 +462,54 @@ impl<V> Inner<V> {
         state.reset(phase, waiters, gate);
     }
 
-    /// Registers one more waiter; called with the registry locked.
-    pub(crate) fn join(&self) -> (Ticket, bool) {
+    /// Registers one more waiter (`detach`: for `do_chan_detached`, which promotes a flight no
+    /// task owns); called with the registry locked.
+    pub(crate) fn join(&self, detach: bool) -> Joined {
         self.joined.store(true, Relaxed);
-        lock(&self.state).join()
+        lock(&self.state).join(detach)
+    }
+
+    /// A promoted flight's task asks for the work: it gets it if the work is idle (the waiter
+    /// that drove it is woken to listen instead); otherwise its waker is parked until the work
+    /// is idle.
+    pub(crate) fn claim(&self, waker: &Waker) -> Claim<V> {
+        let mut state = lock(&self.state);
+        match state.phase {
+            Phase::Idle { .. } => {
+                let Phase::Idle { work, .. } = mem::replace(&mut state.phase, Phase::Detached)
+                else {
+                    unreachable!()
+                };
+                let former = state.clear_driver();
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                if let Some(former) = former {
+                    former.wake();
+                }
+                Claim::Work(work)
+            }
+            Phase::Starting | Phase::Polling { .. } => {
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                Claim::Wait
+            }
+            Phase::Done { .. } | Phase::Panicked(_) | Phase::Abandoned => Claim::Ended,
+            Phase::Detached => unreachable!("a flight has one task"),
+        }
+    }
+
+    /// Keeps the waker of a promoted flight's task, for wakeups of its work registered through
+    /// the flight's own waker before the promotion.
+    pub(crate) fn park_task(&self, waker: &Waker) {
+        let mut state = lock(&self.state);
+        let replaced = match &state.task_waker {
+            Some(parked) if parked.will_wake(waker) => None,
+            _ => state.task_waker.replace(waker.clone()),
+        };
+        drop(state);
+        drop(replaced);
     }
 
     /// The gate of this flight opened one notch (a predecessor finished dropping its work).
@@ -455,6 +548,9 @@ impl<V> Inner<V> {
 
     /// Acts on a decision of [`State::nudge`], with no lock held.
     fn wake(&self, wake: Wake) {
+        if let Some(task) = wake.task {
+            task.wake();
+        }
         if let Some(driver) = wake.driver {
             driver.wake();
         }
@@ -494,6 +590,11 @@ impl<V> Inner<V> {
                 let first = !std::mem::replace(woken, true);
                 state.nudge(Change::InnerWakeup { first })
             }
+            // Promoted work woken through a waker it took before its task claimed it.
+            Phase::Detached => Wake {
+                task: state.task_waker.clone(),
+                ..Wake::NOBODY
+            },
             _ => Wake::NOBODY,
         };
         drop(state);
@@ -564,6 +665,14 @@ impl<V: Clone + Send + 'static> Flight<V> {
         }
     }
 
+    /// Whether the flight has ended, with a value or a panic.
+    pub(crate) fn has_ended(&self) -> bool {
+        matches!(
+            lock(&self.state).phase,
+            Phase::Done { .. } | Phase::Panicked(_)
+        )
+    }
+
     /// Whether the flight ended with a panic (its waiters are no longer counted).
     pub(crate) fn has_panicked(&self) -> bool {
         matches!(lock(&self.state).phase, Phase::Panicked(_))
@@ -624,9 +733,14 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 };
                 state.phase = Phase::Idle { work, woken };
                 let replaced = state.set_driver(ticket, cx.waker());
+                let claimant = state.claimant();
                 drop(state);
                 debug_assert!(!matches!(replaced, Replaced::FormerDriver(_)));
                 replaced.release();
+                if let Some(task) = claimant {
+                    // The flight was promoted while this waiter polled: its task takes over.
+                    task.wake();
+                }
                 if woken {
                     // Woken during its own poll: poll again soon, through this task (yielding to
                     // the executor) or, should it stop being polled, through a standby.
@@ -674,7 +788,11 @@ impl<V: Clone + Send + 'static> Flight<V> {
             others,
             shared,
             driver,
+            task,
         } = published.expect("unlink_with runs the publication");
+        if let Some(task) = task {
+            task.wake();
+        }
         // Nobody takes it (a detached flight whose waiters all left): its drop is user code,
         // run unlocked, and must not unwind through the task that published it.
         drop_quietly(unclaimed);
@@ -699,13 +817,18 @@ impl<V: Clone + Send + 'static> Flight<V> {
     /// Publishes a panic of the work (or of the closure that made it).
     pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
         let panicked = Panicked::from_payload(payload);
-        let mut driver = None;
+        let (mut driver, mut task) = (None, None);
         registry.unlink_with(self, &mut || {
             let mut state = lock(&self.state);
             state.phase = Phase::Panicked(panicked.clone());
             state.waiters = 0;
+            state.task = false;
             driver = state.clear_driver();
+            task = state.task_waker.take();
         });
+        if let Some(task) = task {
+            task.wake();
+        }
         self.notify_all();
         // The driver waits on no listener: wake it to take its panic.
         if let Some(driver) = driver {
@@ -760,13 +883,12 @@ impl<V> State<V> {
     /// which share goes to the taker, how many other waiters to wake, which waker to release.
     fn publish(&mut self, taker: Option<Ticket>, value: V) -> Published<V> {
         // A detached task is registered but takes no share.
-        let takers = if taker.is_some() {
-            self.waiters
-        } else {
-            self.waiters - 1
-        };
+        let takers = self.waiters - usize::from(self.task);
         let shared = takers > 1;
         self.waiters = 0;
+        self.task = false;
+        // A promoted flight's task that never claimed the work finds the flight ended.
+        let task = self.task_waker.take();
         let driver_is_taker = self.driver.is_some() && self.driver == taker;
         // Released in every case: a recycled state keeps no waker (semantic 8).
         let driver = self.clear_driver().map(|waker| {
@@ -803,6 +925,7 @@ impl<V> State<V> {
             others,
             shared,
             driver,
+            task,
         }
     }
 }
@@ -817,6 +940,7 @@ struct Published<V> {
     others: usize,
     shared: bool,
     driver: Option<Replaced>,
+    task: Option<Waker>,
 }
 
 impl<V> Published<V> {
@@ -827,6 +951,7 @@ impl<V> Published<V> {
             others: 0,
             shared: false,
             driver: None,
+            task: None,
         }
     }
 }
@@ -861,10 +986,34 @@ impl<V> Flight<V> {
         let parked = {
             let mut state = lock(&self.state);
             state.waiters -= 1;
+            state.task = false;
             state.task_waker.take()
         };
         drop(parked);
         self.install(registry, work);
+    }
+
+    /// A promoted flight's task dropped before it claimed the work: it counts itself out like
+    /// a waiter that leaves.
+    pub(crate) fn release_claim(&self, registry: &dyn Unlink<V>) {
+        let mut state = lock(&self.state);
+        if !state.task || matches!(state.phase, Phase::Detached) {
+            // The flight ended (and counted the task out) or the claim succeeded meanwhile.
+            return;
+        }
+        state.task = false;
+        state.waiters -= 1;
+        let parked = state.task_waker.take();
+        if state.waiters == 0 && matches!(state.phase, Phase::Idle { .. }) {
+            drop(state);
+            drop(parked);
+            self.abandon(registry);
+            return;
+        }
+        let wake = state.nudge(Change::Left { was_driver: false });
+        drop(state);
+        drop(parked);
+        self.wake(wake);
     }
 }
 

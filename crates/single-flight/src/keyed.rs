@@ -6,10 +6,10 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
-use crate::call::{Call, ValueOnly};
+use crate::call::{Call, Registered, ValueOnly};
 use crate::detached::Detached;
-use crate::flight::Work;
 use crate::receiver::Receiver;
 use crate::registry::{CallerKey, Entry, Owned, Registry, Start};
 use crate::wait::Waiter;
@@ -48,8 +48,9 @@ use crate::wait::Waiter;
 /// let group: KeyedGroup<String, Result<u64, Arc<std::io::Error>>> = KeyedGroup::new();
 /// let queries = AtomicUsize::new(0);
 ///
-/// let lookup = |name: &str| {
-///     group.call(name.to_owned(), |name| {
+/// let lookup = |name: &'static str| {
+///     // The key is borrowed: only a call that starts a flight makes a `String` of it.
+///     group.call_ref(name, |name: String| {
 ///         queries.fetch_add(1, Ordering::SeqCst);
 ///         async move {
 ///             futures_lite::future::yield_now().await; // a slow query
@@ -281,21 +282,21 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         // Registration happens in the first poll, not here.
-        Call::new(move || {
+        Call::new(move |cx| {
             let hash = self.hasher().hash_one(&key);
-            let (waiter, first) = self.register(hash, Owned(key), work);
-            waiter.wait(first)
+            self.register(hash, Owned(key), work, cx)
         })
     }
 
-    /// Joins or starts the flight for `key` (hashed `hash`), for a `call`: returns the
-    /// registered waiter and, for a starter that may poll its work at once, the work.
-    fn register<C, F, Fut>(
-        &self,
+    /// Joins or starts the flight for `key` (hashed `hash`) for a `call`, and polls the work
+    /// of a flight it starts once.
+    fn register<'a, C, F, Fut>(
+        &'a self,
         hash: u64,
         key: C,
         work: F,
-    ) -> (Waiter<V, &Registry<K, V>>, Option<Work<V>>)
+        cx: &mut Context<'_>,
+    ) -> Registered<impl Future<Output = (V, bool)> + use<'a, C, K, V, S, F, Fut>, (V, bool)>
     where
         C: CallerKey<K>,
         F: FnOnce(K) -> Fut,
@@ -308,22 +309,25 @@ where
                 ticket,
                 key,
                 listen,
+                ..
             } => {
                 let waiter = Waiter::joined(flight, registry, ticket, listen);
                 // A caller that joins never runs its closure: release what it and the key
                 // hold now, with the registration guarded should their `Drop` panic.
                 drop(work);
                 drop(key);
-                (waiter, None)
+                Registered::Waiting(waiter.wait())
             }
             Entry::Started { flight, key, gated } => {
-                let waiter = Waiter::new(flight, registry, 0);
+                let mut waiter = Waiter::new(flight, registry, 0);
                 let work = waiter.make_work(move || work(key));
                 if gated {
                     waiter.install(work);
-                    (waiter, None)
-                } else {
-                    (waiter, Some(work))
+                    return Registered::Waiting(waiter.wait());
+                }
+                match waiter.poll_first(work, cx) {
+                    Poll::Ready(output) => Registered::Done(output),
+                    Poll::Pending => Registered::Driving(waiter.wait()),
                 }
             }
         }
@@ -404,10 +408,9 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        Call::new(move || {
+        Call::new(move |cx| {
             let hash = self.hasher().hash_one(key);
-            let (waiter, first) = self.register(hash, key, work);
-            waiter.wait(first)
+            self.register(hash, key, work, cx)
         })
     }
 }
@@ -526,6 +529,7 @@ where
                 ticket,
                 key,
                 listen,
+                ..
             } => {
                 let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
                 drop(key);
@@ -542,8 +546,13 @@ where
 
     /// Like [`do_chan`](Self::do_chan), but a flight this call starts is handed to `spawn` as a
     /// [`Detached`] future that the caller gives to its runtime: the work then runs to completion
-    /// even if every waiter leaves, and new callers join it while it runs (Go's `DoChan`). When
-    /// this call joins a running flight, `spawn` is not called.
+    /// even if every waiter leaves, and new callers join it while it runs (Go's `DoChan`).
+    ///
+    /// When this call joins a running flight that no task owns yet (one started by `call` or
+    /// `do_chan`), it promotes the flight: `spawn` gets a [`Detached`] that takes the work over
+    /// as soon as the waiter polling it lets go (at once if nobody is), and from then on the
+    /// work runs to its end even if every waiter leaves, as if the flight had started detached.
+    /// When the flight is detached already, `spawn` is not called.
     ///
     /// This is the hook the runtime adapters (`single-flight-tokio`, `-smol`, `-async-std`)
     /// build on; it needs no runtime itself.
@@ -581,9 +590,14 @@ where
                 ticket,
                 key,
                 listen,
+                promoted,
             } => {
+                let task = promoted.then(|| Detached::claiming(flight.clone(), registry.clone()));
                 let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
                 drop(key);
+                if let Some(task) = task {
+                    spawn(task);
+                }
                 Receiver::new(waiter)
             }
             Entry::Started { flight, key, .. } => {

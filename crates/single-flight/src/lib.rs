@@ -65,13 +65,21 @@
 //!
 //! # Costs
 //!
-//! A flight allocates once (its boxed work); flight states and their events are recycled. The
-//! group keeps a clone of the key while the flight runs, which allocates only if cloning the key
-//! does (an integer does not, a `String` does; an `Arc<str>` key avoids it). A caller that joins
-//! with `call` allocates nothing; a [`Receiver`] keeps one allocation (two for the receiver that
-//! starts the flight: its wait and the work). The group's lock is taken at most twice per call and
-//! never held across the closure, the work's poll or drop, or an `.await` (only `K::eq`,
-//! `K::clone` and `V::clone` run under a short lock); the key is hashed once per call.
+//! A flight allocates once (its boxed work), also when calls run on many threads at once: the
+//! state of a finished flight and its event are reused once the last waiter has let go of it.
+//! The group keeps a clone of the key while the flight runs, which allocates only if cloning
+//! the key does (an integer does not, a `String` does; an `Arc<str>` key avoids it). A caller
+//! that joins with `call` or [`KeyedGroup::call_ref`] allocates nothing (`call_ref` makes an
+//! owned key only when it starts the flight); a [`Receiver`] keeps one allocation (two for the
+//! receiver that starts the flight: its wait and the work). The key is hashed once per call.
+//!
+//! The group's lock is taken once to join or start a flight and once more by the caller that
+//! publishes its end; a last caller that leaves unfinished work takes it twice more (to
+//! abandon the flight, then to let a successor of the same key poll). No lock is held across
+//! the closure, the work's poll or drop, or an `.await`. Under a short lock run only `K::eq`,
+//! `K::clone` (or the conversion of a borrowed key), `V::clone`, and the executor's
+//! `Waker::clone` / `Waker::will_wake` when a waiter stores its waker; wakers are woken and
+//! dropped with no lock held.
 //!
 //! # Features
 //!

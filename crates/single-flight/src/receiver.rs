@@ -6,10 +6,12 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::flight::Unlink;
+use futures_core::FusedFuture;
+
+use crate::flight::{Flight, Unlink};
 use crate::wait::Waiter;
 
-type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + 'static>>;
+type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + Sync + 'static>>;
 
 /// The value of a flight, as a future that owns its place among the flight's waiters.
 ///
@@ -46,20 +48,45 @@ type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + 'static>>;
 /// ```
 #[must_use = "futures do nothing unless you .await or poll them"]
 pub struct Receiver<V> {
+    /// `None` once the value has been returned.
     wait: Option<Wait<V>>,
+    flight: Flight<V>,
 }
 
 impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R>) -> Self
     where
-        R: Deref + Send + 'static,
+        R: Deref + Send + Sync + 'static,
         R::Target: Unlink<V> + Sized,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.
         Self {
-            wait: Some(Box::pin(waiter.wait(None))),
+            flight: waiter.flight.clone(),
+            wait: Some(Box::pin(waiter.wait())),
         }
+    }
+
+    /// Whether polling this receiver would return at once: its flight has ended (with a value
+    /// or a panic), or it has returned its value already. Takes the flight's short lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let first = group.do_chan(1, |_| async { 7 });
+    /// let second = group.do_chan(1, |_| async { unreachable!("joins") });
+    /// assert!(!second.is_finished()); // nobody has polled the work yet
+    /// assert_eq!(first.await, 7);
+    /// assert!(second.is_finished());
+    /// assert_eq!(second.await, 7);
+    /// # });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.wait.is_none() || self.flight.has_ended()
     }
 
     /// Turns this receiver into a future that also says whether the value went to more than one
@@ -100,6 +127,13 @@ impl<V: Clone + Send + 'static> Future for Receiver<V> {
     }
 }
 
+/// A receiver is terminated once it has returned its value; `futures::select!` then skips it.
+impl<V: Clone + Send + 'static> FusedFuture for Receiver<V> {
+    fn is_terminated(&self) -> bool {
+        self.wait.is_none()
+    }
+}
+
 impl<V> fmt::Debug for Receiver<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
@@ -123,6 +157,12 @@ impl<V: Clone + Send + 'static> Future for WithShared<V> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
         self.get_mut().receiver.poll_shared(cx)
+    }
+}
+
+impl<V: Clone + Send + 'static> FusedFuture for WithShared<V> {
+    fn is_terminated(&self) -> bool {
+        self.receiver.is_terminated()
     }
 }
 

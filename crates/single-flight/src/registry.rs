@@ -1,9 +1,10 @@
 //! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers.
 //!
 //! One short lock guards the slots, the pool of recycled flights and the list of abandoned
-//! flights whose work is being dropped. A call takes it twice at most: once to join or start,
-//! once (the finisher only) to unlink. Keys are hashed once, by the group, before locking; the
-//! hash is kept in the flight so that unlinking compares identity, never keys.
+//! flights whose work is being dropped. A call takes it once to join or start and, if it
+//! publishes the flight's end, once to unlink; a last caller that abandons unfinished work takes
+//! it twice more (`begin_abandon`, `end_abandon`). Keys are hashed once, by the group, before
+//! locking; the hash is kept in the flight so that unlinking compares identity, never keys.
 
 use std::borrow::Borrow;
 
@@ -92,6 +93,9 @@ pub(crate) enum Entry<V, K, C> {
         ticket: Ticket,
         key: C,
         listen: bool,
+        /// The join promoted the flight to detached (`Start::Detach` only): spawn a claiming
+        /// task.
+        promoted: bool,
     },
     /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
     /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
@@ -132,13 +136,14 @@ impl<K, V> Registry<K, V> {
         let vacant = match table.slots.lookup(hash, |live| key.is(live)) {
             Lookup::Occupied(flight) => {
                 let flight = flight.clone();
-                let (ticket, listen) = flight.join();
+                let joined = flight.join(matches!(start, Start::Detach));
                 drop(guard);
                 return Entry::Joined {
                     flight,
-                    ticket,
+                    ticket: joined.ticket,
                     key,
-                    listen,
+                    listen: joined.listen,
+                    promoted: joined.promoted,
                 };
             }
             Lookup::Vacant(vacant) => vacant,

@@ -5,7 +5,7 @@ use std::mem;
 use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use event_listener::listener;
 use futures_lite::future::poll_fn;
@@ -84,20 +84,47 @@ where
         self.flight.install(self.unlink(), work);
     }
 
+    /// The first poll of the work a `call` starter has just made, straight from registration:
+    /// no trip through the flight's state and no wait future when the work is ready at once.
+    /// `Pending` means this waiter now drives the work, its waker stored.
+    pub(crate) fn poll_first(&mut self, work: Work<V>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+        let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            flight.poll_work(registry, ticket, work, true, cx)
+        }));
+        match polled {
+            Ok(Poll::Ready(Step::Value(value, shared))) => {
+                self.registered = false;
+                Poll::Ready((value, shared))
+            }
+            Ok(Poll::Ready(Step::Listen)) => {
+                unreachable!("polling the work ends with its value or a pending poll")
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => self.unwind(payload),
+        }
+    }
+
+    /// Unwinds with `payload`. If the flight panicked, this waiter has nothing left to count
+    /// out, so its guard must not take the flight's lock while the panic unwinds. (Other
+    /// panics, a re-entrant wait or `V::clone`, still count it out.)
+    #[cold]
+    fn unwind(&mut self, payload: Box<dyn std::any::Any + Send>) -> ! {
+        if self.flight.has_panicked() {
+            self.registered = false;
+        }
+        resume_unwind(payload)
+    }
+
     /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
-    ///
-    /// `first` is the work of a `call` starter, polled at once without a trip through the
-    /// flight's state.
-    pub(crate) async fn wait(mut self, mut first: Option<Work<V>>) -> (V, bool) {
+    pub(crate) async fn wait(mut self) -> (V, bool) {
         let mut listen_first = self.listen_first;
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {
             if !listen_first {
                 let step = poll_fn(|cx| {
-                    let poll = catch_unwind(AssertUnwindSafe(|| match first.take() {
-                        Some(work) => flight.poll_work(registry, ticket, work, true, cx),
-                        None => flight.poll_drive(registry, ticket, cx),
-                    }));
+                    let poll =
+                        catch_unwind(AssertUnwindSafe(|| flight.poll_drive(registry, ticket, cx)));
                     match poll {
                         Ok(Poll::Ready(step)) => Poll::Ready(Ok(step)),
                         Ok(Poll::Pending) => Poll::Pending,
@@ -111,15 +138,7 @@ where
                         return (value, shared);
                     }
                     Ok(Step::Listen) => {}
-                    Err(payload) => {
-                        // The flight panicked: this waiter has nothing left to count out, so its
-                        // guard must not take the flight's lock while the panic unwinds. (Other
-                        // panics, a re-entrant wait or `V::clone`, still count it out.)
-                        if flight.has_panicked() {
-                            self.registered = false;
-                        }
-                        resume_unwind(payload);
-                    }
+                    Err(payload) => self.unwind(payload),
                 }
             }
             listen_first = false;

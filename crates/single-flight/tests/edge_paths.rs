@@ -69,10 +69,11 @@ fn start_while<T>(
     (starter.join().unwrap(), joined)
 }
 
+/// A receiver and the waker it was polled with.
+type Polled = (single_flight::Receiver<u32>, Arc<CountingWaker>);
+
 /// Two receivers that join the starting flight and each register their wait (one poll).
-fn two_listening_joiners(
-    group: &KeyedGroup<u8, u32>,
-) -> [(single_flight::Receiver<u32>, Arc<CountingWaker>); 2] {
+fn two_listening_joiners(group: &KeyedGroup<u8, u32>) -> [Polled; 2] {
     [(); 2].map(|()| {
         let mut rx = group.do_chan(1, |_| async { unreachable!("joins the running flight") });
         let waker = CountingWaker::new();
@@ -83,12 +84,7 @@ fn two_listening_joiners(
 
 /// Splits the joiners into the one the starter's install woke (which the test then stalls)
 /// and the other one.
-fn woken_and_other(
-    joiners: [(single_flight::Receiver<u32>, Arc<CountingWaker>); 2],
-) -> (
-    (single_flight::Receiver<u32>, Arc<CountingWaker>),
-    (single_flight::Receiver<u32>, Arc<CountingWaker>),
-) {
+fn woken_and_other(joiners: [Polled; 2]) -> (Polled, Polled) {
     let [a, b] = joiners;
     assert!(
         a.1.wakes() + b.1.wakes() >= 1,
@@ -274,5 +270,68 @@ fn reentrant_call_inside_the_closure_panics() {
         .expect("a re-entrant call inside the closure hangs");
     assert!(panicked, "the re-entrant call must panic");
     worker.join().unwrap();
+    assert_eq!(group.in_flight(), 0);
+}
+
+/// Holds the flight's work back in its `Drop` until released.
+struct BlockingDrop {
+    dropping: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+}
+
+impl Drop for BlockingDrop {
+    fn drop(&mut self) {
+        let _ = self.dropping.send(());
+        let _ = self.release.recv();
+    }
+}
+
+/// A detached successor parked behind the gate of an abandoned flight is dropped (its runtime
+/// shut down) while the gate is still closed; a waiter then takes the driver's role. The task's
+/// parked waker lives in a slot of its own: the waiter finds no stale waker in the driver's
+/// (debug builds asserted on it), and finishes the work once the gate opens.
+#[test]
+fn waiter_drives_after_gated_detached_task_is_dropped() {
+    let group = Arc::new(KeyedGroup::<u8, u32>::new());
+    let (dropping_tx, dropping_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let guard = BlockingDrop {
+        dropping: dropping_tx,
+        release: release_rx,
+    };
+    let mut abandoned = group.do_chan(1, move |_| async move {
+        let _guard = guard;
+        futures_lite::future::yield_now().await;
+        1
+    });
+    assert!(poll_with(&mut abandoned, &CountingWaker::new()).is_pending());
+    let leaver = thread::spawn(move || drop(abandoned));
+    dropping_rx.recv().unwrap(); // the abandoned work is dropping: the gate is closed
+
+    let mut task: Option<Detached<u32>> = None;
+    let mut rx = group.do_chan_detached(1, |_| async { 9 }, |t| task = Some(t));
+    let mut task = task.expect("started detached");
+    let task_waker = CountingWaker::new();
+    assert!(
+        poll_with(&mut task, &task_waker).is_pending(),
+        "parked at the gate"
+    );
+    drop(task);
+    let waker = CountingWaker::new();
+    assert!(
+        poll_with(&mut rx, &waker).is_pending(),
+        "gated: drives once it opens"
+    );
+
+    release_tx.send(()).unwrap();
+    leaver.join().unwrap();
+    assert!(waker.wakes() > 0, "the opened gate wakes the driver");
+    assert_eq!(poll_with(&mut rx, &waker), Poll::Ready(9));
+    assert_eq!(
+        task_waker.wakes(),
+        0,
+        "the dropped task's waker is not woken"
+    );
+    assert_eq!(Arc::strong_count(&task_waker), 1, "nor kept");
     assert_eq!(group.in_flight(), 0);
 }
