@@ -266,14 +266,18 @@ fn on_threads(threads: usize, body: impl Fn(usize, bool) + Sync) -> u64 {
 
 /// Herds on several threads: every thread calls the same key in each round, while the work
 /// yields a few times, so that followers join and still hold the finished flight while the next
-/// round starts. The flight states are recycled anyway: at most one allocation per flight (the
-/// boxed work), none per joining caller.
+/// round starts. The flight states are recycled anyway: one allocation per flight (the boxed
+/// work), none per joining caller. Besides, each recycled flight's event may grow its list of
+/// listeners once or twice the first time a herd of its size listens (a few bytes, kept with
+/// the flight): at most `GROWTH` allocations in all.
 #[test]
 fn herds_on_threads_allocate_once_per_flight() {
     const THREADS: usize = 4;
     const ROUNDS: u64 = 500;
+    /// The group's pool holds 16 flights; each event's list grows at most twice for 4 waiters.
+    const GROWTH: u64 = 32;
     let g: KeyedGroup<u64, u64> = KeyedGroup::new();
-    let executions = std::sync::atomic::AtomicU64::new(0);
+    let measured_flights = std::sync::atomic::AtomicU64::new(0);
     let rounds = std::sync::Barrier::new(THREADS);
     // Callers that have arrived at each round's call: the work waits for all of them (and a
     // little longer, for the last ones to join), so that every round is a herd.
@@ -288,7 +292,9 @@ fn herds_on_threads_allocate_once_per_flight() {
             rounds.wait();
             arrived[key as usize].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let v = block_on(g.call(key, |k| {
-                executions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if measured {
+                    measured_flights.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 let arrived = arrived.clone();
                 async move {
                     while arrived[k as usize].load(std::sync::atomic::Ordering::SeqCst) < THREADS {
@@ -303,10 +309,9 @@ fn herds_on_threads_allocate_once_per_flight() {
             assert_eq!(v, key + 1);
         }
     });
-    // The warm-up ran as many flights as the measured run; count the measured half.
-    let flights = executions.load(std::sync::atomic::Ordering::Relaxed) / 2;
+    let flights = measured_flights.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "herds on {THREADS} threads: {allocated} allocations over about {flights} flights of {} calls",
+        "herds on {THREADS} threads: {allocated} allocations over {flights} flights of {} calls",
         THREADS as u64 * ROUNDS
     );
     assert_eq!(g.in_flight(), 0);
@@ -315,8 +320,12 @@ fn herds_on_threads_allocate_once_per_flight() {
         "no caller ever joined a flight: the test measured no herd"
     );
     assert!(
-        allocated <= flights + THREADS as u64,
-        "{allocated} allocations for about {flights} flights: more than one per flight"
+        allocated >= flights,
+        "every flight allocates its boxed work"
+    );
+    assert!(
+        allocated <= flights + GROWTH,
+        "{allocated} allocations for {flights} flights: flight states are not recycled"
     );
 }
 

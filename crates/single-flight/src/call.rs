@@ -27,14 +27,14 @@ pin_project! {
     /// polls the work of a flight it started, and returns the wait for its value.
     pub(crate) struct Call<Register, Wait> {
         #[pin]
-        state: State<Register, Wait>,
+        state: CallState<Register, Wait>,
     }
 }
 
 pin_project! {
-    #[project = StateProj]
-    #[project_replace = StateReplace]
-    enum State<Register, Wait> {
+    #[project = CallStateProj]
+    #[project_replace = CallStateReplace]
+    enum CallState<Register, Wait> {
         Unregistered { register: Register },
         // Between taking `register` out and storing its wait (or for good, if it panicked).
         Registering,
@@ -54,7 +54,7 @@ where
 {
     pub(crate) fn new(register: Register) -> Self {
         Self {
-            state: State::Unregistered { register },
+            state: CallState::Unregistered { register },
         }
     }
 }
@@ -68,27 +68,27 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wait::Output> {
         let mut state = self.project().state;
-        if let StateProj::Unregistered { .. } = state.as_mut().project() {
-            let StateReplace::Unregistered { register } =
-                state.as_mut().project_replace(State::Registering)
+        if let CallStateProj::Unregistered { .. } = state.as_mut().project() {
+            let CallStateReplace::Unregistered { register } =
+                state.as_mut().project_replace(CallState::Registering)
             else {
                 unreachable!("the state was just seen unregistered")
             };
             match register(cx) {
                 Registered::Done(output) => {
-                    state.set(State::Finished);
+                    state.set(CallState::Finished);
                     return Poll::Ready(output);
                 }
                 Registered::Driving(wait) => {
-                    state.set(State::Waiting { wait });
+                    state.set(CallState::Waiting { wait });
                     return Poll::Pending;
                 }
-                Registered::Waiting(wait) => state.set(State::Waiting { wait }),
+                Registered::Waiting(wait) => state.set(CallState::Waiting { wait }),
             }
         }
         match state.project() {
-            StateProj::Waiting { wait } => wait.poll(cx),
-            StateProj::Finished => panic!("single-flight: a call polled after it returned"),
+            CallStateProj::Waiting { wait } => wait.poll(cx),
+            CallStateProj::Finished => panic!("single-flight: a call polled after it returned"),
             _ => panic!("single-flight: a call polled again after its registration panicked"),
         }
     }

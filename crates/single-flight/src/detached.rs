@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::flight::{drop_quietly, Claim, Flight, Unlink, Work};
-use crate::panicked::PollingScope;
+use crate::reentrancy::PollingScope;
 
 /// The work of a detached flight, to be spawned on a runtime; see
 /// [`KeyedGroup::do_chan_detached`](crate::KeyedGroup::do_chan_detached).

@@ -110,6 +110,7 @@ mod group;
 mod keyed;
 mod panicked;
 mod receiver;
+mod reentrancy;
 mod registry;
 mod slots;
 mod sync;

@@ -8,7 +8,7 @@
 
 use std::borrow::Borrow;
 
-use crate::flight::{drop_quietly, Flight, Phase, Ticket, Unlink, Work};
+use crate::flight::{drop_quietly, Flight, Start, Ticket, Unlink, Work};
 use crate::slots::{Lookup, Slot, Slots};
 use crate::sync::{lock, Mutex};
 
@@ -17,10 +17,10 @@ use crate::sync::{lock, Mutex};
 const POOL_CAPACITY: usize = 16;
 
 pub(crate) struct Registry<K, V> {
-    table: Mutex<Table<K, V>>,
+    table: Mutex<RegistryState<K, V>>,
 }
 
-struct Table<K, V> {
+struct RegistryState<K, V> {
     slots: Slots<K, V>,
     pool: Vec<Flight<V>>,
     abandoning: Vec<Abandoning<V>>,
@@ -31,17 +31,6 @@ struct Table<K, V> {
 struct Abandoning<V> {
     flight: Flight<V>,
     successors: Vec<Flight<V>>,
-}
-
-/// How a starter sets its new flight up.
-#[derive(Clone, Copy)]
-pub(crate) enum Start {
-    /// `call`: the starter makes the work and polls it at once.
-    Poll,
-    /// `do_chan`: the starter makes the work and installs it for whoever polls.
-    Install,
-    /// A detached flight: a spawned task (ticket 1) owns the work.
-    Detach,
 }
 
 /// A key as a caller gives it: owned (`call`), or borrowed and made owned only when it starts
@@ -110,7 +99,7 @@ impl<K, V> Registry<K, V> {
     /// A registry for any number of keys, or (`one_key`) for the single key of a `Group`.
     pub(crate) fn new(one_key: bool) -> Self {
         Self {
-            table: Mutex::new(Table {
+            table: Mutex::new(RegistryState {
                 slots: Slots::new(one_key),
                 pool: Vec::new(),
                 abandoning: Vec::new(),
@@ -150,19 +139,13 @@ impl<K, V> Registry<K, V> {
         };
         // `K::clone` (or the conversion) runs under the lock, before anything is changed.
         let (key_in_slot, key) = key.into_keys();
-        let gate = table
+        let dropping_predecessors = table
             .abandoning
             .iter()
             .filter(|abandoning| abandoning.flight.hash == hash)
             .count();
-        let (phase, waiters) = match start {
-            // A gated starter cannot poll at once: it installs its work like `do_chan` does.
-            Start::Poll if gate == 0 => (Phase::Polling { woken: false }, 1),
-            Start::Poll | Start::Install => (Phase::Starting, 1),
-            Start::Detach => (Phase::Detached, 2),
-        };
-        let flight = fresh_flight(&mut table.pool, hash, phase, waiters, gate);
-        if gate > 0 {
+        let flight = fresh_flight(&mut table.pool, hash, start, dropping_predecessors);
+        if dropping_predecessors > 0 {
             // Make the new flight wait for every abandoned flight of this hash still dropping.
             for abandoning in &mut table.abandoning {
                 if abandoning.flight.hash == hash {
@@ -178,7 +161,7 @@ impl<K, V> Registry<K, V> {
         Entry::Started {
             flight,
             key,
-            gated: gate > 0,
+            gated: dropping_predecessors > 0,
         }
     }
 
@@ -195,7 +178,7 @@ impl<K, V> Registry<K, V> {
     }
 }
 
-impl<K, V> Table<K, V> {
+impl<K, V> RegistryState<K, V> {
     fn unlink(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
         self.slots.remove_flight(flight)
     }
@@ -224,15 +207,13 @@ impl<K, V> Table<K, V> {
 fn fresh_flight<V>(
     pool: &mut Vec<Flight<V>>,
     hash: u64,
-    phase: Phase<V>,
-    waiters: usize,
-    gate: usize,
+    start: Start,
+    dropping_predecessors: usize,
 ) -> Flight<V> {
-    let mut phase = Some(phase);
     // Newest first: on a solo path that is the flight this thread just finished, still cached.
     let free = pool.iter_mut().rposition(|pooled| match pooled.get_mut() {
         Some(inner) => {
-            inner.reset(hash, phase.take().expect("reset once"), waiters, gate);
+            inner.reset(hash, start, dropping_predecessors);
             true
         }
         None => false,
@@ -241,12 +222,10 @@ fn fresh_flight<V>(
         return pool.swap_remove(index);
     }
     let mut flight = Flight::new();
-    flight.get_mut().expect("a new flight is unshared").reset(
-        hash,
-        phase.take().expect("reset once"),
-        waiters,
-        gate,
-    );
+    flight
+        .get_mut()
+        .expect("a new flight is unshared")
+        .reset(hash, start, dropping_predecessors);
     flight
 }
 
@@ -278,15 +257,8 @@ where
 
     fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
         let mut table = lock(&self.table);
-        let mut state = lock(&flight.state);
-        if state.waiters != 0 || !matches!(state.phase, Phase::Idle { .. }) {
-            // Someone joined between the last leave and this lock: the flight lives on.
-            return None;
-        }
-        let Phase::Idle { work, .. } = std::mem::replace(&mut state.phase, Phase::Abandoned) else {
-            unreachable!()
-        };
-        drop(state);
+        // `None` if someone joined between the last leave and this lock: the flight lives on.
+        let work = flight.take_abandoned_work()?;
         let slot = table.unlink(flight);
         table.abandoning.push(Abandoning {
             flight: flight.clone(),

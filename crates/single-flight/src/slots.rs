@@ -17,7 +17,7 @@ pub(crate) struct Slot<K, V> {
 
 pub(crate) enum Slots<K, V> {
     /// Any number of keys, found by the hash the group computed.
-    Table(HashTable<Slot<K, V>>),
+    Many(HashTable<Slot<K, V>>),
     /// One key at a time: every key is equal to every other (the `()` of `Group`).
     One(Option<Slot<K, V>>),
 }
@@ -29,7 +29,7 @@ pub(crate) enum Lookup<'a, K, V> {
 }
 
 pub(crate) enum Vacancy<'a, K, V> {
-    Table(hash_table::VacantEntry<'a, Slot<K, V>>),
+    Many(hash_table::VacantEntry<'a, Slot<K, V>>),
     One(&'a mut Option<Slot<K, V>>),
 }
 
@@ -38,13 +38,13 @@ impl<K, V> Slots<K, V> {
         if one_key {
             Self::One(None)
         } else {
-            Self::Table(HashTable::new())
+            Self::Many(HashTable::new())
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         match self {
-            Self::Table(table) => table.len(),
+            Self::Many(table) => table.len(),
             Self::One(slot) => usize::from(slot.is_some()),
         }
     }
@@ -53,12 +53,12 @@ impl<K, V> Slots<K, V> {
     /// `is_key` (user code, under the registry lock); if it panics, nothing has been changed.
     pub(crate) fn lookup(&mut self, hash: u64, is_key: impl Fn(&K) -> bool) -> Lookup<'_, K, V> {
         match self {
-            Self::Table(table) => {
+            Self::Many(table) => {
                 match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {
                     hash_table::Entry::Occupied(occupied) => {
                         Lookup::Occupied(&occupied.into_mut().flight)
                     }
-                    hash_table::Entry::Vacant(vacant) => Lookup::Vacant(Vacancy::Table(vacant)),
+                    hash_table::Entry::Vacant(vacant) => Lookup::Vacant(Vacancy::Many(vacant)),
                 }
             }
             Self::One(Some(slot)) => {
@@ -76,7 +76,7 @@ impl<K, V> Slots<K, V> {
         Q: Eq + ?Sized,
     {
         match self {
-            Self::Table(table) => table
+            Self::Many(table) => table
                 .find_entry(hash, |slot| slot.key.borrow() == key)
                 .ok()
                 .map(|entry| entry.remove().0),
@@ -88,7 +88,7 @@ impl<K, V> Slots<K, V> {
     /// comparison, so a finished or forgotten flight never removes a newer flight's entry.
     pub(crate) fn remove_flight(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
         match self {
-            Self::Table(table) => {
+            Self::Many(table) => {
                 let slot = table
                     .find_entry(flight.hash, |slot| slot.flight.ptr_eq(flight))
                     .ok()
@@ -111,7 +111,7 @@ impl<K, V> Slots<K, V> {
 impl<K, V> Vacancy<'_, K, V> {
     pub(crate) fn insert(self, slot: Slot<K, V>) {
         match self {
-            Self::Table(vacant) => {
+            Self::Many(vacant) => {
                 vacant.insert(slot);
             }
             Self::One(empty) => *empty = Some(slot),

@@ -11,7 +11,7 @@ use event_listener::listener;
 use futures_lite::future::poll_fn;
 
 use crate::flight::{Flight, Step, Ticket, Unlink, Work};
-use crate::panicked::PollingScope;
+use crate::reentrancy::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
 /// unwinding) counts it out of the flight: see `Flight::leave`.
@@ -25,8 +25,8 @@ where
     pub(crate) registry: R,
     pub(crate) ticket: Ticket,
     registered: bool,
-    /// Listen before the first check (another waiter is known to be in charge).
-    listen_first: bool,
+    /// Listen before the first look at the flight: another waiter is known to be in charge.
+    listen: bool,
 }
 
 impl<V, R> Waiter<V, R>
@@ -41,16 +41,16 @@ where
             registry,
             ticket,
             registered: true,
-            listen_first: false,
+            listen: false,
         }
     }
 
     /// A waiter that joined a flight someone else is in charge of: it registers its listener
     /// before it first looks at the flight (the check after registering still covers every
     /// state change).
-    pub(crate) fn joined(flight: Flight<V>, registry: R, ticket: Ticket, busy: bool) -> Self {
+    pub(crate) fn joined(flight: Flight<V>, registry: R, ticket: Ticket, listen: bool) -> Self {
         let mut waiter = Self::new(flight, registry, ticket);
-        waiter.listen_first = busy;
+        waiter.listen = listen;
         waiter
     }
 
@@ -118,10 +118,10 @@ where
 
     /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
     pub(crate) async fn wait(mut self) -> (V, bool) {
-        let mut listen_first = self.listen_first;
+        let mut listen = self.listen;
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {
-            if !listen_first {
+            if !listen {
                 let step = poll_fn(|cx| {
                     let poll =
                         catch_unwind(AssertUnwindSafe(|| flight.poll_drive(registry, ticket, cx)));
@@ -141,7 +141,7 @@ where
                     Err(payload) => self.unwind(payload),
                 }
             }
-            listen_first = false;
+            listen = false;
             // Check, listen, check again, wait: a notification sent between the first check and
             // the listener's registration is seen by the second check.
             listener!(flight.event => listener);

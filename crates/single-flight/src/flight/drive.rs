@@ -1,0 +1,299 @@
+//! What a registered waiter does with its flight when it is polled (take the value, drive the
+//! work, or listen), when the work ends (publish), and when the waiter goes away.
+
+use std::any::Any;
+use std::mem;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
+
+use super::state::{Change, Phase, Published, Replaced};
+use super::{drop_quietly, Flight, Ticket, Unlink, Work};
+use crate::panicked::Panicked;
+use crate::reentrancy::{assert_not_reentrant, PollingScope};
+use crate::sync::lock;
+
+/// What `poll_drive` tells its waiter.
+pub(crate) enum Step<V> {
+    /// The flight ended with this value; the bool is Go's `shared`.
+    Value(V, bool),
+    /// Someone else is in charge: listen on the event.
+    Listen,
+}
+
+impl<V: Clone + Send + 'static> Flight<V> {
+    /// One poll of a registered waiter: take the value, drive the work, or report that this
+    /// waiter must listen. `Pending` means this waiter is the driver and its waker is stored.
+    pub(crate) fn poll_drive(
+        &self,
+        registry: &dyn Unlink<V>,
+        ticket: Ticket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step<V>> {
+        let mut state = lock(&self.state);
+        match &mut state.phase {
+            Phase::Done { .. } => {
+                let (value, shared) = state.take_value().expect("phase is Done");
+                Poll::Ready(Step::Value(value, shared))
+            }
+            Phase::Panicked(panicked) => {
+                let payload = Box::new(panicked.clone());
+                drop(state);
+                resume_unwind(payload)
+            }
+            Phase::Polling { .. } | Phase::Detached => {
+                drop(state);
+                assert_not_reentrant(self.id());
+                Poll::Ready(Step::Listen)
+            }
+            Phase::Starting => {
+                drop(state);
+                // The closure that makes the work may be what is waiting here.
+                assert_not_reentrant(self.id());
+                Poll::Ready(Step::Listen)
+            }
+            Phase::Idle { woken, .. } => {
+                let woken = *woken;
+                if woken && state.dropping_predecessors == 0 {
+                    let Phase::Idle { work, .. } =
+                        mem::replace(&mut state.phase, Phase::Polling { woken: false })
+                    else {
+                        unreachable!()
+                    };
+                    let replaced = state.set_driver(ticket, cx.waker());
+                    drop(state);
+                    replaced.release();
+                    return self.poll_work(registry, ticket, work, false, cx);
+                }
+                match state.driver {
+                    Some(driver) if driver != ticket => Poll::Ready(Step::Listen),
+                    // Nobody drives (the driver left): this waiter takes the role without a
+                    // spurious poll; the flight's waker will reach it when the work wakes.
+                    _ => {
+                        let replaced = state.set_driver(ticket, cx.waker());
+                        drop(state);
+                        debug_assert!(!matches!(replaced, Replaced::FormerDriver(_)));
+                        replaced.release();
+                        Poll::Pending
+                    }
+                }
+            }
+            Phase::Abandoned => {
+                unreachable!("a flight with a registered waiter is never abandoned")
+            }
+        }
+    }
+
+    /// Whether the flight has ended, with a value or a panic.
+    pub(crate) fn has_ended(&self) -> bool {
+        matches!(
+            lock(&self.state).phase,
+            Phase::Done { .. } | Phase::Panicked(_)
+        )
+    }
+
+    /// Whether the flight ended with a panic (its waiters are no longer counted).
+    pub(crate) fn has_panicked(&self) -> bool {
+        matches!(lock(&self.state).phase, Phase::Panicked(_))
+    }
+
+    /// Whether a waiter that just registered its listener must poll again instead of waiting
+    /// (the check after `listener!` that closes the lost-wakeup window).
+    pub(crate) fn needs_poll(&self, ticket: Ticket) -> bool {
+        let state = lock(&self.state);
+        match &state.phase {
+            Phase::Done { .. } | Phase::Panicked(_) => true,
+            Phase::Idle { woken, .. } => {
+                (*woken && state.dropping_predecessors == 0)
+                    || state.driver.is_none()
+                    || state.driver == Some(ticket)
+            }
+            Phase::Starting | Phase::Polling { .. } | Phase::Detached => {
+                drop(state);
+                // About to wait for work (or the closure making it) that may be the very code
+                // polling this waiter.
+                assert_not_reentrant(self.id());
+                false
+            }
+            Phase::Abandoned => true,
+        }
+    }
+
+    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`);
+    /// `first_poll` is true for the starter's poll of the work it has just made.
+    pub(crate) fn poll_work(
+        &self,
+        registry: &dyn Unlink<V>,
+        ticket: Ticket,
+        mut work: Work<V>,
+        first_poll: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Step<V>> {
+        let waker = self.waker();
+        let polled = {
+            let _scope = PollingScope::enter(self.id());
+            catch_unwind(AssertUnwindSafe(|| {
+                work.as_mut().poll(&mut Context::from_waker(&waker))
+            }))
+        };
+        match polled {
+            Ok(Poll::Ready(value)) => {
+                drop_quietly(work);
+                let (value, shared) = self.finish(registry, Some(ticket), value, first_poll);
+                Poll::Ready(Step::Value(
+                    value.expect("the finisher takes a share"),
+                    shared,
+                ))
+            }
+            Ok(Poll::Pending) => {
+                let mut state = lock(&self.state);
+                let Phase::Polling { woken } = state.phase else {
+                    unreachable!("only the poller leaves Phase::Polling")
+                };
+                state.phase = Phase::Idle { work, woken };
+                let replaced = state.set_driver(ticket, cx.waker());
+                let claimant = state.claimant();
+                drop(state);
+                debug_assert!(!matches!(replaced, Replaced::FormerDriver(_)));
+                replaced.release();
+                if let Some(task) = claimant {
+                    // The flight was promoted while this waiter polled: its task takes over.
+                    task.wake();
+                }
+                if woken {
+                    // Woken during its own poll: poll again soon, through this task (yielding to
+                    // the executor) or, should it stop being polled, through a standby.
+                    cx.waker().wake_by_ref();
+                    self.notify_standby();
+                }
+                Poll::Pending
+            }
+            Err(payload) => {
+                drop_quietly(work);
+                self.finish_panicked(registry, &*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Publishes the value: unlinks the flight and hands the value to its waiters. `taker` is
+    /// the ticket of the waiter that gets a share now (`None` for a detached task);
+    /// `first_poll` says the work finished on the starter's first poll.
+    pub(crate) fn finish(
+        &self,
+        registry: &dyn Unlink<V>,
+        taker: Option<Ticket>,
+        value: V,
+        first_poll: bool,
+    ) -> (Option<V>, bool) {
+        let mut value = Some(value);
+        let mut published = None;
+        registry.unlink_with(self, &mut || {
+            let value = value.take().expect("published once");
+            published = Some(if first_poll && !self.joined.load(Relaxed) {
+                // The solo case, without the flight's lock: the registry is locked, so nobody can
+                // join, and nobody did. The starter is the only waiter; no driver was recorded
+                // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
+                // phase until the next run resets it, and only a stale waker of the work could
+                // still look at it, which a `Polling` phase tolerates.
+                Published::solo(value)
+            } else {
+                lock(&self.state).publish(taker, value)
+            });
+        });
+        let Published {
+            mine,
+            unclaimed,
+            others,
+            shared,
+            driver,
+            task,
+        } = published.expect("unlink_with runs the publication");
+        if let Some(task) = task {
+            task.wake();
+        }
+        // Nobody takes it (a detached flight whose waiters all left): its drop is user code,
+        // run unlocked, and must not unwind through the task that published it.
+        drop_quietly(unclaimed);
+        // Wake the others before taking this waiter's own share: the share may run `V::clone`,
+        // and a panic there must only unwind this waiter.
+        if others > 0 {
+            self.notify_all();
+        }
+        if let Some(driver) = driver {
+            driver.release();
+        }
+        match mine {
+            Some(v) => (Some(v), shared),
+            None if taker.is_some() => {
+                let (v, shared) = lock(&self.state).take_value().expect("phase is Done");
+                (Some(v), shared)
+            }
+            None => (None, shared),
+        }
+    }
+
+    /// Publishes a panic of the work (or of the closure that made it).
+    #[cold]
+    pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
+        let panicked = Panicked::from_payload(payload);
+        let (mut driver, mut task) = (None, None);
+        registry.unlink_with(self, &mut || {
+            let mut state = lock(&self.state);
+            state.phase = Phase::Panicked(panicked.clone());
+            state.waiters = 0;
+            state.task = false;
+            driver = state.clear_driver();
+            task = state.task_waker.take();
+        });
+        if let Some(task) = task {
+            task.wake();
+        }
+        self.notify_all();
+        // The driver waits on no listener: wake it to take its panic.
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+
+    /// A registered waiter goes away without having taken a value (dropped, timed out, or
+    /// unwinding). Hands driving on if it was the driver; abandons the flight if it was the last.
+    pub(crate) fn leave(&self, registry: &dyn Unlink<V>, ticket: Ticket) {
+        let mut state = lock(&self.state);
+        match &mut state.phase {
+            Phase::Done {
+                value, remaining, ..
+            } => {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    let value = value.take();
+                    drop(state);
+                    drop(value);
+                }
+            }
+            Phase::Panicked(_) | Phase::Abandoned => {}
+            Phase::Starting | Phase::Idle { .. } | Phase::Polling { .. } | Phase::Detached => {
+                state.waiters -= 1;
+                let was_driver = state.driver == Some(ticket);
+                let old_waker = if was_driver {
+                    state.clear_driver()
+                } else {
+                    None
+                };
+                if state.waiters == 0 && matches!(state.phase, Phase::Idle { .. }) {
+                    drop(state);
+                    drop(old_waker);
+                    self.abandon(registry);
+                    return;
+                }
+                // The driver waits on no listener, so its role is handed to a standby at once:
+                // the standby makes the poll the driver would have made if the work is due, and
+                // otherwise becomes the driver that the next inner wakeup reaches.
+                let wake = state.nudge(Change::Left { was_driver });
+                drop(state);
+                drop(old_waker);
+                self.wake(wake);
+            }
+        }
+    }
+}

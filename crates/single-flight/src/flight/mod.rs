@@ -1,0 +1,243 @@
+//! The flight: one execution of a piece of work, shared by every waiter that joined it.
+//!
+//! Both groups are thin fronts over this state machine; the registry (`registry.rs`) maps keys
+//! to flights and this module decides everything that happens inside one flight: the state and
+//! its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
+//! (`drive.rs`), and how the work passes between waiters, detached tasks and the registry
+//! (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
+//!
+//! # Invariants
+//!
+//! 1. **One work, one poller.** The work future is owned by the flight, never by a waiter. It
+//!    sits in `Phase::Idle` between polls and is moved out (`Phase::Polling`) only by the one
+//!    waiter that polls it, with no lock held, or belongs to a detached task
+//!    (`Phase::Detached`); so it is polled by at most one thread at a time and exactly one
+//!    execution exists (semantic 1).
+//! 2. **The flight's own waker.** Waiters poll the work with the flight's waker (`ArcWake for
+//!    Inner`), never their own: an inner wakeup reaches the flight whoever polled last and marks
+//!    the work `woken`. A detached task polls with its own waker; a promoted one keeps it in
+//!    `task_waker` for wakeups registered before it claimed the work.
+//! 3. **One driver.** The waiter that polled the work last is the *driver*: it waits on
+//!    `driver_waker`, not on the event. `driver` is `None` exactly when `driver_waker` is.
+//! 4. **Due work is never stranded** (semantic 3). Every change that can leave the work due
+//!    (installed, given back, a gate opened, a waiter gone, an inner wakeup) asks
+//!    `FlightState::nudge` whom to wake: due work nobody drives wakes every listener once; an
+//!    inner wakeup of driven work wakes the driver plus one standby. Every waiter that is polled
+//!    looks at the flight (`needs_poll`) and takes up due work, notified or not.
+//! 5. **Registration under the registry lock.** `waiters` counts registered waiters (and a
+//!    registered detached task, `task`) while the work runs; once the registry has unlinked a
+//!    flight, nobody can join it.
+//! 6. **Abandoned work drops before its successor polls** (semantic 2). When `waiters` drops
+//!    to zero while the work is idle, the flight is unlinked and its work dropped with no lock
+//!    held; flights of the same hash started meanwhile count it in `dropping_predecessors` and
+//!    do not poll their work before that count is back to zero.
+//! 7. **One publication.** The end of a flight (`Done`, `Panicked`) is published under the
+//!    registry lock, together with the unlink, and then every listener is notified once.
+//! 8. **Nothing kept** (semantic 8). A flight goes back to the registry's pool holding no work
+//!    and no waker, and no value once its last taker is gone; a pooled flight is reset only when
+//!    no handle on it is left.
+//! 9. **Lock order: registry, then flight.** User code (the closure, the work's poll and drop,
+//!    `V`'s and the key's drops) runs under neither; under them run only `K::eq`, `K::clone`,
+//!    `V::clone` and the executor's `Waker::clone` / `Waker::will_wake`. Wakers are woken and
+//!    dropped with no lock held.
+//!
+//! # Phases
+//!
+//! | from | event | to |
+//! |---|---|---|
+//! | (new) | `call` starts, nothing to wait for | `Polling` (the starter polls at once) |
+//! | (new) | `do_chan` starts, or a `call` behind a dropping predecessor | `Starting` |
+//! | (new) | `do_chan_detached` starts | `Detached` |
+//! | `Starting` | the closure returned its work (`install`) | `Idle { woken: true }` |
+//! | `Idle` | a waiter polls due work | `Polling` |
+//! | `Polling` | the poll is pending | `Idle { woken }` (woken meanwhile or not) |
+//! | `Polling`, `Detached` | the poll is ready | `Done` |
+//! | `Polling`, `Detached`, `Starting` | the work or the closure panicked | `Panicked` |
+//! | `Idle` | the last waiter left | `Abandoned` |
+//! | `Idle` | a promoted flight's task claims the work | `Detached` |
+//! | `Detached` | the task was dropped unfinished (`give_back`) | `Idle { woken: true }` |
+//! | `Done`, `Panicked`, `Abandoned` | the next start reuses the flight | any first phase |
+
+mod drive;
+mod handoff;
+mod state;
+
+pub(crate) use self::drive::Step;
+pub(crate) use self::handoff::Claim;
+use self::state::FlightState;
+pub(crate) use self::state::Joined;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+
+use event_listener::Event;
+
+use crate::sync::{lock, Arc, AtomicBool, Mutex};
+
+/// How a starter sets its new flight up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Start {
+    /// `call`: the starter makes the work and polls it at once.
+    Poll,
+    /// `do_chan`: the starter makes the work and installs it for whoever polls.
+    Install,
+    /// A detached flight: a spawned task (ticket 1) owns the work.
+    Detach,
+}
+
+/// The boxed work of a flight: the one heap allocation a flight needs.
+pub(crate) type Work<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
+
+/// A waiter's identity within one run of a flight.
+pub(crate) type Ticket = u32;
+
+/// What the registry does for a flight; implemented by `Registry`, called through `dyn` so that
+/// the flight code is compiled once per `V`, not once per key and hasher type.
+pub(crate) trait Unlink<V>: Send + Sync {
+    /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
+    /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
+    /// the flight's allocation for reuse.
+    fn unlink_with(&self, flight: &Flight<V>, publish: &mut dyn FnMut());
+
+    /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
+    /// registry's list of flights being dropped and returns the work to drop.
+    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>>;
+
+    /// The work returned by `begin_abandon` has been dropped: ungate the flights that waited.
+    fn end_abandon(&self, flight: &Flight<V>);
+}
+
+/// A handle on one flight (a reference-counted pointer). Recycled by the registry once nobody
+/// else holds it.
+pub(crate) struct Flight<V>(Arc<Inner<V>>);
+
+/// What a flight is made of.
+pub(crate) struct Inner<V> {
+    state: Mutex<FlightState<V>>,
+    /// Waiters that are not driving listen here for the end of the flight and for hand-offs.
+    pub(crate) event: Event,
+    /// The key's hash, so that unlinking never hashes the key again.
+    pub(crate) hash: u64,
+    /// Whether a caller other than the starter has joined this run. Written and read only with
+    /// the registry locked (joins happen there), so the lock orders it and `Relaxed` suffices. A
+    /// starter that finishes on its first poll with nobody joined owns the flight alone and
+    /// publishes without the flight's lock (`finish`).
+    joined: AtomicBool,
+}
+
+impl<V> Flight<V> {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(Inner {
+            state: Mutex::new(FlightState::new()),
+            event: Event::new(),
+            hash: 0,
+            joined: AtomicBool::new(false),
+        }))
+    }
+
+    /// The identity the re-entrancy check uses.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
+    /// The flight's parts, if nobody else holds it (a recycled flight being reset).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V>> {
+        Arc::get_mut(&mut self.0)
+    }
+
+    /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
+    /// the flight's `Arc`, so a poll costs no reference-count traffic; the work clones it only if
+    /// it keeps it.
+    #[cfg(not(loom))]
+    fn waker(&self) -> futures_task::WakerRef<'_>
+    where
+        V: Send + 'static,
+    {
+        futures_task::waker_ref(&self.0)
+    }
+
+    #[cfg(loom)]
+    fn waker(&self) -> std::task::Waker
+    where
+        V: Send + 'static,
+    {
+        // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
+        std::task::Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
+    }
+}
+
+impl<V> Clone for Flight<V> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<V> Deref for Flight<V> {
+    type Target = Inner<V>;
+
+    fn deref(&self) -> &Inner<V> {
+        &self.0
+    }
+}
+
+#[cfg(loom)]
+struct LoomWaker<V>(Arc<Inner<V>>);
+
+#[cfg(loom)]
+impl<V: Send + 'static> std::task::Wake for LoomWaker<V> {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.wake_flight();
+    }
+}
+
+#[cfg(not(loom))]
+impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.wake_flight();
+    }
+}
+
+impl<V> Inner<V> {
+    /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
+    pub(crate) fn reset(&mut self, hash: u64, start: Start, dropping_predecessors: usize) {
+        self.hash = hash;
+        self.joined.store(false, Relaxed);
+        let state = match self.state.get_mut() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.reset(start, dropping_predecessors);
+    }
+
+    /// The work of a flight whose last waiter left while it was idle, for the registry to drop
+    /// (invariant 6); `None` if someone joined meanwhile. Called with the registry locked.
+    #[cold]
+    pub(crate) fn take_abandoned_work(&self) -> Option<Work<V>> {
+        lock(&self.state).take_abandoned_work()
+    }
+
+    /// Registers one more waiter (`detach`: for `do_chan_detached`, which promotes a flight no
+    /// task owns); called with the registry locked.
+    pub(crate) fn join(&self, detach: bool) -> Joined {
+        self.joined.store(true, Relaxed);
+        lock(&self.state).join(detach)
+    }
+}
+
+/// Drops user code (a work future) without letting a panic in its `Drop` escape into the
+/// flight's bookkeeping; the panic hook has already reported it.
+pub(crate) fn drop_quietly<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}

@@ -1,0 +1,232 @@
+//! `KeyedGroup`: one flight per key at a time. The calls (`call` and its forms) are in
+//! `calls.rs`, the forms that return a `Receiver` in `receivers.rs`.
+
+mod calls;
+mod receivers;
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, OnceLock};
+
+use crate::registry::Registry;
+
+/// Shares the execution of work per key: while a flight for a key runs, every other call for
+/// that key waits for it and gets a clone of its value.
+///
+/// There is no caching: once a flight has finished, the next call for its key starts a new one.
+/// Errors are shared by making `V` a `Result`; wrap a non-`Clone` error in an [`Arc`].
+///
+/// The work future belongs to the flight, not to the caller that started it. Whichever waiter is
+/// being polled drives it, so any caller may be dropped (timeout, `select!`, task abort) without
+/// stranding the others or restarting the work; when the last waiter leaves, the work is dropped
+/// and the key is free at once.
+///
+/// `K: Hash`, `K: Eq`, `K: Clone` and `V: Clone` may run while the group's short internal lock
+/// (or the flight's) is held: they must not call into the same group. A panic in them propagates
+/// to the caller that ran them and leaves the group usable.
+///
+/// # Hasher
+///
+/// Each call hashes its key once. The default, std's randomly seeded [`RandomState`]
+/// (SipHash-1-3), resists hash flooding, which matters when keys come from requests. For keys an
+/// attacker does not choose, a faster hasher can be given with
+/// [`with_hasher`](Self::with_hasher): for a `u64` key, a seeded fast hasher such as `foldhash`'s
+/// saves about 145 of the roughly 1,100 instructions of a solo call (BENCHMARKS.md).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use single_flight::KeyedGroup;
+///
+/// # futures_lite::future::block_on(async {
+/// let group: KeyedGroup<String, Result<u64, Arc<std::io::Error>>> = KeyedGroup::new();
+/// let queries = AtomicUsize::new(0);
+///
+/// let lookup = |name: &'static str| {
+///     // The key is borrowed: only a call that starts a flight makes a `String` of it.
+///     group.call_ref(name, |name: String| {
+///         queries.fetch_add(1, Ordering::SeqCst);
+///         async move {
+///             futures_lite::future::yield_now().await; // a slow query
+///             Ok(name.len() as u64)
+///         }
+///     })
+/// };
+/// // Two concurrent calls for the same key: one execution, both get the result.
+/// let (a, b) = futures_lite::future::zip(lookup("ada"), lookup("ada")).await;
+/// assert_eq!((a.unwrap(), b.unwrap()), (3, 3));
+/// assert_eq!(queries.load(Ordering::SeqCst), 1);
+/// assert_eq!(group.in_flight(), 0);
+/// # });
+/// ```
+///
+/// A group can be a `static`:
+///
+/// ```
+/// use single_flight::KeyedGroup;
+///
+/// static CUSTOMER_IDS: KeyedGroup<String, i64> = KeyedGroup::new();
+///
+/// # futures_lite::future::block_on(async {
+/// let id = CUSTOMER_IDS.call("ada".to_owned(), |_name| async { 42 }).await;
+/// assert_eq!(id, 42);
+/// # });
+/// ```
+pub struct KeyedGroup<K, V, S = RandomState> {
+    registry: OnceLock<Arc<Registry<K, V>>>,
+    hasher: HasherCell<S>,
+    /// Set for `Group` (whose only key is `()`): one slot instead of a hash table.
+    one_key: bool,
+}
+
+/// The group's hasher; the default one is seeded on first use so that `new` can be `const`.
+enum HasherCell<S> {
+    Lazy(OnceLock<S>, fn() -> S),
+    Given(S),
+}
+
+impl<K, V> KeyedGroup<K, V, RandomState> {
+    /// Creates an empty group with a randomly seeded hasher (seeded on first use, so that this is
+    /// `const` and a group can be a `static`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// let group: KeyedGroup<u32, String> = KeyedGroup::new();
+    /// assert_eq!(group.in_flight(), 0);
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            registry: OnceLock::new(),
+            hasher: HasherCell::Lazy(OnceLock::new(), RandomState::new),
+            one_key: false,
+        }
+    }
+}
+
+impl<V, S> KeyedGroup<(), V, S> {
+    /// The group behind `Group`: its only key is `()`, so its registry keeps one slot instead
+    /// of a hash table.
+    pub(crate) const fn with_one_key(hasher: S) -> Self {
+        Self {
+            registry: OnceLock::new(),
+            hasher: HasherCell::Given(hasher),
+            one_key: true,
+        }
+    }
+}
+
+impl<K, V> Default for KeyedGroup<K, V, RandomState> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V, S> KeyedGroup<K, V, S> {
+    /// Creates an empty group that hashes keys with `hasher`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::hash_map::DefaultHasher;
+    /// use std::hash::BuildHasher;
+    /// use single_flight::KeyedGroup;
+    ///
+    /// /// Fixed keys: only for keys an attacker does not choose.
+    /// #[derive(Clone, Copy)]
+    /// struct FixedState;
+    ///
+    /// impl BuildHasher for FixedState {
+    ///     type Hasher = DefaultHasher;
+    ///     fn build_hasher(&self) -> DefaultHasher {
+    ///         DefaultHasher::new()
+    ///     }
+    /// }
+    ///
+    /// static GROUP: KeyedGroup<u64, u64, FixedState> = KeyedGroup::with_hasher(FixedState);
+    /// assert_eq!(GROUP.in_flight(), 0);
+    /// ```
+    pub const fn with_hasher(hasher: S) -> Self {
+        Self {
+            registry: OnceLock::new(),
+            hasher: HasherCell::Given(hasher),
+            one_key: false,
+        }
+    }
+
+    fn registry(&self) -> &Arc<Registry<K, V>> {
+        self.registry
+            .get_or_init(|| Arc::new(Registry::new(self.one_key)))
+    }
+
+    fn hasher(&self) -> &S {
+        match &self.hasher {
+            HasherCell::Lazy(cell, make) => cell.get_or_init(*make),
+            HasherCell::Given(hasher) => hasher,
+        }
+    }
+
+    /// The number of keys a new call would join: flights that are running and not forgotten.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+    /// let rx = group.do_chan("a", |_| async { 1 });
+    /// assert_eq!(group.in_flight(), 1);
+    /// drop(rx); // the last waiter left: the flight is gone at once
+    /// assert_eq!(group.in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.registry
+            .get()
+            .map_or(0, |registry| registry.in_flight())
+    }
+}
+
+impl<K, V, S: BuildHasher> KeyedGroup<K, V, S> {
+    /// Forgets the flight running for `key`: the next call for it starts a new flight. Callers
+    /// already waiting keep the old flight and get its value. Returns whether a flight was
+    /// forgotten (`false` also for one already forgotten).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+    /// let old = group.do_chan("k", |_| async { 1 });
+    /// assert!(group.forget("k"));
+    /// assert!(!group.forget("k"));
+    /// let new = group.do_chan("k", |_| async { 2 });
+    /// assert_eq!((old.await, new.await), (1, 2));
+    /// # });
+    /// ```
+    pub fn forget<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.registry.get() {
+            Some(registry) => registry.forget(self.hasher().hash_one(key), key),
+            None => false,
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for KeyedGroup<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedGroup")
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
+    }
+}
