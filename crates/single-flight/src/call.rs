@@ -1,4 +1,4 @@
-//! The futures returned by `call` and `call_shared`: register on the first poll, then wait.
+//! The futures returned by `call` and its forms: register on the first poll, then wait.
 //!
 //! Hand-written rather than `async fn`s so that what is needed only until the first poll (the
 //! group, the key and the closure) shares its space with the wait that follows: an `async fn`
@@ -11,6 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+
+use crate::outcome::Outcome;
 
 /// What a call's registration came to.
 pub(crate) enum Registered<Wait, T> {
@@ -95,26 +97,41 @@ where
 }
 
 pin_project! {
-    /// `call`'s future: `call_shared`'s without the `shared` flag.
-    pub(crate) struct ValueOnly<Shared> {
+    /// A call's future with its output mapped: `call` keeps the value only, `call_shared` adds
+    /// Go's flag, `call_with_role` keeps the whole [`Outcome`].
+    pub(crate) struct MapOutcome<Fut, Map> {
         #[pin]
-        shared: Shared,
+        call: Fut,
+        map: Map,
     }
 }
 
-impl<Shared> ValueOnly<Shared> {
-    pub(crate) fn new(shared: Shared) -> Self {
-        Self { shared }
+impl<Fut, Map> MapOutcome<Fut, Map> {
+    pub(crate) fn new(call: Fut, map: Map) -> Self {
+        Self { call, map }
     }
 }
 
-impl<Shared, V> Future for ValueOnly<Shared>
+impl<Fut, Map, T> Future for MapOutcome<Fut, Map>
 where
-    Shared: Future<Output = (V, bool)>,
+    Fut: Future,
+    Map: Fn(Fut::Output) -> T,
 {
-    type Output = V;
+    type Output = T;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
-        self.project().shared.poll(cx).map(|(value, _)| value)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.project();
+        this.call.poll(cx).map(this.map)
     }
+}
+
+/// `call`'s output.
+pub(crate) fn value<V>(outcome: Outcome<V>) -> V {
+    outcome.value
+}
+
+/// `call_shared`'s output: the value and Go's `shared` flag.
+pub(crate) fn value_and_shared<V>(outcome: Outcome<V>) -> (V, bool) {
+    let shared = outcome.shared();
+    (outcome.value, shared)
 }

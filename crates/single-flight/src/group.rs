@@ -3,10 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
 
 use crate::detached::Detached;
 use crate::keyed::KeyedGroup;
+use crate::outcome::Outcome;
 use crate::receiver::Receiver;
+use crate::stats::GroupStats;
 
 /// Shares one execution at a time across the whole group: [`KeyedGroup`] with a single, implied
 /// key. Made for refreshing shared state (an access token, a configuration snapshot): however
@@ -96,6 +99,40 @@ impl<V> Group<V> {
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight()
     }
+
+    /// Limits how long one flight captures new callers; see
+    /// [`KeyedGroup::max_flight_age`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    ///
+    /// static TOKEN: Group<String> = Group::new().max_flight_age(Duration::from_secs(10));
+    /// assert_eq!(TOKEN.in_flight(), 0);
+    /// ```
+    pub const fn max_flight_age(mut self, age: Duration) -> Self {
+        self.inner.max_flight_age = Some(age);
+        self
+    }
+
+    /// A snapshot of the group's counters; see [`KeyedGroup::stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::Group;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// group.call(|| async { 1 }).await;
+    /// assert_eq!(group.stats().started, 1);
+    /// # });
+    /// ```
+    pub fn stats(&self) -> GroupStats {
+        self.inner.stats()
+    }
 }
 
 impl<V> Default for Group<V> {
@@ -168,6 +205,39 @@ impl<V: Clone + Send + 'static> Group<V> {
         Fut: Future<Output = V> + Send + 'static,
     {
         self.inner.call_shared((), |()| work())
+    }
+
+    /// Like [`call`](Self::call), and also tells this caller's [`Role`](crate::Role) and how
+    /// many callers the value went to: an [`Outcome`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::{Group, Role};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u32> = Group::new();
+    /// let outcome = group.call_with_role(|| async { 7 }).await;
+    /// assert_eq!((outcome.value, outcome.role, outcome.callers), (7, Role::Started, 1));
+    /// # });
+    /// ```
+    pub fn call_with_role<'a, F, Fut>(
+        &'a self,
+        work: F,
+    ) -> impl Future<Output = Outcome<V>> + use<'a, V, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        self.inner.call_with_role((), |()| work())
     }
 
     /// Starts or joins the flight now and returns an owned [`Receiver`] for its value; see

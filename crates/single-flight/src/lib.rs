@@ -108,11 +108,13 @@ mod elapsed;
 mod flight;
 mod group;
 mod keyed;
+mod outcome;
 mod panicked;
 mod receiver;
 mod reentrancy;
 mod registry;
 mod slots;
+mod stats;
 mod sync;
 mod wait;
 
@@ -120,8 +122,10 @@ pub use crate::detached::Detached;
 pub use crate::elapsed::Elapsed;
 pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
+pub use crate::outcome::{Outcome, Role};
 pub use crate::panicked::Panicked;
-pub use crate::receiver::{Receiver, WithShared};
+pub use crate::receiver::{Receiver, WithRole, WithShared};
+pub use crate::stats::GroupStats;
 
 // The README's examples are compiled and run as doctests, so it cannot drift from the API.
 #[cfg(doctest)]

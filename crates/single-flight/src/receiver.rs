@@ -9,9 +9,10 @@ use std::task::{Context, Poll};
 use futures_core::FusedFuture;
 
 use crate::flight::{Flight, Unlink};
+use crate::outcome::Outcome;
 use crate::wait::Waiter;
 
-type Wait<V> = Pin<Box<dyn Future<Output = (V, bool)> + Send + Sync + 'static>>;
+type Wait<V> = Pin<Box<dyn Future<Output = Outcome<V>> + Send + Sync + 'static>>;
 
 /// The value of a flight, as a future that owns its place among the flight's waiters.
 ///
@@ -108,7 +109,28 @@ impl<V: Clone + Send + 'static> Receiver<V> {
         WithShared { receiver: self }
     }
 
-    fn poll_shared(&mut self, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+    /// Turns this receiver into a future of the whole [`Outcome`]: the value, this receiver's
+    /// [`Role`](crate::Role) and how many callers the value went to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::{KeyedGroup, Role};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let a = group.do_chan(1, |_| async { 7 }).with_role();
+    /// let b = group.do_chan(1, |_| async { 8 }).with_role();
+    /// let (a, b) = futures_lite::future::zip(a, b).await;
+    /// assert_eq!((a.role, b.role), (Role::Started, Role::Joined));
+    /// assert_eq!((a.value, b.value, a.callers), (7, 7, 2));
+    /// # });
+    /// ```
+    pub fn with_role(self) -> WithRole<V> {
+        WithRole { receiver: self }
+    }
+
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
         let wait = self
             .wait
             .as_mut()
@@ -123,7 +145,7 @@ impl<V: Clone + Send + 'static> Future for Receiver<V> {
     type Output = V;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
-        self.get_mut().poll_shared(cx).map(|(value, _)| value)
+        self.get_mut().poll_outcome(cx).map(|outcome| outcome.value)
     }
 }
 
@@ -156,7 +178,10 @@ impl<V: Clone + Send + 'static> Future for WithShared<V> {
     type Output = (V, bool);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
-        self.get_mut().receiver.poll_shared(cx)
+        self.get_mut().receiver.poll_outcome(cx).map(|outcome| {
+            let shared = outcome.shared();
+            (outcome.value, shared)
+        })
     }
 }
 
@@ -169,5 +194,35 @@ impl<V: Clone + Send + 'static> FusedFuture for WithShared<V> {
 impl<V> fmt::Debug for WithShared<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("WithShared").field(&self.receiver).finish()
+    }
+}
+
+/// Future returned by [`Receiver::with_role`]: the flight's [`Outcome`] for this receiver.
+///
+/// # Cancel safety
+///
+/// As for [`Receiver`].
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct WithRole<V> {
+    receiver: Receiver<V>,
+}
+
+impl<V: Clone + Send + 'static> Future for WithRole<V> {
+    type Output = Outcome<V>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+        self.get_mut().receiver.poll_outcome(cx)
+    }
+}
+
+impl<V: Clone + Send + 'static> FusedFuture for WithRole<V> {
+    fn is_terminated(&self) -> bool {
+        self.receiver.is_terminated()
+    }
+}
+
+impl<V> fmt::Debug for WithRole<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WithRole").field(&self.receiver).finish()
     }
 }

@@ -7,9 +7,11 @@
 //! locking; the hash is kept in the flight so that unlinking compares identity, never keys.
 
 use std::borrow::Borrow;
+use std::time::{Duration, Instant};
 
 use crate::flight::{drop_quietly, Flight, Start, Ticket, Unlink, Work};
 use crate::slots::{Lookup, Slot, Slots};
+use crate::stats::GroupStats;
 use crate::sync::{lock, Mutex};
 
 /// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
@@ -18,12 +20,16 @@ const POOL_CAPACITY: usize = 16;
 
 pub(crate) struct Registry<K, V> {
     table: Mutex<RegistryState<K, V>>,
+    /// Flights older than this are not joined (`None`: no limit, and the clock is never read).
+    max_flight_age: Option<Duration>,
 }
 
 struct RegistryState<K, V> {
     slots: Slots<K, V>,
     pool: Vec<Flight<V>>,
     abandoning: Vec<Abandoning<V>>,
+    /// Counted here, under the lock each counted step takes anyway.
+    stats: GroupStats,
 }
 
 /// An abandoned flight whose work is being dropped, with the flights of the same hash started
@@ -96,19 +102,30 @@ pub(crate) enum Entry<V, K, C> {
 }
 
 impl<K, V> Registry<K, V> {
-    /// A registry for any number of keys, or (`one_key`) for the single key of a `Group`.
-    pub(crate) fn new(one_key: bool) -> Self {
+    /// A registry for any number of keys, or (`one_key`) for the single key of a `Group`;
+    /// flights older than `max_flight_age` are not joined.
+    pub(crate) fn new(one_key: bool, max_flight_age: Option<Duration>) -> Self {
         Self {
             table: Mutex::new(RegistryState {
                 slots: Slots::new(one_key),
                 pool: Vec::new(),
                 abandoning: Vec::new(),
+                stats: GroupStats::default(),
             }),
+            max_flight_age,
         }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         lock(&self.table).slots.len()
+    }
+
+    pub(crate) fn stats(&self) -> GroupStats {
+        let table = lock(&self.table);
+        GroupStats {
+            in_flight: table.slots.len(),
+            ..table.stats
+        }
     }
 }
 
@@ -120,12 +137,23 @@ impl<K, V> Registry<K, V> {
         key: C,
         start: Start,
     ) -> Entry<V, K, C> {
+        // Declared before the guard, so that it drops after it: its key's drop is user code.
+        let expired;
         let mut guard = lock(&self.table);
         let table = &mut *guard;
-        let vacant = match table.slots.lookup(hash, |live| key.is(live)) {
-            Lookup::Occupied(flight) => {
+        let max_age = self.max_flight_age;
+        let lookup = table.slots.lookup(
+            hash,
+            |live| key.is(live),
+            // The clock is read only when the group has a limit (and a flight to join).
+            |live| max_age.is_some_and(|age| live.is_older_than(age)),
+        );
+        let vacant = match lookup {
+            (Lookup::Occupied(flight), _) => {
                 let flight = flight.clone();
                 let joined = flight.join(matches!(start, Start::Detach));
+                table.stats.joined += 1;
+                table.stats.detached += u64::from(joined.promoted);
                 drop(guard);
                 return Entry::Joined {
                     flight,
@@ -135,7 +163,13 @@ impl<K, V> Registry<K, V> {
                     promoted: joined.promoted,
                 };
             }
-            Lookup::Vacant(vacant) => vacant,
+            (Lookup::Vacant(vacant), expired_slot) => {
+                // Too old to be joined: it stops capturing callers as after `forget`, and its
+                // own waiters keep it.
+                table.stats.expired += u64::from(expired_slot.is_some());
+                expired = expired_slot;
+                vacant
+            }
         };
         // `K::clone` (or the conversion) runs under the lock, before anything is changed.
         let (key_in_slot, key) = key.into_keys();
@@ -144,7 +178,16 @@ impl<K, V> Registry<K, V> {
             .iter()
             .filter(|abandoning| abandoning.flight.hash == hash)
             .count();
-        let flight = fresh_flight(&mut table.pool, hash, start, dropping_predecessors);
+        let started_at = max_age.map(|_| Instant::now());
+        let flight = fresh_flight(
+            &mut table.pool,
+            hash,
+            start,
+            dropping_predecessors,
+            started_at,
+        );
+        table.stats.started += 1;
+        table.stats.detached += u64::from(start == Start::Detach);
         if dropping_predecessors > 0 {
             // Make the new flight wait for every abandoned flight of this hash still dropping.
             for abandoning in &mut table.abandoning {
@@ -158,6 +201,7 @@ impl<K, V> Registry<K, V> {
             flight: flight.clone(),
         });
         drop(guard);
+        drop_quietly(expired);
         Entry::Started {
             flight,
             key,
@@ -173,6 +217,7 @@ impl<K, V> Registry<K, V> {
     {
         let mut table = lock(&self.table);
         let removed = table.slots.remove_key(hash, key);
+        table.stats.forgotten += u64::from(removed.is_some());
         drop(table);
         removed.is_some()
     }
@@ -209,11 +254,12 @@ fn fresh_flight<V>(
     hash: u64,
     start: Start,
     dropping_predecessors: usize,
+    started_at: Option<Instant>,
 ) -> Flight<V> {
     // Newest first: on a solo path that is the flight this thread just finished, still cached.
     let free = pool.iter_mut().rposition(|pooled| match pooled.get_mut() {
         Some(inner) => {
-            inner.reset(hash, start, dropping_predecessors);
+            inner.reset(hash, start, dropping_predecessors, started_at);
             true
         }
         None => false,
@@ -222,10 +268,12 @@ fn fresh_flight<V>(
         return pool.swap_remove(index);
     }
     let mut flight = Flight::new();
-    flight
-        .get_mut()
-        .expect("a new flight is unshared")
-        .reset(hash, start, dropping_predecessors);
+    flight.get_mut().expect("a new flight is unshared").reset(
+        hash,
+        start,
+        dropping_predecessors,
+        started_at,
+    );
     flight
 }
 
@@ -234,8 +282,9 @@ where
     K: Send,
     V: Send,
 {
-    fn unlink_with(&self, flight: &Flight<V>, publish: &mut dyn FnMut()) {
+    fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut()) {
         let mut table = lock(&self.table);
+        table.stats.panicked += u64::from(panicked);
         let slot = table.unlink(flight);
         publish();
         // Recycle the slot's own handle when there is one: a move, not a reference-count trip.
@@ -259,6 +308,7 @@ where
         let mut table = lock(&self.table);
         // `None` if someone joined between the last leave and this lock: the flight lives on.
         let work = flight.take_abandoned_work()?;
+        table.stats.abandoned += 1;
         let slot = table.unlink(flight);
         table.abandoning.push(Abandoning {
             flight: flight.clone(),

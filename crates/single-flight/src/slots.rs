@@ -51,21 +51,42 @@ impl<K, V> Slots<K, V> {
 
     /// Finds the flight of the key that `is_key` recognizes, with one probe. `K::eq` runs in
     /// `is_key` (user code, under the registry lock); if it panics, nothing has been changed.
-    pub(crate) fn lookup(&mut self, hash: u64, is_key: impl Fn(&K) -> bool) -> Lookup<'_, K, V> {
+    /// A live flight that `expired` rejects is removed (as by `remove_key`) and returned with
+    /// the vacancy it leaves.
+    pub(crate) fn lookup(
+        &mut self,
+        hash: u64,
+        is_key: impl Fn(&K) -> bool,
+        expired: impl Fn(&Flight<V>) -> bool,
+    ) -> (Lookup<'_, K, V>, Option<Slot<K, V>>) {
         match self {
             Self::Many(table) => {
                 match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {
-                    hash_table::Entry::Occupied(occupied) => {
-                        Lookup::Occupied(&occupied.into_mut().flight)
+                    hash_table::Entry::Occupied(occupied) if expired(&occupied.get().flight) => {
+                        let (slot, vacant) = occupied.remove();
+                        (Lookup::Vacant(Vacancy::Many(vacant)), Some(slot))
                     }
-                    hash_table::Entry::Vacant(vacant) => Lookup::Vacant(Vacancy::Many(vacant)),
+                    hash_table::Entry::Occupied(occupied) => {
+                        (Lookup::Occupied(&occupied.into_mut().flight), None)
+                    }
+                    hash_table::Entry::Vacant(vacant) => {
+                        (Lookup::Vacant(Vacancy::Many(vacant)), None)
+                    }
                 }
             }
-            Self::One(Some(slot)) => {
-                debug_assert!(is_key(&slot.key), "a one-slot registry has a single key");
-                Lookup::Occupied(&slot.flight)
+            Self::One(live) => {
+                if let Some(slot) = live {
+                    debug_assert!(is_key(&slot.key), "a one-slot registry has a single key");
+                }
+                let expired_slot = match live {
+                    Some(slot) if expired(&slot.flight) => live.take(),
+                    _ => None,
+                };
+                match live {
+                    Some(slot) => (Lookup::Occupied(&slot.flight), None),
+                    empty => (Lookup::Vacant(Vacancy::One(empty)), expired_slot),
+                }
             }
-            Self::One(empty) => Lookup::Vacant(Vacancy::One(empty)),
         }
     }
 

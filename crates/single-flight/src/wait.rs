@@ -11,6 +11,7 @@ use event_listener::listener;
 use futures_lite::future::poll_fn;
 
 use crate::flight::{Flight, Step, Ticket, Unlink, Work};
+use crate::outcome::{Outcome, Role};
 use crate::reentrancy::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
@@ -87,21 +88,35 @@ where
     /// The first poll of the work a `call` starter has just made, straight from registration:
     /// no trip through the flight's state and no wait future when the work is ready at once.
     /// `Pending` means this waiter now drives the work, its waker stored.
-    pub(crate) fn poll_first(&mut self, work: Work<V>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+    pub(crate) fn poll_first(&mut self, work: Work<V>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         let polled = catch_unwind(AssertUnwindSafe(|| {
             flight.poll_work(registry, ticket, work, true, cx)
         }));
         match polled {
-            Ok(Poll::Ready(Step::Value(value, shared))) => {
+            Ok(Poll::Ready(Step::Value(value, callers))) => {
                 self.registered = false;
-                Poll::Ready((value, shared))
+                Poll::Ready(self.outcome(value, callers))
             }
             Ok(Poll::Ready(Step::Listen)) => {
                 unreachable!("polling the work ends with its value or a pending poll")
             }
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => self.unwind(payload),
+        }
+    }
+
+    /// This waiter's share: ticket 0 is the starter's.
+    fn outcome(&self, value: V, callers: usize) -> Outcome<V> {
+        let role = if self.ticket == 0 {
+            Role::Started
+        } else {
+            Role::Joined
+        };
+        Outcome {
+            value,
+            role,
+            callers,
         }
     }
 
@@ -117,7 +132,7 @@ where
     }
 
     /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
-    pub(crate) async fn wait(mut self) -> (V, bool) {
+    pub(crate) async fn wait(mut self) -> Outcome<V> {
         let mut listen = self.listen;
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         loop {
@@ -133,9 +148,9 @@ where
                 })
                 .await;
                 match step {
-                    Ok(Step::Value(value, shared)) => {
+                    Ok(Step::Value(value, callers)) => {
                         self.registered = false;
-                        return (value, shared);
+                        return self.outcome(value, callers);
                     }
                     Ok(Step::Listen) => {}
                     Err(payload) => self.unwind(payload),

@@ -15,8 +15,8 @@ use crate::sync::lock;
 
 /// What `poll_drive` tells its waiter.
 pub(crate) enum Step<V> {
-    /// The flight ended with this value; the bool is Go's `shared`.
-    Value(V, bool),
+    /// The flight ended with this value, which went to this many callers.
+    Value(V, usize),
     /// Someone else is in charge: listen on the event.
     Listen,
 }
@@ -33,8 +33,8 @@ impl<V: Clone + Send + 'static> Flight<V> {
         let mut state = lock(&self.state);
         match &mut state.phase {
             Phase::Done { .. } => {
-                let (value, shared) = state.take_value().expect("phase is Done");
-                Poll::Ready(Step::Value(value, shared))
+                let (value, callers) = state.take_value().expect("phase is Done");
+                Poll::Ready(Step::Value(value, callers))
             }
             Phase::Panicked(panicked) => {
                 let payload = Box::new(panicked.clone());
@@ -139,10 +139,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
         match polled {
             Ok(Poll::Ready(value)) => {
                 drop_quietly(work);
-                let (value, shared) = self.finish(registry, Some(ticket), value, first_poll);
+                let (value, callers) = self.finish(registry, Some(ticket), value, first_poll);
                 Poll::Ready(Step::Value(
                     value.expect("the finisher takes a share"),
-                    shared,
+                    callers,
                 ))
             }
             Ok(Poll::Pending) => {
@@ -185,10 +185,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
         taker: Option<Ticket>,
         value: V,
         first_poll: bool,
-    ) -> (Option<V>, bool) {
+    ) -> (Option<V>, usize) {
         let mut value = Some(value);
         let mut published = None;
-        registry.unlink_with(self, &mut || {
+        registry.unlink_with(self, false, &mut || {
             let value = value.take().expect("published once");
             published = Some(if first_poll && !self.joined.load(Relaxed) {
                 // The solo case, without the flight's lock: the registry is locked, so nobody can
@@ -205,7 +205,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
             mine,
             unclaimed,
             others,
-            shared,
+            callers,
             driver,
             task,
         } = published.expect("unlink_with runs the publication");
@@ -224,12 +224,12 @@ impl<V: Clone + Send + 'static> Flight<V> {
             driver.release();
         }
         match mine {
-            Some(v) => (Some(v), shared),
+            Some(v) => (Some(v), callers),
             None if taker.is_some() => {
-                let (v, shared) = lock(&self.state).take_value().expect("phase is Done");
-                (Some(v), shared)
+                let (v, callers) = lock(&self.state).take_value().expect("phase is Done");
+                (Some(v), callers)
             }
-            None => (None, shared),
+            None => (None, callers),
         }
     }
 
@@ -238,7 +238,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
     pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
         let panicked = Panicked::from_payload(payload);
         let (mut driver, mut task) = (None, None);
-        registry.unlink_with(self, &mut || {
+        registry.unlink_with(self, true, &mut || {
             let mut state = lock(&self.state);
             state.phase = Phase::Panicked(panicked.clone());
             state.waiters = 0;

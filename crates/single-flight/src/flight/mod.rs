@@ -72,6 +72,7 @@ use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
@@ -100,7 +101,7 @@ pub(crate) trait Unlink<V>: Send + Sync {
     /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
     /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
     /// the flight's allocation for reuse.
-    fn unlink_with(&self, flight: &Flight<V>, publish: &mut dyn FnMut());
+    fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut());
 
     /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
     /// registry's list of flights being dropped and returns the work to drop.
@@ -126,6 +127,8 @@ pub(crate) struct Inner<V> {
     /// starter that finishes on its first poll with nobody joined owns the flight alone and
     /// publishes without the flight's lock (`finish`).
     joined: AtomicBool,
+    /// When this run started, if the group limits the age of the flights it lets callers join.
+    started_at: Option<Instant>,
 }
 
 impl<V> Flight<V> {
@@ -135,6 +138,7 @@ impl<V> Flight<V> {
             event: Event::new(),
             hash: 0,
             joined: AtomicBool::new(false),
+            started_at: None,
         }))
     }
 
@@ -211,14 +215,27 @@ impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
 
 impl<V> Inner<V> {
     /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
-    pub(crate) fn reset(&mut self, hash: u64, start: Start, dropping_predecessors: usize) {
+    pub(crate) fn reset(
+        &mut self,
+        hash: u64,
+        start: Start,
+        dropping_predecessors: usize,
+        started_at: Option<Instant>,
+    ) {
         self.hash = hash;
+        self.started_at = started_at;
         self.joined.store(false, Relaxed);
         let state = match self.state.get_mut() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
         state.reset(start, dropping_predecessors);
+    }
+
+    /// Whether this run started longer than `age` ago (`false` if its start was not recorded).
+    pub(crate) fn is_older_than(&self, age: Duration) -> bool {
+        self.started_at
+            .is_some_and(|started| started.elapsed() >= age)
     }
 
     /// The work of a flight whose last waiter left while it was idle, for the registry to drop

@@ -87,7 +87,8 @@ pub(super) enum Phase<V> {
     Done {
         value: Option<V>,
         remaining: usize,
-        shared: bool,
+        /// The callers the value went to (the waiters registered when it was published).
+        callers: usize,
     },
     /// The work (or the closure that made it) panicked.
     Panicked(Panicked),
@@ -231,14 +232,14 @@ impl<V> FlightState<V> {
     }
 
     /// Takes one waiter's share of a finished value; `None` if the flight has not finished.
-    pub(super) fn take_value(&mut self) -> Option<(V, bool)>
+    pub(super) fn take_value(&mut self) -> Option<(V, usize)>
     where
         V: Clone,
     {
         let Phase::Done {
             value,
             remaining,
-            shared,
+            callers,
         } = &mut self.phase
         else {
             return None;
@@ -253,7 +254,7 @@ impl<V> FlightState<V> {
         *remaining -= 1;
         Some((
             out.expect("a finished flight keeps its value until the last taker"),
-            *shared,
+            *callers,
         ))
     }
 
@@ -311,7 +312,6 @@ impl<V> FlightState<V> {
     pub(super) fn publish(&mut self, taker: Option<Ticket>, value: V) -> Published<V> {
         // A detached task is registered but takes no share.
         let takers = self.waiters - usize::from(self.task);
-        let shared = takers > 1;
         self.waiters = 0;
         self.task = false;
         // A promoted flight's task that never claimed the work finds the flight ended.
@@ -344,13 +344,13 @@ impl<V> FlightState<V> {
             } else {
                 takers
             },
-            shared,
+            callers: takers,
         };
         Published {
             mine,
             unclaimed,
             others,
-            shared,
+            callers: takers,
             driver,
             task,
         }
@@ -365,7 +365,8 @@ pub(super) struct Published<V> {
     pub(super) unclaimed: Option<V>,
     /// Waiters besides the taker that take their share from `Phase::Done`.
     pub(super) others: usize,
-    pub(super) shared: bool,
+    /// The callers the value went to.
+    pub(super) callers: usize,
     pub(super) driver: Option<Replaced>,
     pub(super) task: Option<Waker>,
 }
@@ -376,7 +377,7 @@ impl<V> Published<V> {
             mine: Some(value),
             unclaimed: None,
             others: 0,
-            shared: false,
+            callers: 1,
             driver: None,
             task: None,
         }
@@ -527,7 +528,7 @@ mod tests {
         let mut state = started(Start::Poll, 0);
         let published = state.publish(Some(0), 7);
         assert_eq!(published.mine, Some(7));
-        assert_eq!((published.others, published.shared), (0, false));
+        assert_eq!((published.others, published.callers), (0, 1));
         assert!(matches!(
             state.phase,
             Phase::Done {
@@ -545,10 +546,10 @@ mod tests {
         state.join(false);
         let published = state.publish(Some(0), 7);
         assert_eq!(published.mine, None);
-        assert_eq!((published.others, published.shared), (2, true));
-        assert_eq!(state.take_value(), Some((7, true)));
-        assert_eq!(state.take_value(), Some((7, true)));
-        assert_eq!(state.take_value(), Some((7, true)));
+        assert_eq!((published.others, published.callers), (2, 3));
+        assert_eq!(state.take_value(), Some((7, 3)));
+        assert_eq!(state.take_value(), Some((7, 3)));
+        assert_eq!(state.take_value(), Some((7, 3)));
         assert!(matches!(state.phase, Phase::Done { value: None, .. }));
     }
 

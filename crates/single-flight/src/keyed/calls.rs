@@ -6,8 +6,9 @@ use std::hash::{BuildHasher, Hash};
 use std::task::{Context, Poll};
 
 use super::KeyedGroup;
-use crate::call::{Call, Registered, ValueOnly};
+use crate::call::{value, value_and_shared, Call, MapOutcome, Registered};
 use crate::flight::Start;
+use crate::outcome::Outcome;
 use crate::registry::{CallerKey, Entry, Owned, Registry};
 use crate::wait::Waiter;
 
@@ -64,11 +65,13 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        ValueOnly::new(self.call_shared(key, work))
+        MapOutcome::new(self.call_with_role(key, work), value)
     }
 
     /// Like [`call`](Self::call), and also says whether the value went to more than one caller
-    /// (Go's `shared`; the starter counts).
+    /// (Go's `shared`; the starter counts, so a herd of `n` callers reports `true` `n` times for
+    /// one execution: count [`Role::Joined`](crate::Role::Joined) from
+    /// [`call_with_role`](Self::call_with_role) to know what sharing saved).
     ///
     /// # Cancel safety
     ///
@@ -98,6 +101,40 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
+        MapOutcome::new(self.call_with_role(key, work), value_and_shared)
+    }
+
+    /// Like [`call`](Self::call), and also tells this caller's [`Role`] (it started the flight
+    /// or joined it) and how many callers the value went to: an [`Outcome`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::{KeyedGroup, Role};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let outcome = group.call_with_role(1, |k| async move { k + 1 }).await;
+    /// assert_eq!((outcome.value, outcome.role, outcome.callers), (2, Role::Started, 1));
+    /// # });
+    /// ```
+    pub fn call_with_role<'a, F, Fut>(
+        &'a self,
+        key: K,
+        work: F,
+    ) -> impl Future<Output = Outcome<V>> + use<'a, K, V, S, F, Fut>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
         // Registration happens in the first poll, not here.
         Call::new(move |cx| {
             let hash = self.hasher().hash_one(&key);
@@ -113,7 +150,7 @@ where
         key: C,
         work: F,
         cx: &mut Context<'_>,
-    ) -> Registered<impl Future<Output = (V, bool)> + use<'a, C, K, V, S, F, Fut>, (V, bool)>
+    ) -> Registered<impl Future<Output = Outcome<V>> + use<'a, C, K, V, S, F, Fut>, Outcome<V>>
     where
         C: CallerKey<K>,
         F: FnOnce(K) -> Fut,
@@ -188,7 +225,7 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        ValueOnly::new(self.call_shared_ref(key, work))
+        MapOutcome::new(self.call_with_role_ref(key, work), value)
     }
 
     /// Like [`call_shared`](Self::call_shared), with a borrowed key as in
@@ -218,6 +255,43 @@ where
         key: &'q Q,
         work: F,
     ) -> impl Future<Output = (V, bool)> + use<'a, 'q, Q, K, V, S, F, Fut>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        &'q Q: Into<K>,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        MapOutcome::new(self.call_with_role_ref(key, work), value_and_shared)
+    }
+
+    /// Like [`call_with_role`](Self::call_with_role), with a borrowed key as in
+    /// [`call_ref`](Self::call_ref).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::{KeyedGroup, Role};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<String, usize> = KeyedGroup::new();
+    /// let outcome = group.call_with_role_ref("ada", |name: String| async move { name.len() }).await;
+    /// assert_eq!((outcome.value, outcome.role), (3, Role::Started));
+    /// # });
+    /// ```
+    pub fn call_with_role_ref<'a, 'q, Q, F, Fut>(
+        &'a self,
+        key: &'q Q,
+        work: F,
+    ) -> impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, F, Fut>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

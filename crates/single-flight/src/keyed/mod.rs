@@ -9,8 +9,10 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::registry::Registry;
+use crate::stats::GroupStats;
 
 /// Shares the execution of work per key: while a flight for a key runs, every other call for
 /// that key waits for it and gets a clone of its value.
@@ -81,6 +83,8 @@ pub struct KeyedGroup<K, V, S = RandomState> {
     hasher: HasherCell<S>,
     /// Set for `Group` (whose only key is `()`): one slot instead of a hash table.
     one_key: bool,
+    /// Flights older than this are not joined; see [`max_flight_age`](Self::max_flight_age).
+    pub(crate) max_flight_age: Option<Duration>,
 }
 
 /// The group's hasher; the default one is seeded on first use so that `new` can be `const`.
@@ -106,6 +110,7 @@ impl<K, V> KeyedGroup<K, V, RandomState> {
             registry: OnceLock::new(),
             hasher: HasherCell::Lazy(OnceLock::new(), RandomState::new),
             one_key: false,
+            max_flight_age: None,
         }
     }
 }
@@ -118,6 +123,7 @@ impl<V, S> KeyedGroup<(), V, S> {
             registry: OnceLock::new(),
             hasher: HasherCell::Given(hasher),
             one_key: true,
+            max_flight_age: None,
         }
     }
 }
@@ -157,12 +163,13 @@ impl<K, V, S> KeyedGroup<K, V, S> {
             registry: OnceLock::new(),
             hasher: HasherCell::Given(hasher),
             one_key: false,
+            max_flight_age: None,
         }
     }
 
     fn registry(&self) -> &Arc<Registry<K, V>> {
         self.registry
-            .get_or_init(|| Arc::new(Registry::new(self.one_key)))
+            .get_or_init(|| Arc::new(Registry::new(self.one_key, self.max_flight_age)))
     }
 
     fn hasher(&self) -> &S {
@@ -170,6 +177,65 @@ impl<K, V, S> KeyedGroup<K, V, S> {
             HasherCell::Lazy(cell, make) => cell.get_or_init(*make),
             HasherCell::Given(hasher) => hasher,
         }
+    }
+
+    /// Limits how long one flight captures new callers: a call that finds a flight for its key
+    /// running for `age` or longer does not join it but starts a fresh flight, exactly as after
+    /// [`forget`](Self::forget); the old flight's waiters keep it and get its value. One hung
+    /// upstream call then holds only the callers that arrived within `age` of its start, not
+    /// every later caller of its key. Counted in [`GroupStats::expired`](crate::GroupStats).
+    ///
+    /// The age is measured with `std::time::Instant`, read only when a limit is set: once when
+    /// a flight starts and once when a caller finds a flight to join. By default there is no
+    /// limit. `const`, so a limited group can be a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::KeyedGroup;
+    ///
+    /// static LOOKUPS: KeyedGroup<u64, u64> =
+    ///     KeyedGroup::new().max_flight_age(Duration::from_secs(30));
+    ///
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new().max_flight_age(Duration::ZERO);
+    /// let old = group.do_chan(1, |_| async { 1 });
+    /// // The running flight is already too old to be joined: this call starts a new one.
+    /// let new = group.do_chan(1, |_| async { 2 });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!((old.await, new.await), (1, 2));
+    /// assert_eq!(group.stats().expired, 1);
+    /// # });
+    /// ```
+    pub const fn max_flight_age(mut self, age: Duration) -> Self {
+        self.max_flight_age = Some(age);
+        self
+    }
+
+    /// A snapshot of the group's counters: flights started, callers that joined, flights
+    /// abandoned, panicked, forgotten, detached and expired, and the flights running now.
+    /// Takes the group's short lock once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<&str, usize> = KeyedGroup::new();
+    /// group.call("a", |k| async move { k.len() }).await;
+    /// let rx = group.do_chan("b", |k| async move { k.len() });
+    /// assert!(group.forget("b"));
+    /// drop(rx); // abandoned: its work never finished
+    /// let stats = group.stats();
+    /// assert_eq!((stats.started, stats.forgotten, stats.abandoned), (2, 1, 1));
+    /// assert_eq!(stats.in_flight, 0);
+    /// # });
+    /// ```
+    pub fn stats(&self) -> GroupStats {
+        self.registry
+            .get()
+            .map_or_else(GroupStats::default, |registry| registry.stats())
     }
 
     /// The number of keys a new call would join: flights that are running and not forgotten.
