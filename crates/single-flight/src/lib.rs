@@ -83,8 +83,14 @@
 //!
 //! # Features
 //!
-//! This crate has no optional features. Under `--cfg loom` it swaps its locks for loom's, for
-//! the model tests in `tests/loom.rs`.
+//! * `tracing` (off by default): one [`tracing`](https://docs.rs/tracing) span per flight
+//!   (target `single_flight`, name `flight`, a child of the starter's current span) with its
+//!   outcome, the number of callers and its duration, and the key for groups built with
+//!   `KeyedGroup::trace_keys`; events for callers joining, a driver handing off, abandoned
+//!   flights and panics. Without the feature none of this is compiled.
+//!
+//! Under `--cfg loom` the crate swaps its locks for loom's, for the model tests in
+//! `tests/loom.rs`.
 //!
 //! # When to use this instead of `OnceCell`, `Shared` or a cache
 //!
@@ -116,6 +122,8 @@ mod registry;
 mod slots;
 mod stats;
 mod sync;
+#[cfg(feature = "tracing")]
+mod trace;
 mod wait;
 
 pub use crate::detached::Detached;

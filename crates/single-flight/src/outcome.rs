@@ -13,7 +13,10 @@
 /// # futures_lite::future::block_on(async {
 /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
 /// let (a, b) = futures_lite::future::zip(
-///     group.call_with_role(1, |k| async move { k + 1 }),
+///     group.call_with_role(1, |k| async move {
+///         futures_lite::future::yield_now().await; // still running when the second call comes
+///         k + 1
+///     }),
 ///     group.call_with_role(1, |_| async { unreachable!("joins") }),
 /// )
 /// .await;

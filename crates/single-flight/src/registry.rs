@@ -155,6 +155,13 @@ impl<K, V> Registry<K, V> {
                 table.stats.joined += 1;
                 table.stats.detached += u64::from(joined.promoted);
                 drop(guard);
+                #[cfg(feature = "tracing")]
+                {
+                    flight.trace_event(crate::trace::Event::Joined);
+                    if joined.promoted {
+                        flight.trace_event(crate::trace::Event::PromotedToDetached);
+                    }
+                }
                 return Entry::Joined {
                     flight,
                     ticket: joined.ticket,

@@ -17,7 +17,10 @@
 /// # futures_lite::future::block_on(async {
 /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
 /// let (a, b) = futures_lite::future::zip(
-///     group.call(1, |k| async move { k }),
+///     group.call(1, |k| async move {
+///         futures_lite::future::yield_now().await; // still running when the second call comes
+///         k
+///     }),
 ///     group.call(1, |k| async move { k }),
 /// )
 /// .await;

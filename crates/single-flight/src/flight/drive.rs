@@ -196,7 +196,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
                 // phase until the next run resets it, and only a stale waker of the work could
                 // still look at it, which a `Polling` phase tolerates.
-                Published::solo(value)
+                #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+                let mut solo = Published::solo(value);
+                #[cfg(feature = "tracing")]
+                {
+                    solo.trace = lock(&self.state).trace.take();
+                }
+                solo
             } else {
                 lock(&self.state).publish(taker, value)
             });
@@ -208,7 +214,13 @@ impl<V: Clone + Send + 'static> Flight<V> {
             callers,
             driver,
             task,
+            #[cfg(feature = "tracing")]
+            trace,
         } = published.expect("unlink_with runs the publication");
+        #[cfg(feature = "tracing")]
+        if let Some(trace) = trace {
+            trace.end(crate::trace::Ending::Value { callers });
+        }
         if let Some(task) = task {
             task.wake();
         }
@@ -238,6 +250,8 @@ impl<V: Clone + Send + 'static> Flight<V> {
     pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
         let panicked = Panicked::from_payload(payload);
         let (mut driver, mut task) = (None, None);
+        #[cfg(feature = "tracing")]
+        let mut trace = None;
         registry.unlink_with(self, true, &mut || {
             let mut state = lock(&self.state);
             state.phase = Phase::Panicked(panicked.clone());
@@ -245,7 +259,17 @@ impl<V: Clone + Send + 'static> Flight<V> {
             state.task = false;
             driver = state.clear_driver();
             task = state.task_waker.take();
+            #[cfg(feature = "tracing")]
+            {
+                trace = state.trace.take();
+            }
         });
+        #[cfg(feature = "tracing")]
+        if let Some(trace) = trace {
+            let message = panicked.message();
+            crate::trace::event(trace.span(), crate::trace::Event::Panicked { message });
+            trace.end(crate::trace::Ending::Panicked);
+        }
         if let Some(task) = task {
             task.wake();
         }
@@ -291,6 +315,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 // otherwise becomes the driver that the next inner wakeup reaches.
                 let wake = state.nudge(Change::Left { was_driver });
                 drop(state);
+                #[cfg(feature = "tracing")]
+                if was_driver {
+                    self.trace_event(crate::trace::Event::HandedOff);
+                }
                 drop(old_waker);
                 self.wake(wake);
             }

@@ -161,6 +161,10 @@ impl<V> Flight<V> {
     #[cold]
     pub(crate) fn abandon(&self, registry: &dyn Unlink<V>) {
         if let Some(work) = registry.begin_abandon(self) {
+            #[cfg(feature = "tracing")]
+            if let Some(trace) = lock(&self.state).trace.take() {
+                trace.end(crate::trace::Ending::Abandoned);
+            }
             drop_quietly(work);
             registry.end_abandon(self);
         }

@@ -232,6 +232,26 @@ impl<V> Inner<V> {
         state.reset(start, dropping_predecessors);
     }
 
+    /// Opens the span of this run, started for `key` (`tracing` feature).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn start_trace<K>(&self, key: &K, key_debug: Option<crate::trace::KeyDebug<K>>) {
+        let trace = crate::trace::Trace::start(key, key_debug);
+        let replaced = lock(&self.state).trace.replace(trace);
+        drop(replaced);
+    }
+
+    /// Emits `event` in this run's span, if it has one (`tracing` feature).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace_event(&self, event: crate::trace::Event<'_>) {
+        let span = lock(&self.state)
+            .trace
+            .as_ref()
+            .map(|trace| trace.span().clone());
+        if let Some(span) = span {
+            crate::trace::event(&span, event);
+        }
+    }
+
     /// Whether this run started longer than `age` ago (`false` if its start was not recorded).
     pub(crate) fn is_older_than(&self, age: Duration) -> bool {
         self.started_at

@@ -29,6 +29,9 @@ pub(crate) struct FlightState<V> {
     /// Abandoned flights of the same hash whose work is still being dropped: while there are
     /// any, the gate is closed and the work is not polled (invariant 6).
     pub(super) dropping_predecessors: usize,
+    /// The flight's span while it runs (taken when it ends).
+    #[cfg(feature = "tracing")]
+    pub(super) trace: Option<crate::trace::Trace>,
 }
 
 /// Whom to wake after a change of the flight's state: decided under the flight's lock by
@@ -117,6 +120,8 @@ impl<V> FlightState<V> {
             task: false,
             task_waker: None,
             dropping_predecessors: 0,
+            #[cfg(feature = "tracing")]
+            trace: None,
         }
     }
 
@@ -353,6 +358,8 @@ impl<V> FlightState<V> {
             callers: takers,
             driver,
             task,
+            #[cfg(feature = "tracing")]
+            trace: self.trace.take(),
         }
     }
 }
@@ -369,6 +376,8 @@ pub(super) struct Published<V> {
     pub(super) callers: usize,
     pub(super) driver: Option<Replaced>,
     pub(super) task: Option<Waker>,
+    #[cfg(feature = "tracing")]
+    pub(super) trace: Option<crate::trace::Trace>,
 }
 
 impl<V> Published<V> {
@@ -380,6 +389,8 @@ impl<V> Published<V> {
             callers: 1,
             driver: None,
             task: None,
+            #[cfg(feature = "tracing")]
+            trace: None,
         }
     }
 }

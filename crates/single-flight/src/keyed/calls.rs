@@ -173,6 +173,8 @@ where
                 Registered::Waiting(waiter.wait())
             }
             Entry::Started { flight, key, gated } => {
+                #[cfg(feature = "tracing")]
+                self.start_trace(&flight, &key);
                 let mut waiter = Waiter::new(flight, registry, 0);
                 let work = waiter.make_work(move || work(key));
                 if gated {

@@ -85,6 +85,9 @@ pub struct KeyedGroup<K, V, S = RandomState> {
     one_key: bool,
     /// Flights older than this are not joined; see [`max_flight_age`](Self::max_flight_age).
     pub(crate) max_flight_age: Option<Duration>,
+    /// How a flight's span shows its key (`tracing` feature, groups built with `trace_keys`).
+    #[cfg(feature = "tracing")]
+    key_debug: Option<crate::trace::KeyDebug<K>>,
 }
 
 /// The group's hasher; the default one is seeded on first use so that `new` can be `const`.
@@ -111,6 +114,8 @@ impl<K, V> KeyedGroup<K, V, RandomState> {
             hasher: HasherCell::Lazy(OnceLock::new(), RandomState::new),
             one_key: false,
             max_flight_age: None,
+            #[cfg(feature = "tracing")]
+            key_debug: None,
         }
     }
 }
@@ -124,6 +129,8 @@ impl<V, S> KeyedGroup<(), V, S> {
             hasher: HasherCell::Given(hasher),
             one_key: true,
             max_flight_age: None,
+            #[cfg(feature = "tracing")]
+            key_debug: None,
         }
     }
 }
@@ -164,6 +171,8 @@ impl<K, V, S> KeyedGroup<K, V, S> {
             hasher: HasherCell::Given(hasher),
             one_key: false,
             max_flight_age: None,
+            #[cfg(feature = "tracing")]
+            key_debug: None,
         }
     }
 
@@ -210,6 +219,33 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     pub const fn max_flight_age(mut self, age: Duration) -> Self {
         self.max_flight_age = Some(age);
         self
+    }
+
+    /// Shows each flight's key in its `tracing` span (field `key`, with `K`'s `Debug`). Without
+    /// it, a span carries no key: keys may be personal data, and not every key is `Debug`.
+    /// Only with the `tracing` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::KeyedGroup;
+    ///
+    /// static CUSTOMERS: KeyedGroup<String, u64> = KeyedGroup::new().trace_keys();
+    /// assert_eq!(CUSTOMERS.in_flight(), 0);
+    /// ```
+    #[cfg(feature = "tracing")]
+    pub const fn trace_keys(mut self) -> Self
+    where
+        K: fmt::Debug,
+    {
+        self.key_debug = Some(<K as fmt::Debug>::fmt);
+        self
+    }
+
+    /// Opens the span of a flight this group starts for `key`.
+    #[cfg(feature = "tracing")]
+    fn start_trace(&self, flight: &crate::flight::Flight<V>, key: &K) {
+        flight.start_trace(key, self.key_debug);
     }
 
     /// A snapshot of the group's counters: flights started, callers that joined, flights

@@ -101,6 +101,8 @@ where
                 Receiver::new(waiter)
             }
             Entry::Started { flight, key, .. } => {
+                #[cfg(feature = "tracing")]
+                self.start_trace(&flight, &key);
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));
                 waiter.install(work);
@@ -166,6 +168,8 @@ where
                 Receiver::new(waiter)
             }
             Entry::Started { flight, key, .. } => {
+                #[cfg(feature = "tracing")]
+                self.start_trace(&flight, &key);
                 let task_flight = flight.clone();
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));
