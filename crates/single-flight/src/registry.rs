@@ -185,6 +185,7 @@ impl<K, V> Registry<K, V> {
             .iter()
             .filter(|abandoning| abandoning.flight.hash == hash)
             .count();
+        // The clock is read only for a group with an age limit.
         let started_at = max_age.map(|_| Instant::now());
         let flight = fresh_flight(
             &mut table.pool,
@@ -208,7 +209,9 @@ impl<K, V> Registry<K, V> {
             flight: flight.clone(),
         });
         drop(guard);
-        drop_quietly(expired);
+        if expired.is_some() {
+            drop_quietly(expired);
+        }
         Entry::Started {
             flight,
             key,
