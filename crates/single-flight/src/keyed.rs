@@ -122,9 +122,9 @@ impl<V, S> KeyedGroup<(), V, S> {
     }
 }
 
-impl<K, V> Default for KeyedGroup<K, V, RandomState> {
+impl<K, V, S: Default> Default for KeyedGroup<K, V, S> {
     fn default() -> Self {
-        Self::new()
+        Self::with_hasher(S::default())
     }
 }
 
