@@ -94,6 +94,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod adapter;
 mod call;
 mod detached;
 mod elapsed;
