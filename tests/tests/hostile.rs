@@ -15,151 +15,38 @@ use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use event_listener::{listener, Event};
 use futures_lite::future::{poll_once, yield_now};
 use futures_lite::FutureExt;
 use single_flight::{Group, KeyedGroup, Panicked, Receiver};
+use single_flight_tests::{
+    catch, panic_message, DropFlag, Gate, NonStringPayload, Rt, EXPECTED_PANIC,
+};
 
-/// Every test body runs under this bound: a hang detector, never a timing assertion.
-const HANG_BOUND: Duration = Duration::from_secs(10);
-/// The panics this file provokes carry this tag; the panic hook keeps them off stderr.
-const TAG: &str = "hostile:";
+/// The panics this file provokes carry this tag; the harness's panic hook keeps them off stderr.
+const TAG: &str = EXPECTED_PANIC;
 /// The message of the core's re-entrancy panic.
 const REENTRANT: &str = "re-entrant";
 
 // ---------------------------------------------------------------------------------------------
 // Runtimes.
 
-#[derive(Clone, Copy, Debug)]
-enum Rt {
-    /// `futures_lite::future::block_on`; spawned tasks get an OS thread each.
-    BlockOn,
-    /// tokio multi-thread runtime with 2 workers.
-    Tokio,
-    /// `smol::block_on`; spawned tasks go to smol's global executor.
-    Smol,
-}
-
-impl Rt {
-    fn block_on<F: Future>(self, fut: F) -> F::Output {
-        match self {
-            Rt::BlockOn => futures_lite::future::block_on(fut),
-            Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .build()
-                .expect("build a tokio runtime")
-                .block_on(fut),
-            Rt::Smol => smol::block_on(fut),
-        }
-    }
-
-    /// Spawns a detached task (from inside `block_on`).
-    fn spawn(self, fut: impl Future<Output = ()> + Send + 'static) {
-        match self {
-            Rt::BlockOn => {
-                std::thread::spawn(move || futures_lite::future::block_on(fut));
-            }
-            Rt::Tokio => drop(tokio::spawn(fut)),
-            Rt::Smol => smol::spawn(fut).detach(),
-        }
-    }
-}
-
-/// One `#[test]` per runtime, each running `$body` (`|rt: Rt| async move { ... }`) under
-/// [`HANG_BOUND`].
+/// One `#[test]` per runtime (plain `block_on` threads, tokio multi-thread, smol), each running
+/// `$body` (`|rt: Rt| async move { ... }`) under the harness's hang bound.
 macro_rules! hostile {
     ($(#[$attr:meta])* $name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[test]
-            $(#[$attr])*
-            fn block_on() {
-                run(Rt::BlockOn, stringify!($name), $body);
-            }
-
-            #[test]
-            $(#[$attr])*
-            fn tokio() {
-                run(Rt::Tokio, stringify!($name), $body);
-            }
-
-            #[test]
-            $(#[$attr])*
-            fn smol() {
-                run(Rt::Smol, stringify!($name), $body);
-            }
+        single_flight_tests::test_on! {
+            [block_on = Threads, tokio = TokioMultiThread, smol = Smol]
+            $(#[$attr])* $name, $body
         }
     };
-}
-
-fn run<B, Fut>(rt: Rt, name: &str, body: B)
-where
-    B: FnOnce(Rt) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    quiet_provoked_panics();
-    let what = format!("hostile test `{name}` on {rt:?}");
-    rt.block_on(within(&what, body(rt)));
-}
-
-/// Awaits `fut`, failing the test if it has not finished within [`HANG_BOUND`].
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    let timer = async {
-        smol::Timer::after(HANG_BOUND).await;
-        None
-    };
-    match async { Some(fut.await) }.or(timer).await {
-        Some(out) => out,
-        None => panic!("hang: {what} did not finish within {HANG_BOUND:?}"),
-    }
-}
-
-/// Keeps the panics provoked here (and the core's re-entrancy and misuse panics) off stderr.
-fn quiet_provoked_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let message = message_of(info.payload()).unwrap_or_default();
-            let provoked = info.payload().is::<Provoked>()
-                || message.contains(TAG)
-                || message.contains("single-flight: re-entrant call")
-                || message.contains("single-flight: Receiver polled after");
-            if !provoked {
-                default(info);
-            }
-        }));
-    });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Panics.
-
-fn message_of(payload: &(dyn Any + Send)) -> Option<String> {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        Some((*s).to_owned())
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        Some(s.clone())
-    } else {
-        payload
-            .downcast_ref::<Panicked>()
-            .map(|p| p.message().to_owned())
-    }
-}
-
-/// Awaits `fut`, catching its panic.
-async fn catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    AssertUnwindSafe(fut).catch_unwind().await
-}
-
-/// A panic payload that is not a string.
-#[derive(Debug)]
-struct Provoked;
 
 /// Panics with [`TAG`] and `what`; stands for a value of any type.
 #[track_caller]
@@ -191,7 +78,7 @@ fn expect_panic<T>(result: Result<T, Box<dyn Any + Send>>, needle: &str) -> Box<
     match result {
         Ok(_) => panic!("expected a panic containing {needle:?}, got a value"),
         Err(payload) => {
-            let message = message_of(&*payload).unwrap_or_else(|| {
+            let message = panic_message(&*payload).unwrap_or_else(|| {
                 panic!("expected a panic containing {needle:?}, got a payload without a message")
             });
             assert!(
@@ -397,64 +284,6 @@ impl Fixture {
 
 // ---------------------------------------------------------------------------------------------
 // Small async helpers.
-
-/// An async latch that opens once.
-#[derive(Debug, Default)]
-struct Gate {
-    open: AtomicBool,
-    event: Event,
-}
-
-impl Gate {
-    fn shared() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    fn open(&self) {
-        self.open.store(true, SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    async fn wait(&self) {
-        loop {
-            if self.open.load(SeqCst) {
-                return;
-            }
-            listener!(self.event => listener);
-            if self.open.load(SeqCst) {
-                return;
-            }
-            listener.await;
-        }
-    }
-}
-
-/// Observes the drop of whatever holds one of its guards.
-#[derive(Clone, Debug, Default)]
-struct DropFlag(Arc<Gate>);
-
-impl DropFlag {
-    fn guard(&self) -> DropGuard {
-        DropGuard(self.0.clone())
-    }
-
-    fn is_dropped(&self) -> bool {
-        self.0.open.load(SeqCst)
-    }
-
-    async fn wait(&self) {
-        self.0.wait().await;
-    }
-}
-
-#[derive(Debug)]
-struct DropGuard(Arc<Gate>);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
 
 /// Polls every future of `futs` (in order) until all are done; returns their outputs.
 async fn join_all<T>(futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) -> Vec<T> {
@@ -733,12 +562,12 @@ hostile!(work_panics, |_rt| async move {
     // A payload that is not a string: the followers' `Panicked` says so.
     let leader = f.group.do_chan(f.key(1), |_| async {
         yield_now().await;
-        std::panic::panic_any(Provoked)
+        std::panic::panic_any(NonStringPayload(0))
     });
     let follower = f.group.do_chan(f.key(1), f.work(2));
     let payload = catch(leader).await.expect_err("the work panics");
     assert!(
-        payload.is::<Provoked>(),
+        payload.is::<NonStringPayload>(),
         "the poller gets the original payload"
     );
     expect_follower_panic(catch(follower).await, "<non-string panic payload>");
@@ -1274,7 +1103,7 @@ hostile!(group_dropped_while_flights_run, |rt| async move {
             drop(done);
             v
         },
-        |task| rt.spawn(task),
+        |task| drop(rt.spawn(task)),
     );
     drop(detached);
 
