@@ -70,6 +70,7 @@ use event_listener::{listener, Event};
 use futures_lite::future::{poll_once, yield_now};
 use futures_lite::FutureExt;
 use single_flight::{KeyedGroup, Panicked};
+use single_flight_tests::Rt;
 
 /// Operations per runtime unless `CHAOS_OPS` says otherwise: four runtimes make 2 * 10^5 per run.
 const DEFAULT_OPS: usize = 50_000;
@@ -156,45 +157,14 @@ fn ops_per_runtime() -> usize {
 // ---------------------------------------------------------------------------------------------
 // Runtimes.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rt {
-    /// tokio multi-thread runtime, 2 workers.
-    Tokio,
-    /// A `smol::Executor` run by 2 threads of its own (plus the test thread in `block_on`).
-    Smol,
-    /// async-std's global executor.
-    AsyncStd,
-    /// Plain OS threads, each in `futures_lite::future::block_on`.
-    Threads,
-}
-
-impl Rt {
-    fn salt(self) -> u64 {
-        match self {
-            Rt::Tokio => 0x746f_6b69_6f00_0001,
-            Rt::Smol => 0x736d_6f6c_0000_0002,
-            Rt::AsyncStd => 0x6173_796e_6373_0003,
-            Rt::Threads => 0x7468_7265_6164_0004,
-        }
-    }
-
-    /// Bounds `fut` by the runtime's own timer; `None` if it timed out (and `fut` was dropped).
-    ///
-    /// tokio's timer needs tokio's `time` feature, which this package does not enable, so the
-    /// tokio run (like the smol and plain-thread runs) uses async-io's timer (`smol::Timer`),
-    /// which runs on its own driver thread under any executor.
-    async fn timeout<F: Future>(self, after: Duration, fut: F) -> Option<F::Output> {
-        match self {
-            Rt::AsyncStd => async_std::future::timeout(after, fut).await.ok(),
-            Rt::Tokio | Rt::Smol | Rt::Threads => {
-                async { Some(fut.await) }
-                    .or(async {
-                        smol::Timer::after(after).await;
-                        None
-                    })
-                    .await
-            }
-        }
+/// What each runtime mixes into the seed, so that the four runs of one seed differ.
+fn salt(rt: Rt) -> u64 {
+    match rt {
+        Rt::TokioMultiThread => 0x746f_6b69_6f00_0001,
+        Rt::Smol => 0x736d_6f6c_0000_0002,
+        Rt::AsyncStd => 0x6173_796e_6373_0003,
+        Rt::Threads => 0x7468_7265_6164_0004,
+        Rt::TokioCurrentThread => unreachable!("chaos runs on tokio's multi-thread runtime"),
     }
 }
 
@@ -1477,7 +1447,7 @@ fn run_once(rt: Rt, seed: u64, ops: usize) -> RunReport {
     let world = World::new(rt, seed);
     let watchdog = Watchdog::start(&world, ops);
     let started = Instant::now();
-    let mut rng = Rng::new(seed ^ rt.salt());
+    let mut rng = Rng::new(seed ^ salt(rt));
     let lane_rngs: Vec<Rng> = (0..LANES).map(|_| rng.fork()).collect();
     let budget = ops.div_ceil(LANES);
     let group = Arc::new(Group::new());
@@ -1509,7 +1479,8 @@ fn run_once(rt: Rt, seed: u64, ops: usize) -> RunReport {
     };
 
     match rt {
-        Rt::Tokio => {
+        Rt::TokioCurrentThread => unreachable!("chaos runs on tokio's multi-thread runtime"),
+        Rt::TokioMultiThread => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .build()
@@ -1696,7 +1667,7 @@ static ALLOCATOR: heap::Counting = heap::Counting;
 
 #[test]
 fn tokio() {
-    run(Rt::Tokio);
+    run(Rt::TokioMultiThread);
 }
 
 #[test]
