@@ -1,4 +1,4 @@
-//! Heap allocations per flight and per caller (DESIGN.md, "Costs the design is built for"),
+//! Heap allocations per flight and per caller (the `# Costs` section of the core's crate docs),
 //! counted by a `#[global_allocator]` that wraps the system allocator and counts the
 //! allocations (and reallocations) of the current thread only, so that the tests of this binary
 //! may run in parallel. Everything runs on `futures_lite::future::block_on` on the test thread;

@@ -80,7 +80,8 @@
 //!    waker).
 //! 9. **Details every crate agrees on.** `do_chan` calls the closure before it returns when it
 //!    starts the flight. `in_flight()` counts the keys a new call would join: a forgotten flight
-//!    no longer counts, and `forget` returns `false` for it. Followers of a panicked flight
+//!    no longer counts, and `forget` returns `false` for it; a finished or forgotten flight never
+//!    removes a newer flight's entry for its key. Followers of a panicked flight
 //!    unwind with [`Panicked`], which carries the message and is printable. `K: Hash + Eq +
 //!    Clone` and `V::clone` may run under the group's or the flight's short lock: they must not
 //!    call into the same group, and a panic in them leaves the group usable.

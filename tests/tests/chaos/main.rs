@@ -1,7 +1,7 @@
 //! Seeded chaos: thousands of tasks hammer a `KeyedGroup` over a small key space on every
 //! runtime, mixing joins, receivers, cancellations at random poll counts, timeouts, stalled
 //! callers, panicking work, forgets and detached flights; afterwards the run is checked against
-//! the contract (DESIGN.md, semantics 1-9).
+//! the contract: the semantics 1-9 of the core's crate docs, cited by number below.
 //!
 //! # Reproducing a failure
 //!

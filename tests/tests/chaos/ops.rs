@@ -179,7 +179,7 @@ impl Env {
     /// a stalled caller may go on to wait for the same flight: semantics 3 promises that one
     /// stalled waiter (driver or follower) never stops the others, so a hang there is a bug.
     /// Two stalled waiters (the driver and the standby that got the wakeup) can stop a flight
-    /// until one of them is dropped (`tests/hostile.rs`, `stalled_driver_and_stalled_follower`);
+    /// until one of them is dropped (`tests/hostile/waiters.rs`, `stalled_driver_and_stalled_follower`);
     /// the holder's callers are always dropped in time, so they can only delay the lanes.
     pub(crate) async fn run_caller(
         &self,

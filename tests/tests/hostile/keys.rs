@@ -148,7 +148,7 @@ hostile!(lying_keys, |_rt| async move {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Keys whose `Drop` panics. DESIGN.md names `Hash`, `Eq`, `Clone` and `V::clone` as the user code
+// Keys whose `Drop` panics. Semantic 9 of the core's crate docs names `Hash`, `Eq`, `Clone` and `V::clone` as the user code
 // that may panic inside the group; a panicking `Drop` of a key is outside that list, but the core
 // drops keys as user code too, so these pin down that it wedges nothing: no waiter left behind,
 // no key gated forever, no waiter left asleep.

@@ -3,7 +3,7 @@
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
-// Stalled waiters (DESIGN.md semantics 3): kept alive, never polled again.
+// Stalled waiters (semantic 3 of the core's crate docs): kept alive, never polled again.
 
 /// A flight of key 1 whose work waits for `gate`, with a driver `d` (it polled the work once)
 /// and a follower `s` (polled once: it listens), both polled with a waker that does nothing;
@@ -57,7 +57,7 @@ hostile!(stalled_follower_after_the_driver_left, |rt| async move {
 });
 
 // Both the driver and the standby that the work's wakeup reaches are stalled. The core wakes the
-// driver and one standby only (DESIGN.md: wakeups stay cheap), so the active waiter is not told
+// driver and one standby only (semantic 3: wakeups stay cheap), so the active waiter is not told
 // until one of the stalled waiters is dropped.
 hostile!(
     #[ignore = "design limit: an inner wakeup reaches the driver and one standby; when both are \
