@@ -13,11 +13,14 @@
 //!   under a [`Watchdog`] thread, which ends the process naming the test when the executor
 //!   cannot even run that timer (a blocked thread); [`run_bounded`] for a test that brings its
 //!   own runtime;
+//! * [`alloc::CountingAllocator`], the counting global allocator of the binaries that measure
+//!   memory;
 //! * panic helpers: [`provoke_panic`], [`panic_kind`], [`catch`], and a panic hook that keeps
 //!   provoked panics ([`EXPECTED_PANIC`]) off stderr.
 //!
 //! No helper sleeps "to let things happen": tests wait on gates and latches.
 
+pub mod alloc;
 mod panics;
 mod runtime;
 mod sync;

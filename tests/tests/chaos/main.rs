@@ -70,6 +70,7 @@ use event_listener::{listener, Event};
 use futures_lite::future::{poll_once, yield_now};
 use futures_lite::FutureExt;
 use single_flight::{KeyedGroup, Panicked};
+use single_flight_tests::alloc::{live_heap, CountingAllocator};
 use single_flight_tests::Rt;
 
 /// Operations per runtime unless `CHAOS_OPS` says otherwise: four runtimes make 2 * 10^5 per run.
@@ -155,7 +156,6 @@ fn ops_per_runtime() -> usize {
 }
 
 mod checks;
-mod heap;
 mod ops;
 mod run;
 mod spawner;
@@ -170,8 +170,10 @@ use crate::world::*;
 
 // ---------------------------------------------------------------------------------------------
 // Live heap.
+
+/// Counts the live heap of the process (see `run::run`).
 #[global_allocator]
-static ALLOCATOR: heap::Counting = heap::Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.

@@ -172,9 +172,9 @@ pub(crate) fn run(rt: Rt) {
          --test chaos -- --nocapture)"
     );
     let warm_up = run_once(rt, Rng::new(seed).next(), WARM_UP_OPS);
-    let baseline = heap::live();
+    let baseline = live_heap();
     let run = run_once(rt, seed, ops);
-    let after = heap::live();
+    let after = live_heap();
 
     let mut violations = warm_up.violations;
     violations.extend(run.violations);
@@ -322,9 +322,9 @@ pub(crate) fn run_once(rt: Rt, seed: u64, ops: usize) -> RunReport {
     holder_thread.join().expect("the holder thread panicked");
 
     // Every flight has ended: what the group still holds is its recycled flight states.
-    let with_group = heap::live().0;
+    let with_group = live_heap().0;
     drop(group);
-    let group_retained = with_group - heap::live().0;
+    let group_retained = with_group - live_heap().0;
 
     // Nothing the flights owned is alive, and the logs hold up.
     world.check_overlaps();
