@@ -9,9 +9,10 @@ use futures_lite::FutureExt;
 
 use crate::EXPECTED_PANIC;
 
-/// Installs (once per test binary) a panic hook that keeps provoked panics of worker threads
-/// off stderr.
-pub(crate) fn quiet_expected_panics() {
+/// Installs (once per test binary) a panic hook that keeps provoked panics (their message
+/// contains [`EXPECTED_PANIC`]) of worker threads off stderr. The harness's runners install it;
+/// a test that brings its own runtime calls it first.
+pub fn quiet_expected_panics() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default = std::panic::take_hook();

@@ -62,7 +62,7 @@ use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ use futures_lite::future::{poll_once, yield_now};
 use futures_lite::FutureExt;
 use single_flight::{KeyedGroup, Panicked};
 use single_flight_tests::alloc::{live_heap, CountingAllocator};
-use single_flight_tests::Rt;
+use single_flight_tests::{quiet_expected_panics, Rt};
 
 /// Operations per runtime unless `CHAOS_OPS` says otherwise: four runtimes make 2 * 10^5 per run.
 const DEFAULT_OPS: usize = 50_000;
@@ -83,8 +83,9 @@ const LANES: usize = 16;
 const WATCHDOG: Duration = Duration::from_secs(60);
 /// A run in which no caller, work or forget did anything for this long is hung.
 const STALL: Duration = Duration::from_secs(15);
-/// Every panic the work raises on purpose carries this; the panic hook keeps them quiet.
-const PANIC_TAG: &str = "chaos-panic";
+/// Every panic the work raises on purpose starts with this; it contains the harness's
+/// `EXPECTED_PANIC`, so the harness's panic hook keeps them (thousands per run) off stderr.
+const PANIC_TAG: &str = "expected test panic (chaos)";
 
 // ---------------------------------------------------------------------------------------------
 // Seeds and randomness.
@@ -196,4 +197,9 @@ fn async_std() {
 #[test]
 fn threads() {
     run(Rt::Threads);
+}
+
+#[test]
+fn provoked_panics_are_quiet() {
+    assert!(PANIC_TAG.contains(single_flight_tests::EXPECTED_PANIC));
 }

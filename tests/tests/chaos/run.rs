@@ -75,25 +75,6 @@ impl Drop for Watchdog {
     }
 }
 
-/// Keeps the panics the work raises on purpose off stderr (thousands of them per run).
-pub(crate) fn quiet_chaos_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("");
-            if !message.starts_with(PANIC_TAG) {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// The body every runtime runs: `LANES` lanes, then the end-of-run checks that need the group.
 pub(crate) async fn chaos(env: Env, lanes: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>) {
     let world = env.world.clone();
@@ -163,7 +144,7 @@ pub(crate) fn run(rt: Rt) {
     // One run at a time: each run uses both cores, and the heap is measured process-wide.
     static SERIAL: Mutex<()> = Mutex::new(());
     let _serial = lock(&SERIAL);
-    quiet_chaos_panics();
+    quiet_expected_panics();
 
     let seed = seed();
     println!(

@@ -156,7 +156,7 @@ pub(crate) fn describe(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The key and execution a work panic names: `chaos-panic k=K e=E`.
+/// The key and execution a work panic names: `PANIC_TAG k=K e=E`.
 pub(crate) fn panic_origin(payload: &(dyn Any + Send)) -> Option<(u8, u64)> {
     let message = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
