@@ -16,7 +16,7 @@ use std::task::Poll;
 use futures_lite::future::block_on;
 use single_flight::{Group, KeyedGroup};
 use single_flight_tests::alloc::{thread_allocations, CountingAllocator};
-use single_flight_tests::{poll_noop, Gate};
+use single_flight_tests::{poll_noop, Gate, Watchdog, HANG_BOUND, WATCHDOG_GRACE};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -26,12 +26,19 @@ fn allocations() -> u64 {
     thread_allocations()
 }
 
+/// The harness's hang bound for a measure: its watchdog thread allocates on its own thread, and
+/// the test thread's allocations for it happen before the counting starts.
+fn hang_bound(what: &str) -> Watchdog {
+    Watchdog::arm(&format!("measure `{what}`"), HANG_BOUND + WATCHDOG_GRACE)
+}
+
 const WARM_UP: u64 = 100;
 const ITERATIONS: u64 = 1000;
 
 /// Runs `f(i)` for `WARM_UP` iterations, then counts the allocations of `ITERATIONS` more and
 /// returns them per iteration (the total must divide evenly, or the test fails).
 fn per_iteration(what: &str, mut f: impl FnMut(u64)) -> u64 {
+    let _hang_bound = hang_bound(what);
     for i in 0..WARM_UP {
         f(i);
     }
@@ -93,6 +100,7 @@ fn solo_group_call_allocates_the_boxed_work_only() {
 /// Counts the allocations of a joining `call` (the follower) only, over `ITERATIONS` flights
 /// after `WARM_UP`; `flight(i)` runs one flight and returns the follower's allocations.
 fn follower_per_flight(what: &str, mut flight: impl FnMut(u64) -> u64) -> u64 {
+    let _hang_bound = hang_bound(what);
     for i in 0..WARM_UP {
         flight(i);
     }
