@@ -330,6 +330,33 @@ fn the_unkeyed_group() {
     });
 }
 
+/// A hasher that is neither `Send` nor `Sync`.
+#[derive(Default)]
+struct LocalHasher(std::marker::PhantomData<*const ()>);
+
+impl std::hash::BuildHasher for LocalHasher {
+    type Hasher = std::collections::hash_map::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        Self::Hasher::new()
+    }
+}
+
+#[test]
+fn spawned_flights_ask_nothing_of_the_hasher() {
+    run("spawned_flights_ask_nothing_of_the_hasher", async {
+        // `Default` for any `S: Default`; `do_chan_spawned` needs neither `S: Send` nor `Sync`.
+        let group: KeyedGroup<u8, u32, LocalHasher> = KeyedGroup::default();
+        assert_eq!(
+            group
+                .do_chan_spawned(3, |k| async move { u32::from(k) })
+                .await,
+            3
+        );
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
 /// A spawned flight started outside any runtime, its receivers waiting on threads of their own
 /// (not on tokio, whose spawn needs a runtime: it has its own multi-thread test).
 #[allow(dead_code)]
