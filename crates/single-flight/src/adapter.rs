@@ -2,11 +2,11 @@
 //! public API (hidden from the docs, it may change in any release).
 //!
 //! An adapter implements [`Timer`] (its clock and timer) and a `spawn(Detached<V>)` for its
-//! runtime, and invokes the three
-//! macros [`keyed_group_ext!`](crate::keyed_group_ext), [`group_ext!`](crate::group_ext) and
-//! [`receiver_ext!`](crate::receiver_ext) with its own documentation for each item. Everything
-//! else is written here once: the timeout in which the value wins a tie, the deadline
-//! arithmetic, and the bodies of the extension traits' methods.
+//! runtime, and invokes the three macros [`keyed_group_ext!`](crate::keyed_group_ext),
+//! [`group_ext!`](crate::group_ext) and [`receiver_ext!`](crate::receiver_ext) with its own
+//! documentation for each item. Everything else is written here once: the timeout in which the
+//! value wins a tie, the deadline arithmetic, the seal, and the extension traits' signatures and
+//! method bodies.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -108,9 +108,10 @@ macro_rules! doc_links {
 /// Defines an adapter's `KeyedGroupExt` trait and its implementation for `KeyedGroup`.
 ///
 /// The adapter passes the docs of the trait and of each method, and after `where` its
-/// [`Timer`], the instant type its deadlines take, and its spawn function (`fn(Detached<V>)`). `do_chan_spawned` may carry a `#[cfg(..)]` after its docs, and an
-/// adapter whose runtime has executors as values adds
-/// `fn do_chan_spawned_on(&Executor) = spawn_on;` with `spawn_on(&Executor, Detached<V>)`.
+/// [`Timer`], the instant type its deadlines take, and its spawn function (`fn(Detached<V>)`).
+/// `do_chan_spawned` may carry a `#[cfg(..)]` after its docs, and an adapter whose runtime has
+/// executors as values adds `fn do_chan_spawned_on(&Executor) = spawn_on;` with
+/// `spawn_on(&Executor, Detached<V>)`.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! keyed_group_ext {
