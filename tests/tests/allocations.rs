@@ -1,4 +1,4 @@
-//! Heap allocations per flight and per caller (DESIGN.md, "Costs the design is built for"),
+//! Heap allocations per flight and per caller (the `# Costs` section of the core's crate docs),
 //! counted by a `#[global_allocator]` that wraps the system allocator and counts the
 //! allocations (and reallocations) of the current thread only, so that the tests of this binary
 //! may run in parallel. Everything runs on `futures_lite::future::block_on` on the test thread;
@@ -9,61 +9,27 @@
 //! Work futures capture a `u64` on purpose: a zero-sized future is boxed without allocating,
 //! which would hide the one allocation every flight is expected to make (its boxed work).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
 use futures_lite::future::block_on;
 use single_flight::{Group, KeyedGroup};
-use single_flight_tests::{poll_noop, Gate};
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    // `try_with`: the thread-local may already be gone while the thread shuts down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches only a const-initialized
-// thread-local `Cell` without destructor, which never allocates.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use single_flight_tests::alloc::{thread_allocations, CountingAllocator};
+use single_flight_tests::{poll_noop, Gate, Watchdog, HANG_BOUND, WATCHDOG_GRACE};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Allocations made by this thread so far.
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    thread_allocations()
+}
+
+/// The harness's hang bound for a measure: its watchdog thread allocates on its own thread, and
+/// the test thread's allocations for it happen before the counting starts.
+fn hang_bound(what: &str) -> Watchdog {
+    Watchdog::arm(&format!("measure `{what}`"), HANG_BOUND + WATCHDOG_GRACE)
 }
 
 const WARM_UP: u64 = 100;
@@ -72,6 +38,7 @@ const ITERATIONS: u64 = 1000;
 /// Runs `f(i)` for `WARM_UP` iterations, then counts the allocations of `ITERATIONS` more and
 /// returns them per iteration (the total must divide evenly, or the test fails).
 fn per_iteration(what: &str, mut f: impl FnMut(u64)) -> u64 {
+    let _hang_bound = hang_bound(what);
     for i in 0..WARM_UP {
         f(i);
     }
@@ -133,6 +100,7 @@ fn solo_group_call_allocates_the_boxed_work_only() {
 /// Counts the allocations of a joining `call` (the follower) only, over `ITERATIONS` flights
 /// after `WARM_UP`; `flight(i)` runs one flight and returns the follower's allocations.
 fn follower_per_flight(what: &str, mut flight: impl FnMut(u64) -> u64) -> u64 {
+    let _hang_bound = hang_bound(what);
     for i in 0..WARM_UP {
         flight(i);
     }

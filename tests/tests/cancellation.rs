@@ -1,4 +1,4 @@
-//! Cancellation (contract semantics 1, 2 and 8): dropping callers never strands the others and
+//! Cancellation (semantics 1, 2 and 8 of the core's crate docs): dropping callers never strands the others and
 //! never restarts the work; the last waiter leaving drops the work at once and frees the key; a
 //! flight started meanwhile does not poll its work before the abandoned work has been dropped.
 

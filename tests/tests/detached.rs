@@ -1,4 +1,4 @@
-//! Detached flights (contract semantics 6), through the core hook `do_chan_detached` with a
+//! Detached flights (semantic 6 of the core's crate docs), through the core hook `do_chan_detached` with a
 //! spawner that spawns the `Detached` on the test's runtime: the work runs to completion even if
 //! every receiver leaves, callers arriving meanwhile join it, its panic reaches the waiters; a
 //! `Detached` dropped unpolled (or half-polled) hands the work back to the waiters.

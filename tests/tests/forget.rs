@@ -1,4 +1,5 @@
-//! `forget` (contract: "a finished or forgotten flight never removes a newer flight's entry"):
+//! `forget` (semantic 9 of the core's crate docs: "a finished or forgotten flight never removes a
+//! newer flight's entry for its key"):
 //! after `forget`, the next call starts a new flight, the old flight's waiters keep the old one,
 //! and the old flight ending (value, panic, abandonment) leaves the new flight registered.
 

@@ -1,4 +1,4 @@
-//! Panics propagate and never poison (contract semantics 4 and 9): a panic in the work reaches
+//! Panics propagate and never poison (semantics 4 and 9 of the core's crate docs): a panic in the work reaches
 //! every waiter (the poller with the original payload, the others with `Panicked`), the key is
 //! freed; panics in the closure, in the work's drop, in `V::clone`, `K::clone` and `K::eq` leave
 //! the group usable.

@@ -1,4 +1,4 @@
-//! Progress does not hinge on one caller (contract semantics 3, moka issue 240): a waiter kept
+//! Progress does not hinge on one caller (semantic 3 of the core's crate docs, moka issue 240): a waiter kept
 //! alive but no longer polled, driver or follower, never stalls the waiters that are polled.
 
 use std::pin::pin;

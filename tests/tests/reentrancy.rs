@@ -1,4 +1,4 @@
-//! Re-entrant calls are detected (contract semantics 5): work that awaits its own flight (same
+//! Re-entrant calls are detected (semantic 5 of the core's crate docs): work that awaits its own flight (same
 //! group, same key) panics with a clear message instead of waiting for itself forever, directly,
 //! through `do_chan`, through another key's flight polled on the same thread, and in a detached
 //! flight. Calls that are not re-entrant are not flagged. The group stays usable.

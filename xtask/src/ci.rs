@@ -3,11 +3,12 @@
 use std::time::{Duration, Instant};
 
 use crate::util::{self, Result};
-use crate::{examples, loom, package};
+use crate::{examples, loom, package, tidy};
 
 /// The steps, in the order CI runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
+    Tidy,
     Fmt,
     Clippy,
     Test,
@@ -17,7 +18,8 @@ enum Step {
     Package,
 }
 
-const STEPS: [Step; 7] = [
+const STEPS: [Step; 8] = [
+    Step::Tidy,
     Step::Fmt,
     Step::Clippy,
     Step::Test,
@@ -27,15 +29,10 @@ const STEPS: [Step; 7] = [
     Step::Package,
 ];
 
-/// How a step ended when it did not fail.
-enum Outcome {
-    Passed,
-    Skipped(String),
-}
-
 impl Step {
     fn name(self) -> &'static str {
         match self {
+            Step::Tidy => "tidy",
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
@@ -59,8 +56,9 @@ impl Step {
         }
     }
 
-    fn run(self) -> Result<Outcome> {
+    fn run(self) -> Result<()> {
         match self {
+            Step::Tidy => tidy::run(),
             Step::Fmt => cargo(&["fmt", "--all", "--", "--check"]),
             Step::Clippy => cargo(&[
                 "clippy",
@@ -80,42 +78,22 @@ impl Step {
                         "-D warnings -D missing_docs -D rustdoc::broken_intra_doc_links",
                     ),
                 );
-                util::run(&mut cmd)?;
-                Ok(Outcome::Passed)
+                util::run(&mut cmd).map(drop)
             }
-            Step::Examples => match examples::names()? {
-                None => Ok(Outcome::Skipped(
-                    "examples/Cargo.toml does not exist".into(),
-                )),
-                Some(names) => {
-                    examples::smoke(&names)?;
-                    Ok(Outcome::Passed)
-                }
-            },
-            Step::Loom => {
-                if !loom::models_exist() {
-                    return Ok(Outcome::Skipped(loom::missing_message()));
-                }
-                loom::run(loom::CI_PREEMPTIONS, &[])?;
-                Ok(Outcome::Passed)
+            Step::Examples => examples::smoke(&examples::names()?),
+            Step::Loom => loom::run(loom::CI_PREEMPTIONS, &[]),
+            Step::Package => {
+                let listing = package::run()?;
+                println!("packages:");
+                print!("{listing}");
+                Ok(())
             }
-            Step::Package => match package::run()? {
-                None => Ok(Outcome::Skipped(
-                    "no publishable crate under crates/".into(),
-                )),
-                Some(listing) => {
-                    println!("packages:");
-                    print!("{listing}");
-                    Ok(Outcome::Passed)
-                }
-            },
         }
     }
 }
 
-fn cargo(args: &[&str]) -> Result<Outcome> {
-    util::run(&mut util::cargo(args))?;
-    Ok(Outcome::Passed)
+fn cargo(args: &[&str]) -> Result<()> {
+    util::run(&mut util::cargo(args)).map(drop)
 }
 
 /// Which steps to run, from `--skip a,b` and `--only a,b` (also `--skip=a,b`; both may repeat).
@@ -170,11 +148,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let result = step.run();
         let elapsed = start.elapsed();
         match result {
-            Ok(Outcome::Passed) => report.push((step, elapsed, "ok".into())),
-            Ok(Outcome::Skipped(why)) => {
-                println!("  skipped: {why}");
-                report.push((step, elapsed, format!("skipped ({why})")));
-            }
+            Ok(()) => report.push((step, elapsed, "ok".into())),
             Err(error) => {
                 report.push((step, elapsed, "FAILED".into()));
                 print_report(&report, total.elapsed());
@@ -221,6 +195,7 @@ mod tests {
         assert_eq!(
             select(&args(&["--skip", "loom,package"])).unwrap(),
             [
+                Step::Tidy,
                 Step::Fmt,
                 Step::Clippy,
                 Step::Test,

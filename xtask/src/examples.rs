@@ -15,15 +15,12 @@ const PACKAGE: &str = "single-flight-examples";
 const MANIFEST: &str = "examples/Cargo.toml";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The `[[example]]` names in `examples/Cargo.toml`; `Ok(None)` if that file does not exist.
-pub(crate) fn names() -> Result<Option<Vec<String>>> {
+/// The `[[example]]` names in `examples/Cargo.toml` (a missing file is an error, not a skip).
+pub(crate) fn names() -> Result<Vec<String>> {
     let path = util::project_root().join(MANIFEST);
-    if !path.exists() {
-        return Ok(None);
-    }
     let text =
         fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(Some(manifest::values(&text, "[[example]]", "name")))
+    Ok(manifest::values(&text, "[[example]]", "name"))
 }
 
 /// Builds the examples in release mode, then runs each one; fails if any fails.

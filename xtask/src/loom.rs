@@ -12,21 +12,13 @@ pub(crate) const DEEP_PREEMPTIONS: u32 = 3;
 
 const TEST_FILE: &str = "crates/single-flight/tests/loom.rs";
 
-/// Whether the loom models exist yet.
-pub(crate) fn models_exist() -> bool {
-    util::project_root().join(TEST_FILE).exists()
-}
-
-/// Why the loom step is skipped when [`models_exist`] is false.
-pub(crate) fn missing_message() -> String {
-    format!("{TEST_FILE} does not exist yet")
-}
-
 /// Runs the loom models with `LOOM_MAX_PREEMPTIONS` from the environment or `default_preemptions`,
 /// passing `test_args` to the test binary.
 pub(crate) fn run(default_preemptions: u32, test_args: &[String]) -> Result<()> {
-    if !models_exist() {
-        return Err(missing_message());
+    if !util::project_root().join(TEST_FILE).is_file() {
+        return Err(format!(
+            "{TEST_FILE} does not exist: the loom models are missing"
+        ));
     }
     let preemptions = env::var("LOOM_MAX_PREEMPTIONS")
         .ok()

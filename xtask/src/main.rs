@@ -12,6 +12,7 @@ mod examples;
 mod loom;
 mod manifest;
 mod package;
+mod tidy;
 mod util;
 
 use std::env;
@@ -23,8 +24,11 @@ usage: cargo xtask <command> [args...]
 commands:
   ci [--skip STEPS] [--only STEPS]
         run exactly what CI runs, stopping at the first failing step;
-        STEPS is a comma-separated list of: fmt, clippy, test, doc, examples, loom, package
+        STEPS is a comma-separated list of: tidy, fmt, clippy, test, doc, examples, loom, package
         (e.g. `cargo xtask ci --skip loom,package`, `cargo xtask ci --only test`)
+  tidy
+        check the repository itself: files that docs and comments name exist, every module
+        has a `//!` line, no .rs file over 600 lines, the README's crate and example tables
   loom [TEST-ARGS...]
         run the loom models deeper (LOOM_MAX_PREEMPTIONS=3 unless set);
         TEST-ARGS go to the test binary (e.g. a test name filter)
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("ci") => ci::run(&rest),
+        Some("tidy") => tidy::run(),
         Some("loom") => loom::run(loom::DEEP_PREEMPTIONS, util::forwarded(&rest)),
         Some("bench") => bench::run(util::forwarded(&rest)),
         Some(other) => {

@@ -8,10 +8,10 @@ use crate::util::{self, Result};
 
 /// Packages every publishable crate under `crates/`; `Ok(None)` if there is none,
 /// `Ok(Some(listing))` with the `.crate` files and their sizes otherwise.
-pub(crate) fn run() -> Result<Option<String>> {
+pub(crate) fn run() -> Result<String> {
     let names = published_crates()?;
     if names.is_empty() {
-        return Ok(None);
+        return Err("no publishable crate under crates/".into());
     }
     forget_stale_unpacked_copies(&names);
     // Verification builds go to their own target directory, where our crates' earlier builds are
@@ -29,7 +29,7 @@ pub(crate) fn run() -> Result<Option<String>> {
         cmd.arg("--allow-dirty");
     }
     util::run(&mut cmd)?;
-    list_crate_files(&verify_dir.join("package"), &names).map(Some)
+    list_crate_files(&verify_dir.join("package"), &names)
 }
 
 /// Removes copies of our own crates that an earlier `cargo package` unpacked from its temporary

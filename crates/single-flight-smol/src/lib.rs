@@ -52,25 +52,14 @@
 mod group;
 mod keyed;
 mod receiver;
-mod time;
+mod runtime;
 
 pub use crate::group::GroupExt;
 pub use crate::keyed::KeyedGroupExt;
 pub use crate::receiver::ReceiverExt;
-pub use crate::time::Elapsed;
+pub use single_flight::Elapsed;
 
 // The README's example is compiled and run as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-mod sealed {
-    /// Keeps the extension traits implementable by the core's types only, so that methods can
-    /// be added to them without breaking anyone.
-    #[allow(unreachable_pub)]
-    pub trait Sealed {}
-
-    impl<K, V, S> Sealed for single_flight::KeyedGroup<K, V, S> {}
-    impl<V> Sealed for single_flight::Group<V> {}
-    impl<V> Sealed for single_flight::Receiver<V> {}
-}

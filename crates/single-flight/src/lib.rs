@@ -46,22 +46,45 @@
 //!
 //! # Semantics
 //!
-//! * **One execution per flight.** While a flight for a key runs, no second execution for that
-//!   key starts, whatever callers do ([`KeyedGroup::forget`] aside).
-//! * **Cancellation never strands anyone.** Dropping a caller hands the same work to another
-//!   waiter; when the last waiter leaves, the work is dropped (with no lock held) and the key is
-//!   free at once. A flight started meanwhile does not poll its work before that drop is over.
-//! * **Progress does not hinge on one caller.** The work is polled with the flight's own waker;
-//!   an inner wakeup wakes the waiter that polled last plus one standby, so a caller that is kept
-//!   alive but no longer polled (the driver or a follower) cannot stall the others. The bound has
-//!   a price: should the driver *and* the standby a wakeup reaches both be stalled, the others
-//!   wait until one of the two is polled or dropped.
-//! * **Panics propagate and never poison.** The waiter polling the work unwinds with the original
-//!   payload, the others with a [`Panicked`] carrying its message; the key is freed.
-//! * **Re-entrant calls are detected.** Work that awaits its own flight panics instead of waiting
-//!   for itself forever.
-//! * **No leaks.** Once every flight has ended, [`KeyedGroup::in_flight`] is `0` and the group
-//!   holds no flight memory beyond a small pool of recycled flight states.
+//! The contract every crate of the workspace keeps. Tests and documents cite these by number
+//! ("semantic 3").
+//!
+//! 1. **One execution per flight.** While a flight for a key runs, no second execution for that
+//!    key starts, whatever callers do (join, leave, time out; [`KeyedGroup::forget`] aside).
+//! 2. **Cancellation never strands anyone and never restarts work.** The work belongs to the
+//!    flight, not to the caller that started it. Dropping a caller (a timeout, `select!`, an
+//!    aborted task) hands the same work to another waiter: nothing runs twice and no waiter
+//!    hangs. When the last waiter leaves, the work is dropped (with no lock held) and the key is
+//!    free at once. A flight started meanwhile does not poll its work before that drop is over.
+//! 3. **Progress does not hinge on one caller.** The work is polled with the flight's own waker;
+//!    an inner wakeup wakes the waiter that polled last plus one standby, so a caller that is kept
+//!    alive but no longer polled (the driver or a follower) cannot stall the others, and
+//!    wakeups stay cheap. The bound has a price: should the driver *and* the standby a wakeup
+//!    reaches both be stalled, the others wait until one of the two is polled or dropped.
+//! 4. **Panics propagate and never poison.** A panic in the work is caught where it is polled;
+//!    the waiter polling it unwinds with the original payload, the others with a [`Panicked`]
+//!    carrying its message; the key is freed and the group stays usable.
+//! 5. **Re-entrant calls are detected.** Work that awaits its own flight (directly, or through
+//!    other flights polled on the same thread) panics instead of waiting for itself forever. A
+//!    same-key call that the work spawns elsewhere cannot be detected.
+//! 6. **Detached flights run to their end.** A flight handed to a runtime
+//!    ([`KeyedGroup::do_chan_detached`], the adapters' `do_chan_spawned`) runs to completion
+//!    even if every caller leaves; new callers join it while it runs, and its panic still
+//!    reaches its waiters (Go's `DoChan`).
+//! 7. **Timeouts bound one caller's wait, never the work of others.** A caller that times out
+//!    (the adapters' `call_timeout`, `recv_timeout`) gets an [`Elapsed`]; the flight goes on for
+//!    its other waiters or, detached, to its end.
+//! 8. **No leaks.** Once every flight has ended (value, panic, cancellation, forget),
+//!    [`KeyedGroup::in_flight`] is `0` and the group holds no flight memory beyond a small pool
+//!    of recycled flight states, which keep nothing of their last use (no value, no work, no
+//!    waker).
+//! 9. **Details every crate agrees on.** `do_chan` calls the closure before it returns when it
+//!    starts the flight. `in_flight()` counts the keys a new call would join: a forgotten flight
+//!    no longer counts, and `forget` returns `false` for it; a finished or forgotten flight never
+//!    removes a newer flight's entry for its key. Followers of a panicked flight
+//!    unwind with [`Panicked`], which carries the message and is printable. `K: Hash + Eq +
+//!    Clone` and `V::clone` may run under the group's or the flight's short lock: they must not
+//!    call into the same group, and a panic in them leaves the group usable.
 //!
 //! # Costs
 //!
@@ -108,6 +131,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod adapter;
 mod call;
 mod detached;
 mod elapsed;

@@ -66,7 +66,7 @@ impl Future for YieldOnce {
 }
 
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+    Pin::new(future).poll(&mut Context::from_waker(futures_task::noop_waker_ref()))
 }
 
 /// A leader and two followers: one flight when they overlap, every caller gets the value, and

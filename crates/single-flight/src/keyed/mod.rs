@@ -34,8 +34,8 @@ use crate::stats::GroupStats;
 /// Each call hashes its key once. The default, std's randomly seeded [`RandomState`]
 /// (SipHash-1-3), resists hash flooding, which matters when keys come from requests. For keys an
 /// attacker does not choose, a faster hasher can be given with
-/// [`with_hasher`](Self::with_hasher): for a `u64` key, a seeded fast hasher such as `foldhash`'s
-/// saves about 145 of the roughly 1,100 instructions of a solo call (BENCHMARKS.md).
+/// [`with_hasher`](Self::with_hasher), such as `foldhash`'s seeded fast hasher for integer keys
+/// (the repository's `BENCHMARKS.md` measures what it saves).
 ///
 /// # Examples
 ///
@@ -135,9 +135,9 @@ impl<V, S> KeyedGroup<(), V, S> {
     }
 }
 
-impl<K, V> Default for KeyedGroup<K, V, RandomState> {
+impl<K, V, S: Default> Default for KeyedGroup<K, V, S> {
     fn default() -> Self {
-        Self::new()
+        Self::with_hasher(S::default())
     }
 }
 

@@ -1,0 +1,153 @@
+//! The command line: scenarios, the configuration they run with, and the runtimes.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    Solo,
+    SingleThread,
+    Herd,
+    Spread,
+    Timeouts,
+}
+
+impl Scenario {
+    pub(crate) const ALL: [Scenario; 5] = [
+        Scenario::Solo,
+        Scenario::SingleThread,
+        Scenario::Herd,
+        Scenario::Spread,
+        Scenario::Timeouts,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::Solo => "solo",
+            Scenario::SingleThread => "single-thread",
+            Scenario::Herd => "herd",
+            Scenario::Spread => "spread",
+            Scenario::Timeouts => "timeouts",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) quick: bool,
+    pub(crate) json: bool,
+    pub(crate) write: bool,
+    pub(crate) out: PathBuf,
+    pub(crate) scenarios: Vec<Scenario>,
+    pub(crate) impls: Vec<Impl>,
+    pub(crate) reps: usize,
+    /// Target duration of one solo sample (the call count is calibrated per implementation).
+    pub(crate) solo_sample: Duration,
+    pub(crate) herd_callers: usize,
+    pub(crate) herds_per_sample: usize,
+    pub(crate) spread_keys: u64,
+    pub(crate) spread_callers: usize,
+    pub(crate) timeout_callers: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) timeout_rounds: usize,
+}
+
+impl Config {
+    pub(crate) fn parse(args: impl Iterator<Item = String>) -> Result<Config, String> {
+        let mut quick = false;
+        let mut json = false;
+        let mut write = None;
+        let mut out = None;
+        let mut reps = None;
+        let mut scenarios = Scenario::ALL.to_vec();
+        let mut impls = Impl::ALL.to_vec();
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => quick = true,
+                "--json" => json = true,
+                "--write" => write = Some(true),
+                "--no-write" => write = Some(false),
+                "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
+                "--reps" => {
+                    let n = args.next().ok_or("--reps needs a number")?;
+                    reps = Some(
+                        n.parse::<usize>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or(format!("--reps: `{n}` is not a positive number"))?,
+                    );
+                }
+                "--only" => {
+                    let list = args.next().ok_or("--only needs a list")?;
+                    scenarios = list
+                        .split(',')
+                        .map(|name| {
+                            Scenario::ALL
+                                .into_iter()
+                                .find(|s| s.name() == name.trim())
+                                .ok_or(format!("--only: unknown scenario `{name}`"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "--impls" => {
+                    let list = args.next().ok_or("--impls needs a list")?;
+                    impls = list
+                        .split(',')
+                        .map(|name| {
+                            Impl::from_short(name.trim())
+                                .ok_or(format!("--impls: unknown implementation `{name}`"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    // Ratios and net costs are taken against the floor.
+                    if !impls.contains(&Impl::NoDedup) {
+                        impls.push(Impl::NoDedup);
+                    }
+                }
+                "-h" | "--help" => return Err(String::new()),
+                "--" => {}
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        let default_out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"));
+        Ok(Config {
+            quick,
+            json,
+            // Only a full run of everything replaces the numbers in BENCHMARKS.md by default.
+            write: write.unwrap_or(
+                !quick && scenarios.len() == Scenario::ALL.len() && impls.len() == Impl::ALL.len(),
+            ),
+            out: out.unwrap_or(default_out),
+            scenarios,
+            impls,
+            reps: reps.unwrap_or(if quick { 3 } else { 15 }),
+            solo_sample: Duration::from_millis(if quick { 4 } else { 30 }),
+            herd_callers: 1_000,
+            herds_per_sample: if quick { 3 } else { 21 },
+            spread_keys: if quick { 2_000 } else { 10_000 },
+            spread_callers: 8,
+            timeout_callers: 1_000,
+            timeout: Duration::from_millis(50),
+            timeout_rounds: if quick { 2 } else { 5 },
+        })
+    }
+}
+
+pub(crate) fn multi_thread() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+pub(crate) fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The work of the solo scenarios: ready at once.
+pub(crate) async fn ready(key: u64) -> u64 {
+    key
+}

@@ -1,0 +1,209 @@
+//! The JSON output (a minimal writer: the benches need no serde), and the update of the
+//! generated part of `BENCHMARKS.md`.
+
+use super::*;
+
+/// A minimal JSON writer (the benches need no serde).
+pub(crate) enum Json {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Arr(Vec<Json>),
+    Obj(Vec<(&'static str, Json)>),
+}
+
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Num(n) if n.is_finite() => write!(f, "{n}"),
+            Json::Num(_) => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Str(s) => {
+                f.write_str("\"")?;
+                for c in s.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        '\\' => f.write_str("\\\\")?,
+                        c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                f.write_str("\"")
+            }
+            Json::Arr(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Json::Obj(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}:{v}", Json::Str((*k).to_owned()))?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+pub(crate) fn nums(values: &[f64]) -> Json {
+    Json::Arr(values.iter().map(|&v| Json::Num(v)).collect())
+}
+
+pub(crate) fn counts(values: impl IntoIterator<Item = usize>) -> Json {
+    Json::Arr(values.into_iter().map(|v| Json::Num(v as f64)).collect())
+}
+
+pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total: Duration) -> Json {
+    let name = |imp: Impl| ("implementation", Json::Str(imp.name().into()));
+    let solo = |rows: &[SoloRow]| {
+        Json::Arr(
+            rows.iter()
+                .map(|r| {
+                    Json::Obj(vec![
+                        name(r.imp),
+                        ("ns_per_call_median", Json::Num(median(&r.ns))),
+                        ("ns_per_call", nums(&r.ns)),
+                        ("calls_per_sample", Json::Num(r.calls as f64)),
+                        ("allocations_per_call", Json::Num(r.allocs_per_call)),
+                    ])
+                })
+                .collect(),
+        )
+    };
+    let mut fields = vec![
+        ("date", Json::Str(machine.date.clone())),
+        ("cpus", Json::Num(machine.cpus as f64)),
+        ("cpu_model", Json::Str(machine.cpu_model.clone())),
+        ("rustc", Json::Str(machine.rustc.clone())),
+        ("load_average_start", Json::Str(machine.load_before.clone())),
+        ("load_average_end", Json::Str(load_average())),
+        ("quick", Json::Bool(config.quick)),
+        ("repetitions", Json::Num(config.reps as f64)),
+        ("seconds", Json::Num(total.as_secs_f64())),
+    ];
+    if let Some(rows) = &results.solo {
+        fields.push(("solo", solo(rows)));
+    }
+    if let Some(rows) = &results.single_thread {
+        fields.push(("single_thread", solo(rows)));
+    }
+    if let Some(rows) = &results.herd {
+        fields.push((
+            "herd",
+            Json::Arr(
+                rows.iter()
+                    .map(|r| {
+                        Json::Obj(vec![
+                            name(r.imp),
+                            ("callers", Json::Num(config.herd_callers as f64)),
+                            ("ns_per_caller_median", Json::Num(median(&r.ns))),
+                            ("net_ns_per_caller_median", Json::Num(median(&r.net))),
+                            ("ns_per_caller", nums(&r.ns)),
+                            ("net_ns_per_caller", nums(&r.net)),
+                            ("executions", counts(r.executions.iter().copied())),
+                            ("allocations_per_herd", Json::Num(r.allocs_per_herd as f64)),
+                            ("wrong_values", Json::Num(r.wrong as f64)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    if let Some(rows) = &results.spread {
+        fields.push((
+            "spread",
+            Json::Arr(
+                rows.iter()
+                    .map(|r| {
+                        Json::Obj(vec![
+                            name(r.imp),
+                            ("keys", Json::Num(config.spread_keys as f64)),
+                            ("callers_per_key", Json::Num(config.spread_callers as f64)),
+                            ("calls_per_s_median", Json::Num(median(&r.calls_per_s))),
+                            ("ratio_to_floor_median", Json::Num(median(&r.ratio))),
+                            ("calls_per_s", nums(&r.calls_per_s)),
+                            ("executions", counts(r.executions.iter().copied())),
+                            ("wrong_values", Json::Num(r.wrong as f64)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    if let Some(rows) = &results.timeouts {
+        fields.push((
+            "timeouts",
+            Json::Arr(
+                rows.iter()
+                    .map(|r| {
+                        let rounds = r
+                            .samples
+                            .iter()
+                            .map(|s| {
+                                Json::Obj(vec![
+                                    ("executions", Json::Num(s.executions as f64)),
+                                    ("patient", Json::Num(s.patient as f64)),
+                                    ("completed", Json::Num(s.completed as f64)),
+                                    ("timed_out", Json::Num(s.timed_out as f64)),
+                                    ("impatient_got_value", Json::Num(s.early_value as f64)),
+                                    ("early_timeout", Json::Bool(s.early_timeout)),
+                                    ("wrong_values", Json::Num(s.wrong as f64)),
+                                    ("hung", Json::Num(s.hung as f64)),
+                                    ("ms", Json::Num(s.elapsed.as_secs_f64() * 1e3)),
+                                ])
+                            })
+                            .collect();
+                        Json::Obj(vec![name(r.imp), ("rounds", Json::Arr(rounds))])
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    fields.push((
+        "targets",
+        Json::Arr(
+            targets(results, config)
+                .into_iter()
+                .map(|t| {
+                    Json::Obj(vec![
+                        ("name", Json::Str(t.name.into())),
+                        ("goal", Json::Str(t.goal)),
+                        ("measured", Json::Str(t.measured)),
+                        ("met", Json::Bool(t.met)),
+                    ])
+                })
+                .collect(),
+        ),
+    ));
+    Json::Obj(fields)
+}
+
+/// Replaces the generated part of the markdown file (between `BEGIN` and `END`), keeping the
+/// hand-written rest; creates the file if needed.
+pub(crate) fn write_markdown(path: &PathBuf, generated: &str) -> std::io::Result<()> {
+    let block = format!("{BEGIN}\n\n{generated}{END}\n");
+    let text = match std::fs::read_to_string(path) {
+        Ok(old) => match (old.find(BEGIN), old.find(END)) {
+            (Some(begin), Some(end)) if begin < end => {
+                let after = &old[end + END.len()..];
+                format!(
+                    "{}{block}{}",
+                    &old[..begin],
+                    after.strip_prefix('\n').unwrap_or(after)
+                )
+            }
+            _ => format!("{old}\n## Latest run\n\n{block}"),
+        },
+        Err(_) => format!("# Benchmarks\n\n## Latest run\n\n{block}"),
+    };
+    std::fs::write(path, text)
+}

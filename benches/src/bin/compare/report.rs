@@ -1,0 +1,441 @@
+//! Statistics, the machine a run measured on, the targets, and the markdown report.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// statistics and output
+
+pub(crate) fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+pub(crate) fn mean(values: impl IntoIterator<Item = usize>) -> f64 {
+    let (sum, n) = values
+        .into_iter()
+        .fold((0usize, 0usize), |(sum, n), v| (sum + v, n + 1));
+    sum as f64 / n.max(1) as f64
+}
+
+pub(crate) fn progress(args: fmt::Arguments<'_>) {
+    eprintln!("compare: {args}");
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    pub(crate) solo: Option<Vec<SoloRow>>,
+    pub(crate) single_thread: Option<Vec<SoloRow>>,
+    pub(crate) herd: Option<Vec<HerdRow>>,
+    pub(crate) spread: Option<Vec<SpreadRow>>,
+    pub(crate) timeouts: Option<Vec<TimeoutRow>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Machine {
+    pub(crate) date: String,
+    pub(crate) cpus: usize,
+    pub(crate) cpu_model: String,
+    pub(crate) rustc: String,
+    /// `/proc/loadavg`'s one-minute figure when the run started.
+    pub(crate) load_before: String,
+}
+
+impl Machine {
+    pub(crate) fn probe() -> Machine {
+        let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("-V")
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown (`rustc -V` failed)".into());
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split(':').nth(1))
+                    .map(|model| model.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            load_before: load_average(),
+            date: today(),
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model,
+            rustc,
+        }
+    }
+}
+
+/// The one-minute load average (`?` where `/proc/loadavg` is missing): a busy machine (other
+/// builds running) makes every timing noisier.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, from the days since the epoch (Howard Hinnant's
+/// `civil_from_days`).
+pub(crate) fn today() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// One target of issue 5, as measured.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) name: &'static str,
+    pub(crate) goal: String,
+    pub(crate) measured: String,
+    pub(crate) met: bool,
+}
+
+pub(crate) fn row<R>(rows: &[R], imp: Impl, get: impl Fn(&R) -> Impl) -> Option<&R> {
+    rows.iter().find(|r| get(r) == imp)
+}
+
+pub(crate) fn targets(results: &Results, config: &Config) -> Vec<Target> {
+    let mut out = Vec::new();
+    if let Some(solo) = &results.solo {
+        let ns = |imp| row(solo, imp, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
+        let allocs = |imp| row(solo, imp, |r| r.imp).map_or(f64::NAN, |r| r.allocs_per_call);
+        let keyed = ns(Impl::SingleFlightKeyed);
+        let group = ns(Impl::SingleFlightGroup);
+        out.push(Target {
+            name: "solo KeyedGroup",
+            goal: "<= 50 ns/call".into(),
+            measured: format!("{keyed:.1} ns/call"),
+            met: keyed <= 50.0,
+        });
+        out.push(Target {
+            name: "solo Group",
+            goal: "<= 30 ns/call".into(),
+            measured: format!("{group:.1} ns/call"),
+            met: group <= 30.0,
+        });
+        let fastest = |filter: fn(Impl) -> bool| {
+            solo.iter()
+                .filter(|r| filter(r.imp))
+                .map(|r| (median(&r.ns), r.imp))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        if let Some((peer_ns, peer)) = fastest(Impl::crate_peer) {
+            out.push(Target {
+                name: "solo vs fastest crate peer",
+                goal: ">= 2x faster".into(),
+                measured: format!("{:.2}x ({}: {peer_ns:.1} ns)", peer_ns / keyed, peer.name()),
+                met: peer_ns / keyed >= 2.0,
+            });
+        }
+        if let Some((peer_ns, peer)) = fastest(|imp| imp.deduplicates() && !imp.ours()) {
+            out.push(Target {
+                name: "solo vs fastest peer incl. hand-rolled",
+                goal: ">= 2x faster".into(),
+                measured: format!("{:.2}x ({}: {peer_ns:.1} ns)", peer_ns / keyed, peer.name()),
+                met: peer_ns / keyed >= 2.0,
+            });
+        }
+        let worst = allocs(Impl::SingleFlightKeyed).max(allocs(Impl::SingleFlightGroup));
+        out.push(Target {
+            name: "allocations per flight (solo)",
+            goal: "<= 1".into(),
+            measured: format!(
+                "KeyedGroup {:.2}, Group {:.2}",
+                allocs(Impl::SingleFlightKeyed),
+                allocs(Impl::SingleFlightGroup)
+            ),
+            met: worst <= 1.0 + 1e-3,
+        });
+    }
+    if let Some(herd) = &results.herd {
+        let callers = config.herd_callers as f64;
+        let floor_allocs =
+            row(herd, Impl::NoDedup, |r| r.imp).map_or(f64::NAN, |r| r.allocs_per_herd as f64);
+        for imp in [Impl::SingleFlightKeyed, Impl::SingleFlightGroup] {
+            let Some(r) = row(herd, imp, |r| r.imp) else {
+                continue;
+            };
+            // The flight's one allocation aside, what the joining callers cost over the floor.
+            let per_joiner = (r.allocs_per_herd as f64 - floor_allocs - 1.0) / (callers - 1.0);
+            out.push(Target {
+                name: if imp == Impl::SingleFlightKeyed {
+                    "allocations per joining caller (herd, KeyedGroup)"
+                } else {
+                    "allocations per joining caller (herd, Group)"
+                },
+                goal: "0".into(),
+                measured: format!(
+                    "{per_joiner:.3} ({} allocations per herd vs {floor_allocs} for the floor)",
+                    r.allocs_per_herd
+                ),
+                met: per_joiner <= 0.0005,
+            });
+            let net = median(&r.net);
+            out.push(Target {
+                name: if imp == Impl::SingleFlightKeyed {
+                    "herd net cost (KeyedGroup)"
+                } else {
+                    "herd net cost (Group)"
+                },
+                goal: "<= 20 ns/caller".into(),
+                measured: format!("{net:.1} ns/caller"),
+                met: net <= 20.0,
+            });
+            let max = r.executions.iter().copied().max().unwrap_or(0);
+            let min = r.executions.iter().copied().min().unwrap_or(0);
+            out.push(Target {
+                name: if imp == Impl::SingleFlightKeyed {
+                    "herd executions (KeyedGroup)"
+                } else {
+                    "herd executions (Group)"
+                },
+                goal: "exactly 1 in every round".into(),
+                measured: format!("min {min}, max {max} over {} herds", r.executions.len()),
+                met: min == 1 && max == 1 && r.wrong == 0,
+            });
+        }
+    }
+    if let Some(spread) = &results.spread {
+        if let Some(r) = row(spread, Impl::SingleFlightKeyed, |r| r.imp) {
+            let ratio = median(&r.ratio);
+            out.push(Target {
+                name: "spread throughput",
+                goal: ">= 0.95x the no-dedup floor".into(),
+                measured: format!("{ratio:.2}x"),
+                met: ratio >= 0.95 && r.wrong == 0,
+            });
+        }
+    }
+    if let Some(timeouts) = &results.timeouts {
+        if let Some(r) = row(timeouts, Impl::SingleFlightKeyed, |r| r.imp) {
+            let max = r.samples.iter().map(|s| s.executions).max().unwrap_or(0);
+            let all_done = r
+                .samples
+                .iter()
+                .all(|s| s.completed == s.patient && s.hung == 0 && s.wrong == 0);
+            out.push(Target {
+                name: "timeouts (KeyedGroup)",
+                goal: "1 execution, every patient caller gets the value".into(),
+                measured: format!(
+                    "max {max} executions; {}",
+                    if all_done {
+                        "all completed"
+                    } else {
+                        "NOT all completed"
+                    }
+                ),
+                met: max == 1 && all_done,
+            });
+        }
+    }
+    out
+}
+
+pub(crate) fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow]) {
+    let ours = row(rows, Impl::SingleFlightKeyed, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
+    md.push_str("| implementation | ns/call | min–max | allocations/call | × KeyedGroup |\n");
+    md.push_str("|---|---:|---:|---:|---:|\n");
+    for r in rows {
+        let ns = median(&r.ns);
+        let min = r.ns.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = r.ns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            md,
+            "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} |",
+            r.imp.name(),
+            r.allocs_per_call,
+            ns / ours
+        );
+    }
+}
+
+pub(crate) fn markdown(
+    results: &Results,
+    config: &Config,
+    machine: &Machine,
+    total: Duration,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Measured on {} — {} CPUs ({}), {}; {} run, {} repetitions per scenario, took {:.0} s; \
+         load average {} at the start, {} at the end.\n",
+        machine.date,
+        machine.cpus,
+        machine.cpu_model,
+        machine.rustc,
+        if config.quick { "`--quick`" } else { "full" },
+        config.reps,
+        total.as_secs_f64(),
+        machine.load_before,
+        load_average(),
+    );
+    let targets = targets(results, config);
+    if !targets.is_empty() {
+        md.push_str("### Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n");
+        for t in &targets {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                t.name,
+                t.goal,
+                t.measured,
+                yes(t.met)
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(rows) = &results.solo {
+        md.push_str(
+            "### solo — one task, sequential calls, a fresh key each, ready work \
+             (multi-thread runtime, 2 workers)\n\n",
+        );
+        solo_table(&mut md, rows);
+        md.push('\n');
+    }
+    if let Some(rows) = &results.single_thread {
+        md.push_str("### single-thread — solo on a current-thread runtime\n\n");
+        solo_table(&mut md, rows);
+        md.push('\n');
+    }
+    if let Some(rows) = &results.herd {
+        let _ = writeln!(
+            md,
+            "### herd — {} spawned tasks on one key, the work held until all have joined \
+             (median of {} herds per repetition)\n",
+            config.herd_callers, config.herds_per_sample
+        );
+        md.push_str(
+            "| implementation | ns/caller | net ns/caller vs no-dedup | executions/herd mean | max | allocations/caller | net allocations/herd |\n",
+        );
+        md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+        let floor_allocs = row(rows, Impl::NoDedup, |r| r.imp).map_or(0, |r| r.allocs_per_herd);
+        for r in rows {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:+.1} | {:.2} | {} | {:.3} | {:+} |{}",
+                r.imp.name(),
+                median(&r.ns),
+                median(&r.net),
+                mean(r.executions.iter().copied()),
+                r.executions.iter().copied().max().unwrap_or(0),
+                r.allocs_per_herd as f64 / config.herd_callers as f64,
+                r.allocs_per_herd as i64 - floor_allocs as i64,
+                if r.wrong > 0 {
+                    format!(" {} wrong values", r.wrong)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(rows) = &results.spread {
+        let _ = writeln!(
+            md,
+            "### spread — {} keys × {} concurrent callers (one spawned task each), the work \
+             yields once\n",
+            config.spread_keys, config.spread_callers
+        );
+        md.push_str(
+            "| implementation | calls/s | × no-dedup floor | executions/round (ideal: one per key) |\n",
+        );
+        md.push_str("|---|---:|---:|---:|\n");
+        for r in rows {
+            let _ = writeln!(
+                md,
+                "| {} | {:.2} M | {:.2} | {:.0} |{}",
+                r.imp.name(),
+                median(&r.calls_per_s) / 1e6,
+                median(&r.ratio),
+                mean(r.executions.iter().copied()),
+                if r.wrong > 0 {
+                    format!(" {} wrong values", r.wrong)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(rows) = &results.timeouts {
+        let _ = writeln!(
+            md,
+            "### timeouts — {} callers on one key, every other one (the starter among them) \
+             times out after {} ms; the work is held until all have joined and the {} timeouts \
+             have fired ({} rounds)\n",
+            config.timeout_callers,
+            config.timeout.as_millis(),
+            config.timeout_callers.div_ceil(2),
+            config.timeout_rounds
+        );
+        md.push_str(
+            "| implementation | timeout | executions mean | max | patient callers completed | hung | notes |\n",
+        );
+        md.push_str("|---|---|---:|---:|---:|---:|---|\n");
+        for r in rows {
+            let s = &r.samples;
+            let completed: usize = s.iter().map(|s| s.completed).sum();
+            let patient: usize = s.iter().map(|s| s.patient).sum();
+            let hung: usize = s.iter().map(|s| s.hung).sum();
+            let mut notes = Vec::new();
+            let wrong: usize = s.iter().map(|s| s.wrong).sum();
+            if wrong > 0 {
+                notes.push(format!("{wrong} wrong values"));
+            }
+            let early: usize = s.iter().map(|s| s.early_value).sum();
+            if early > 0 {
+                notes.push(format!("{early} impatient callers got a value"));
+            }
+            if s.iter().any(|s| s.early_timeout) {
+                notes.push("a timeout fired before every caller had joined".into());
+            }
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} | {} | {completed}/{patient} | {hung} | {} |",
+                r.imp.name(),
+                if r.imp.ours() {
+                    "`single-flight-tokio` `call_timeout`"
+                } else {
+                    "`tokio::time::timeout`"
+                },
+                mean(s.iter().map(|s| s.executions)),
+                s.iter().map(|s| s.executions).max().unwrap_or(0),
+                notes.join("; ")
+            );
+        }
+        md.push('\n');
+    }
+    md
+}

@@ -1,0 +1,107 @@
+//! solo: one task, sequential calls, a fresh key each.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// solo: one task, sequential calls, a fresh key each
+
+pub(crate) struct Solo<'a> {
+    pub(crate) rt: &'a Runtime,
+    pub(crate) calls: u64,
+    pub(crate) count_allocs: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SoloSample {
+    pub(crate) elapsed: Duration,
+    pub(crate) allocs: u64,
+}
+
+pub(crate) const SOLO_WARMUP: u64 = 1_000;
+
+impl Visit for Solo<'_> {
+    type Output = SoloSample;
+
+    fn visit<C: Coalescer>(self) -> SoloSample {
+        let (calls, count_allocs) = (self.calls, self.count_allocs);
+        let task = async move {
+            let group = C::new();
+            // First use, recycled state, the map's capacity: not what a solo call costs.
+            for key in 0..SOLO_WARMUP {
+                black_box(group.call(u64::MAX - key, ready).await);
+            }
+            if count_allocs {
+                alloc::start();
+            }
+            let start = Instant::now();
+            for key in 0..calls {
+                black_box(group.call(black_box(key), ready).await);
+            }
+            let elapsed = start.elapsed();
+            let allocs = if count_allocs { alloc::stop() } else { 0 };
+            SoloSample { elapsed, allocs }
+        };
+        self.rt
+            .block_on(self.rt.spawn(task))
+            .expect("the solo task panicked")
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct SoloRow {
+    pub(crate) imp: Impl,
+    pub(crate) calls: u64,
+    /// ns/call, one per repetition.
+    pub(crate) ns: Vec<f64>,
+    pub(crate) allocs_per_call: f64,
+}
+
+pub(crate) fn run_solo(config: &Config, rt: &Runtime, label: &str) -> Vec<SoloRow> {
+    let calibration = 2_000;
+    let mut rows: Vec<SoloRow> = config
+        .impls
+        .iter()
+        .copied()
+        .map(|imp| {
+            let sample = imp.visit(Solo {
+                rt,
+                calls: calibration,
+                count_allocs: false,
+            });
+            let per_call = sample.elapsed.as_nanos().max(1) as f64 / calibration as f64;
+            let calls = (config.solo_sample.as_nanos() as f64 / per_call) as u64;
+            SoloRow {
+                imp,
+                calls: calls.clamp(2_000, 5_000_000),
+                ns: Vec::new(),
+                allocs_per_call: f64::NAN,
+            }
+        })
+        .collect();
+    for rep in 0..config.reps {
+        progress(format_args!(
+            "{label}: repetition {}/{}",
+            rep + 1,
+            config.reps
+        ));
+        for row in &mut rows {
+            let sample = row.imp.visit(Solo {
+                rt,
+                calls: row.calls,
+                count_allocs: false,
+            });
+            row.ns
+                .push(sample.elapsed.as_nanos() as f64 / row.calls as f64);
+        }
+    }
+    for row in &mut rows {
+        let calls = 20_000;
+        let sample = row.imp.visit(Solo {
+            rt,
+            calls,
+            count_allocs: true,
+        });
+        row.allocs_per_call = sample.allocs as f64 / calls as f64;
+    }
+    rows
+}

@@ -1,0 +1,392 @@
+//! What the runtime adapters (`single-flight-tokio`, `-smol`, `-async-std`) share; not a
+//! public API (hidden from the docs, it may change in any release).
+//!
+//! An adapter implements [`Timer`] (its clock and timer) and a `spawn(Detached<V>)` for its
+//! runtime, and invokes the three macros [`keyed_group_ext!`](crate::keyed_group_ext),
+//! [`group_ext!`](crate::group_ext) and [`receiver_ext!`](crate::receiver_ext) with its own
+//! documentation for each item. Everything else is written here once: the timeout in which the
+//! value wins a tie, the deadline arithmetic, the seal, and the extension traits' signatures and
+//! method bodies.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::Elapsed;
+
+/// What an adapter's timeouts take from its runtime: a clock and a timer on it.
+pub trait Timer {
+    /// The runtime's clock, as a `std` instant: the system clock unless the runtime has its
+    /// own (tokio's may be paused).
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    /// A timer that completes at `deadline`. Called when the timeout is first polled, so it
+    /// may need to run inside the runtime.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+}
+
+/// When a timed wait ends (`None`: too far away to represent, so never) and how long it was
+/// allowed, for the error.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Option<Instant>,
+    waited: Duration,
+}
+
+impl Deadline {
+    /// A wait of `duration` from now.
+    fn after<R: Timer>(duration: Duration) -> Self {
+        Self {
+            at: R::now().checked_add(duration),
+            waited: duration,
+        }
+    }
+
+    /// A wait until `deadline`; it was allowed the time from now to then.
+    fn at<R: Timer>(deadline: Instant) -> Self {
+        Self {
+            at: Some(deadline),
+            waited: deadline.saturating_duration_since(R::now()),
+        }
+    }
+}
+
+/// Waits for `future` for at most `duration`, counted from this call.
+pub fn timeout<R: Timer, T>(
+    duration: Duration,
+    future: impl Future<Output = T> + Send,
+) -> impl Future<Output = Result<T, Elapsed>> + Send {
+    race::<R, T>(Deadline::after::<R>(duration), future)
+}
+
+/// Waits for `future` until `deadline` (an instant of the runtime's clock).
+pub fn timeout_at<R: Timer, T>(
+    deadline: impl Into<Instant>,
+    future: impl Future<Output = T> + Send,
+) -> impl Future<Output = Result<T, Elapsed>> + Send {
+    race::<R, T>(Deadline::at::<R>(deadline.into()), future)
+}
+
+/// Races `future` against the deadline's timer, which is created at the first poll; the value
+/// wins if both are ready.
+async fn race<R: Timer, T>(
+    deadline: Deadline,
+    future: impl Future<Output = T>,
+) -> Result<T, Elapsed> {
+    let Some(at) = deadline.at else {
+        return Ok(future.await);
+    };
+    let value = async { Ok(future.await) };
+    let elapsed = async {
+        R::sleep_until(at).await;
+        Err(Elapsed::new(deadline.waited))
+    };
+    futures_lite::future::or(value, elapsed).await
+}
+
+/// Keeps the extension traits implementable by the core's types only, so that methods can be
+/// added to them without breaking anyone.
+pub trait Sealed {}
+
+impl<K, V, S> Sealed for crate::KeyedGroup<K, V, S> {}
+impl<V> Sealed for crate::Group<V> {}
+impl<V> Sealed for crate::Receiver<V> {}
+
+/// Brings the core's public types into scope for the docs' links of the items a macro below
+/// defines (so each macro is invoked in a module of its own).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! doc_links {
+    () => {
+        #[cfg(doc)]
+        #[allow(unused_imports)]
+        use $crate::{Detached, Elapsed, Group, KeyedGroup, Panicked, Receiver};
+    };
+}
+
+/// Defines an adapter's `KeyedGroupExt` trait and its implementation for `KeyedGroup`.
+///
+/// The adapter passes the docs of the trait and of each method, and after `where` its
+/// [`Timer`], the instant type its deadlines take, and its spawn function (`fn(Detached<V>)`).
+/// `do_chan_spawned` may carry a `#[cfg(..)]` after its docs, and an adapter whose runtime has
+/// executors as values adds `fn do_chan_spawned_on(&Executor) = spawn_on;` with
+/// `spawn_on(&Executor, Detached<V>)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! keyed_group_ext {
+    (
+        $(#[doc = $doc:expr])*
+        pub trait KeyedGroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
+            $(#[doc = $call_timeout:expr])* fn call_timeout;
+            $(#[doc = $call_deadline:expr])* fn call_deadline;
+            $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
+            $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
+        }
+    ) => {
+        $crate::adapter::doc_links!();
+
+        $(#[doc = $doc])*
+        pub trait KeyedGroupExt<K, V>: $crate::adapter::Sealed {
+            $(#[doc = $call_timeout])*
+            fn call_timeout<F, Fut>(
+                &self,
+                key: K,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(#[doc = $call_deadline])*
+            fn call_deadline<F, Fut>(
+                &self,
+                key: K,
+                deadline: $instant,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(#[doc = $spawned])*
+            $(#[cfg($cfg)])?
+            fn do_chan_spawned<F, Fut>(&self, key: K, work: F) -> $crate::Receiver<V>
+            where
+                K: 'static,
+                F: FnOnce(K) -> Fut,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(
+                $(#[doc = $spawned_on])*
+                fn do_chan_spawned_on<F, Fut>(
+                    &self,
+                    executor: &$executor,
+                    key: K,
+                    work: F,
+                ) -> $crate::Receiver<V>
+                where
+                    K: 'static,
+                    F: FnOnce(K) -> Fut,
+                    Fut: ::std::future::Future<Output = V> + Send + 'static;
+            )?
+        }
+
+        impl<K, V, S> KeyedGroupExt<K, V> for $crate::KeyedGroup<K, V, S>
+        where
+            K: ::std::hash::Hash + Eq + Clone + Send,
+            V: Clone + Send + 'static,
+            S: ::std::hash::BuildHasher,
+        {
+            fn call_timeout<F, Fut>(
+                &self,
+                key: K,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout::<$rt, V>(duration, self.call(key, work))
+            }
+
+            fn call_deadline<F, Fut>(
+                &self,
+                key: K,
+                deadline: $instant,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout_at::<$rt, V>(deadline, self.call(key, work))
+            }
+
+            $(#[cfg($cfg)])?
+            fn do_chan_spawned<F, Fut>(&self, key: K, work: F) -> $crate::Receiver<V>
+            where
+                K: 'static,
+                F: FnOnce(K) -> Fut,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                self.do_chan_detached(key, work, $spawn)
+            }
+
+            $(
+                fn do_chan_spawned_on<F, Fut>(
+                    &self,
+                    executor: &$executor,
+                    key: K,
+                    work: F,
+                ) -> $crate::Receiver<V>
+                where
+                    K: 'static,
+                    F: FnOnce(K) -> Fut,
+                    Fut: ::std::future::Future<Output = V> + Send + 'static,
+                {
+                    self.do_chan_detached(key, work, |task| $spawn_on(executor, task))
+                }
+            )?
+        }
+    };
+}
+
+/// Defines an adapter's `GroupExt` trait and its implementation for `Group`; the input is that
+/// of [`keyed_group_ext!`](crate::keyed_group_ext).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! group_ext {
+    (
+        $(#[doc = $doc:expr])*
+        pub trait GroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
+            $(#[doc = $call_timeout:expr])* fn call_timeout;
+            $(#[doc = $call_deadline:expr])* fn call_deadline;
+            $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
+            $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
+        }
+    ) => {
+        $crate::adapter::doc_links!();
+
+        $(#[doc = $doc])*
+        pub trait GroupExt<V>: $crate::adapter::Sealed {
+            $(#[doc = $call_timeout])*
+            fn call_timeout<F, Fut>(
+                &self,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(#[doc = $call_deadline])*
+            fn call_deadline<F, Fut>(
+                &self,
+                deadline: $instant,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(#[doc = $spawned])*
+            $(#[cfg($cfg)])?
+            fn do_chan_spawned<F, Fut>(&self, work: F) -> $crate::Receiver<V>
+            where
+                F: FnOnce() -> Fut,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
+            $(
+                $(#[doc = $spawned_on])*
+                fn do_chan_spawned_on<F, Fut>(&self, executor: &$executor, work: F) -> $crate::Receiver<V>
+                where
+                    F: FnOnce() -> Fut,
+                    Fut: ::std::future::Future<Output = V> + Send + 'static;
+            )?
+        }
+
+        impl<V: Clone + Send + 'static> GroupExt<V> for $crate::Group<V> {
+            fn call_timeout<F, Fut>(
+                &self,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout::<$rt, V>(duration, self.call(work))
+            }
+
+            fn call_deadline<F, Fut>(
+                &self,
+                deadline: $instant,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout_at::<$rt, V>(deadline, self.call(work))
+            }
+
+            $(#[cfg($cfg)])?
+            fn do_chan_spawned<F, Fut>(&self, work: F) -> $crate::Receiver<V>
+            where
+                F: FnOnce() -> Fut,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                self.do_chan_detached(work, $spawn)
+            }
+
+            $(
+                fn do_chan_spawned_on<F, Fut>(&self, executor: &$executor, work: F) -> $crate::Receiver<V>
+                where
+                    F: FnOnce() -> Fut,
+                    Fut: ::std::future::Future<Output = V> + Send + 'static,
+                {
+                    self.do_chan_detached(work, |task| $spawn_on(executor, task))
+                }
+            )?
+        }
+    };
+}
+
+/// Defines an adapter's `ReceiverExt` trait and its implementation for `Receiver`; the input is
+/// that of [`keyed_group_ext!`](crate::keyed_group_ext) without the spawn, with the methods
+/// `recv_timeout` and `recv_deadline`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! receiver_ext {
+    (
+        $(#[doc = $doc:expr])*
+        pub trait ReceiverExt where timer = $rt:ty, instant = $instant:ty {
+            $(#[doc = $recv_timeout:expr])* fn recv_timeout;
+            $(#[doc = $recv_deadline:expr])* fn recv_deadline;
+        }
+    ) => {
+        $crate::adapter::doc_links!();
+
+        $(#[doc = $doc])*
+        pub trait ReceiverExt<V>: $crate::adapter::Sealed {
+            $(#[doc = $recv_timeout])*
+            fn recv_timeout(
+                self,
+                duration: ::std::time::Duration,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send + 'static;
+
+            $(#[doc = $recv_deadline])*
+            fn recv_deadline(
+                self,
+                deadline: $instant,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send + 'static;
+        }
+
+        impl<V: Clone + Send + 'static> ReceiverExt<V> for $crate::Receiver<V> {
+            fn recv_timeout(
+                self,
+                duration: ::std::time::Duration,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send + 'static
+            {
+                $crate::adapter::timeout::<$rt, V>(duration, self)
+            }
+
+            fn recv_deadline(
+                self,
+                deadline: $instant,
+            ) -> impl ::std::future::Future<Output = Result<V, $crate::Elapsed>> + Send + 'static
+            {
+                $crate::adapter::timeout_at::<$rt, V>(deadline, self)
+            }
+        }
+    };
+}
+
+pub use crate::{doc_links, group_ext, keyed_group_ext, receiver_ext};
