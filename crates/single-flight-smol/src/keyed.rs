@@ -73,6 +73,35 @@ single_flight::adapter::keyed_group_ext! {
         /// # });
         /// ```
         fn call_deadline;
+        /// Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it
+        /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
+        ///
+        /// # Cancellation
+        ///
+        /// As for [`call_timeout`](Self::call_timeout).
+        ///
+        /// # Panics
+        ///
+        /// As for [`call_timeout`](Self::call_timeout).
+        ///
+        /// [`Role`]: single_flight::Role
+        /// [`Outcome`]: single_flight::Outcome
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use single_flight::{KeyedGroup, Role};
+        /// use single_flight_smol::KeyedGroupExt;
+        ///
+        /// # smol::block_on(async {
+        /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+        /// let outcome = group.call_timeout_with_role(1, Duration::from_secs(1), |k| async move { k });
+        /// let outcome = outcome.await.unwrap();
+        /// assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));
+        /// # });
+        /// ```
+        fn call_timeout_with_role;
         /// Like [`do_chan_spawned_on`](Self::do_chan_spawned_on), on smol's global executor
         /// (`smol::spawn`), which runs on threads of its own. Needs the `smol` feature (on by default).
         ///

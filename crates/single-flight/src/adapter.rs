@@ -120,6 +120,7 @@ macro_rules! keyed_group_ext {
         pub trait KeyedGroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
             $(#[doc = $call_timeout:expr])* fn call_timeout;
             $(#[doc = $call_deadline:expr])* fn call_deadline;
+            $(#[doc = $with_role:expr])* fn call_timeout_with_role;
             $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
             $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
         }
@@ -128,6 +129,18 @@ macro_rules! keyed_group_ext {
 
         $(#[doc = $doc])*
         pub trait KeyedGroupExt<K, V>: $crate::adapter::Sealed {
+            $(#[doc = $with_role])*
+            fn call_timeout_with_role<F, Fut>(
+                &self,
+                key: K,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
             $(#[doc = $call_timeout])*
             fn call_timeout<F, Fut>(
                 &self,
@@ -181,6 +194,23 @@ macro_rules! keyed_group_ext {
             V: Clone + Send + 'static,
             S: ::std::hash::BuildHasher,
         {
+            fn call_timeout_with_role<F, Fut>(
+                &self,
+                key: K,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>> + Send
+            where
+                Self: Sync,
+                F: FnOnce(K) -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout::<$rt, $crate::Outcome<V>>(
+                    duration,
+                    self.call_with_role(key, work),
+                )
+            }
+
             fn call_timeout<F, Fut>(
                 &self,
                 key: K,
@@ -248,6 +278,7 @@ macro_rules! group_ext {
         pub trait GroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
             $(#[doc = $call_timeout:expr])* fn call_timeout;
             $(#[doc = $call_deadline:expr])* fn call_deadline;
+            $(#[doc = $with_role:expr])* fn call_timeout_with_role;
             $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
             $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
         }
@@ -256,6 +287,16 @@ macro_rules! group_ext {
 
         $(#[doc = $doc])*
         pub trait GroupExt<V>: $crate::adapter::Sealed {
+            $(#[doc = $with_role])*
+            fn call_timeout_with_role<F, Fut>(
+                &self,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static;
+
             $(#[doc = $call_timeout])*
             fn call_timeout<F, Fut>(
                 &self,
@@ -293,6 +334,18 @@ macro_rules! group_ext {
         }
 
         impl<V: Clone + Send + 'static> GroupExt<V> for $crate::Group<V> {
+            fn call_timeout_with_role<F, Fut>(
+                &self,
+                duration: ::std::time::Duration,
+                work: F,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>> + Send
+            where
+                F: FnOnce() -> Fut + Send,
+                Fut: ::std::future::Future<Output = V> + Send + 'static,
+            {
+                $crate::adapter::timeout::<$rt, $crate::Outcome<V>>(duration, self.call_with_role(work))
+            }
+
             fn call_timeout<F, Fut>(
                 &self,
                 duration: ::std::time::Duration,
@@ -341,7 +394,7 @@ macro_rules! group_ext {
 
 /// Defines an adapter's `ReceiverExt` trait and its implementation for `Receiver`; the input is
 /// that of [`keyed_group_ext!`](crate::keyed_group_ext) without the spawn, with the methods
-/// `recv_timeout` and `recv_deadline`.
+/// `recv_timeout`, `recv_deadline` and `recv_timeout_with_role`.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! receiver_ext {
@@ -350,12 +403,21 @@ macro_rules! receiver_ext {
         pub trait ReceiverExt where timer = $rt:ty, instant = $instant:ty {
             $(#[doc = $recv_timeout:expr])* fn recv_timeout;
             $(#[doc = $recv_deadline:expr])* fn recv_deadline;
+            $(#[doc = $with_role:expr])* fn recv_timeout_with_role;
         }
     ) => {
         $crate::adapter::doc_links!();
 
         $(#[doc = $doc])*
         pub trait ReceiverExt<V>: $crate::adapter::Sealed {
+            $(#[doc = $with_role])*
+            fn recv_timeout_with_role(
+                self,
+                duration: ::std::time::Duration,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>>
+                   + Send
+                   + 'static;
+
             $(#[doc = $recv_timeout])*
             fn recv_timeout(
                 self,
@@ -370,6 +432,15 @@ macro_rules! receiver_ext {
         }
 
         impl<V: Clone + Send + 'static> ReceiverExt<V> for $crate::Receiver<V> {
+            fn recv_timeout_with_role(
+                self,
+                duration: ::std::time::Duration,
+            ) -> impl ::std::future::Future<Output = Result<$crate::Outcome<V>, $crate::Elapsed>>
+                   + Send
+                   + 'static {
+                $crate::adapter::timeout::<$rt, $crate::Outcome<V>>(duration, self.with_role())
+            }
+
             fn recv_timeout(
                 self,
                 duration: ::std::time::Duration,

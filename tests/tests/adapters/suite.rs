@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future::{self, FutureExt as _};
-use single_flight::{Group, KeyedGroup, Panicked};
+use single_flight::{Group, KeyedGroup, Panicked, Role};
 use smol::channel::{bounded, Receiver, Sender};
 
 use super::adapter::{GroupExt, KeyedGroupExt, ReceiverExt};
@@ -224,6 +224,66 @@ fn spawned_work_outlives_timed_out_callers_and_new_callers_join_it() {
             assert_eq!(probe.executions(), 1);
         },
     );
+}
+
+/// A spawned call that joins a flight started without a task promotes it: the runtime runs the
+/// work to its end although every caller has left (semantic 6).
+#[test]
+fn spawned_call_promotes_a_running_flight() {
+    run("spawned_call_promotes_a_running_flight", async {
+        let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+        let probe = Probe::new();
+        let started = group.do_chan("k", probe.work(5));
+        let spawned = group.do_chan_spawned("k", never);
+        drop((started, spawned));
+        eventually("the task takes the work over", || probe.executions() == 1).await;
+        assert!(
+            !probe.dropped.load(SeqCst),
+            "promoted work outlives its waiters"
+        );
+        assert_eq!(group.in_flight(), 1);
+        probe.open();
+        eventually("the key is freed", || group.in_flight() == 0).await;
+        assert!(probe.finished.load(SeqCst));
+        assert_eq!(probe.executions(), 1);
+        assert_eq!(group.stats().detached, 1);
+    });
+}
+
+/// The timeout forms that tell the caller's role.
+#[test]
+fn timeouts_tell_the_role() {
+    run("timeouts_tell_the_role", async {
+        let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+        let probe = Probe::new();
+        let long = Duration::from_secs(60);
+        let ((leader, follower), ()) = future::zip(
+            future::zip(
+                group.call_timeout_with_role("k", long, probe.work(3)),
+                group.call_timeout_with_role("k", long, never),
+            ),
+            async { probe.open() },
+        )
+        .await;
+        let (leader, follower) = (leader.unwrap(), follower.unwrap());
+        assert_eq!((leader.role, follower.role), (Role::Started, Role::Joined));
+        assert_eq!((leader.value, follower.value, leader.callers), (3, 3, 2));
+
+        let unkeyed: Group<u32> = Group::new();
+        let solo = unkeyed
+            .call_timeout_with_role(long, || async { 4 })
+            .await
+            .unwrap();
+        assert_eq!((solo.value, solo.role, solo.callers), (4, Role::Started, 1));
+
+        let rx = group.do_chan_spawned("r", |_| async { 6 });
+        let outcome = rx.recv_timeout_with_role(long).await.unwrap();
+        assert_eq!((outcome.value, outcome.role), (6, Role::Started));
+        let late = group
+            .call_timeout_with_role("late", SHORT, |_| Box::pin(std::future::pending()) as Work)
+            .await;
+        assert_eq!(late.unwrap_err().waited(), SHORT);
+    });
 }
 
 #[test]
