@@ -1,0 +1,260 @@
+//! Coalescing across real processes: this test binary runs itself again as the replicas
+//! (`child`), against a `redis-server` that each test starts; faults are real (SIGKILL).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::{env_u64, is_child, lines, now_ms, sleep_until_ms, spawn_child, Server};
+use single_flight_redis::{Options, RedisGroup};
+
+const KEY: &str = "customer:42";
+
+/// The replica: `SF_TASKS` callers of one key, started together at `SF_START_AT` (unix ms).
+/// Prints `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
+/// (`TIMEOUT <unix ms>` for a caller that gave up after `SF_CALLER_TIMEOUT_MS`).
+#[test]
+fn child() {
+    if !is_child() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = std::env::var("SF_URL").unwrap();
+        let namespace = std::env::var("SF_NS").unwrap();
+        let options = Options::new()
+            .lease(Duration::from_millis(env_u64("SF_LEASE_MS")))
+            .max_wait(Duration::from_secs(30));
+        let group: RedisGroup<String, String> =
+            RedisGroup::connect(redis::Client::open(url).unwrap(), &namespace, options)
+                .await
+                .unwrap();
+        let group = std::sync::Arc::new(group);
+        let work_ms = env_u64("SF_WORK_MS");
+        let timeout = std::env::var("SF_CALLER_TIMEOUT_MS")
+            .ok()
+            .map(|ms| Duration::from_millis(ms.parse().unwrap()));
+        sleep_until_ms(env_u64("SF_START_AT"));
+        let mut tasks = Vec::new();
+        for _ in 0..env_u64("SF_TASKS") {
+            let group = group.clone();
+            tasks.push(tokio::spawn(async move {
+                let call = group.call_with_role(KEY.to_owned(), move |_key| async move {
+                    say(&format!("EXEC {}", std::process::id()));
+                    tokio::time::sleep(Duration::from_millis(work_ms)).await;
+                    format!("from-{}", std::process::id())
+                });
+                let outcome = match timeout {
+                    Some(t) => tokio::time::timeout(t, call).await.ok(),
+                    None => Some(call.await),
+                };
+                match outcome {
+                    Some((value, role)) => {
+                        say(&format!("VALUE {} {role:?} {}", value.unwrap(), now_ms()))
+                    }
+                    None => say(&format!("TIMEOUT {}", now_ms())),
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        if let Ok(hold) = std::env::var("SF_HOLD_MS") {
+            tokio::time::sleep(Duration::from_millis(hold.parse().unwrap())).await;
+        }
+        assert_eq!(group.in_flight(), 0);
+    });
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+struct Replica {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    output: String,
+}
+
+impl Replica {
+    fn spawn(server: &Server, namespace: &str, env: &[(&str, String)]) -> Replica {
+        let mut all = vec![("SF_URL", server.url()), ("SF_NS", namespace.to_owned())];
+        all.extend(env.iter().cloned());
+        let mut child = spawn_child("child", &all);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Replica {
+            child,
+            lines: rx,
+            output: String::new(),
+        }
+    }
+
+    /// Waits (at most 20 s) for a line starting with `prefix`.
+    fn wait_for(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no `{prefix}` line from the replica"));
+            self.output.push_str(&line);
+            self.output.push('\n');
+            if line.contains(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the replica to exit successfully; returns its whole output.
+    fn finish(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.output.push_str(&line);
+            self.output.push('\n');
+        }
+        assert!(status.success(), "replica failed:\n{}", self.output);
+        self.output
+    }
+}
+
+fn env(tasks: u64, work_ms: u64, lease_ms: u64, start_at: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("SF_TASKS", tasks.to_string()),
+        ("SF_WORK_MS", work_ms.to_string()),
+        ("SF_LEASE_MS", lease_ms.to_string()),
+        ("SF_START_AT", start_at.to_string()),
+    ]
+}
+
+/// `(value, role, served at)` of every `VALUE` line.
+fn values(output: &str) -> Vec<(String, String, u64)> {
+    lines(output, "VALUE")
+        .into_iter()
+        .map(|l| {
+            let mut parts = l.split(' ');
+            let value = parts.next().unwrap().to_owned();
+            let role = parts.next().unwrap().to_owned();
+            let at = parts.next().unwrap().parse().unwrap();
+            (value, role, at)
+        })
+        .collect()
+}
+
+#[test]
+fn one_execution_for_a_herd_of_processes() {
+    if is_child() {
+        return;
+    }
+    let server = Server::start();
+    let namespace = "herd";
+    let (processes, tasks) = (4, 25);
+    let start_at = now_ms() + 1500;
+    let replicas: Vec<Replica> = (0..processes)
+        .map(|_| Replica::spawn(&server, namespace, &env(tasks, 300, 500, start_at)))
+        .collect();
+    let outputs: Vec<String> = replicas.into_iter().map(Replica::finish).collect();
+    let all = outputs.concat();
+
+    assert_eq!(lines(&all, "EXEC").len(), 1, "executions:\n{all}");
+    let served = values(&all);
+    assert_eq!(served.len(), (processes * tasks) as usize);
+    let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
+    assert_eq!(distinct.len(), 1, "every caller gets the one value");
+    let started = served.iter().filter(|(_, r, _)| r == "Started").count();
+    let remote = served.iter().filter(|(_, r, _)| r == "JoinedRemote").count();
+    assert_eq!((started, remote), (1, (processes - 1) as usize));
+    server.assert_every_key_expires(namespace);
+}
+
+fn kill_9(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn owner_killed_mid_work_one_process_takes_over() {
+    if is_child() {
+        return;
+    }
+    let server = Server::start();
+    let namespace = "sigkill";
+    let lease_ms = 400;
+    // The owner: its work would take 30 s.
+    let mut owner = Replica::spawn(&server, namespace, &env(1, 30_000, lease_ms, 0));
+    owner.wait_for("EXEC");
+    // Three waiting replicas, whose own work (should they take over) takes 200 ms.
+    let start_at = now_ms() + 800;
+    let waiters: Vec<Replica> = (0..3)
+        .map(|_| Replica::spawn(&server, namespace, &env(10, 200, lease_ms, start_at)))
+        .collect();
+    sleep_until_ms(start_at + 300);
+    kill_9(&owner.child);
+    let killed_at = now_ms();
+    let _ = owner.child.wait();
+
+    let outputs: Vec<String> = waiters.into_iter().map(Replica::finish).collect();
+    let all = outputs.concat();
+    assert_eq!(lines(&all, "EXEC").len(), 1, "exactly one takeover:\n{all}");
+    let served = values(&all);
+    assert_eq!(served.len(), 30);
+    let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
+    assert_eq!(distinct.len(), 1);
+    let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
+    let takeover = last.saturating_sub(killed_at);
+    eprintln!("takeover: every waiter served {takeover} ms after SIGKILL (lease {lease_ms} ms, work 200 ms)");
+    // Served within lease + work + a generous bound for a loaded machine.
+    assert!(takeover < lease_ms + 200 + 3000, "served {takeover} ms after the kill");
+    server.assert_every_key_expires(namespace);
+}
+
+#[test]
+fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
+    if is_child() {
+        return;
+    }
+    let server = Server::start();
+    let namespace = "abandon";
+    // A long lease: a takeover well before it expires can only come from the release.
+    let lease_ms = 6000;
+    let mut owner_env = env(3, 30_000, lease_ms, 0);
+    owner_env.push(("SF_CALLER_TIMEOUT_MS", "1500".into()));
+    owner_env.push(("SF_HOLD_MS", "4000".into()));
+    let mut owner = Replica::spawn(&server, namespace, &owner_env);
+    owner.wait_for("EXEC");
+    let exec_at = now_ms();
+    let waiter = Replica::spawn(&server, namespace, &env(5, 100, lease_ms, now_ms() + 500));
+    let waiter_out = waiter.finish();
+    let owner_out = owner.finish();
+
+    assert_eq!(lines(&owner_out, "TIMEOUT").len(), 3, "{owner_out}");
+    assert_eq!(lines(&waiter_out, "EXEC").len(), 1, "{waiter_out}");
+    let served = values(&waiter_out);
+    assert_eq!(served.len(), 5);
+    let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
+    let after = last - exec_at;
+    eprintln!("abandon: waiter served {after} ms after the owner's work began (callers left at 1500 ms, lease {lease_ms} ms)");
+    assert!(after < lease_ms - 1000, "the waiter waited for the lease to expire ({after} ms)");
+    server.assert_every_key_expires(namespace);
+}
