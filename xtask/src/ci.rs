@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::util::{self, Result};
-use crate::{examples, loom, package};
+use crate::{examples, loom, package, redis};
 
 /// The steps, in the order CI runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,9 @@ impl Step {
     }
 
     fn run(self) -> Result<Outcome> {
+        if matches!(self, Step::Test | Step::Examples) {
+            redis::ensure()?; // single-flight-redis's tests and the `replicas` example need it
+        }
         match self {
             Step::Fmt => cargo(&["fmt", "--all", "--", "--check"]),
             Step::Clippy => cargo(&[
