@@ -16,6 +16,8 @@
 //!   message, B's check script).
 //! * the same two figures for a local `KeyedGroup` (owner, and a local joiner).
 //!
+//! * a plain `PING` round trip, the unit of all this.
+//!
 //! Prints p50 and p99 of each, in microseconds. Latency on a shared machine is noisy: compare
 //! the rows of one run, not runs of different days.
 
@@ -68,20 +70,30 @@ async fn run(url: &str, rounds: usize) {
     let (a, b) = (connect().await, connect().await);
     let local: Arc<KeyedGroup<u64, u64>> = Arc::new(KeyedGroup::new());
 
+    let mut ping = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis-server");
     let mut rows: Vec<(&str, Vec<Duration>)> = vec![
+        ("redis PING round trip", Vec::new()),
         ("local owner", Vec::new()),
         ("redis owner", Vec::new()),
         ("local joiner", Vec::new()),
         ("redis remote joiner", Vec::new()),
     ];
     for round in 0..rounds as u64 {
+        // The unit of cost: one round trip to the server.
+        let t = Instant::now();
+        let _: String = redis::cmd("PING").query_async(&mut ping).await.unwrap();
+        rows[0].1.push(t.elapsed());
         // Owners: ready work, so added = the call's time.
         let t = Instant::now();
         local.call(round, |_| async { 7 }).await;
-        rows[0].1.push(t.elapsed());
+        rows[1].1.push(t.elapsed());
         let t = Instant::now();
         a.call(round, |_| async { 7 }).await.unwrap();
-        rows[1].1.push(t.elapsed());
+        rows[2].1.push(t.elapsed());
 
         // Joiners: added = end of the owner's work -> the joiner's value.
         let key = u64::MAX - round;
@@ -93,7 +105,7 @@ async fn run(url: &str, rounds: usize) {
         let got = Instant::now();
         owner.await.unwrap();
         let ended = end.lock().unwrap().expect("the work ran");
-        rows[2].1.push(got.saturating_duration_since(ended));
+        rows[3].1.push(got.saturating_duration_since(ended));
 
         let end = Arc::new(Mutex::new(None));
         let (g, e) = (a.clone(), end.clone());
@@ -110,10 +122,13 @@ async fn run(url: &str, rounds: usize) {
         let (value, role) = b.call_with_role(key, |_| async { 0 }).await;
         let got = Instant::now();
         owner.await.unwrap().unwrap();
-        assert_eq!((value.unwrap(), role), (7, single_flight_redis::Role::JoinedRemote));
+        assert_eq!(
+            (value.unwrap(), role),
+            (7, single_flight_redis::Role::JoinedRemote)
+        );
         if role == single_flight_redis::Role::JoinedRemote {
             let ended = end.lock().unwrap().expect("the work ran");
-            rows[3].1.push(got.saturating_duration_since(ended));
+            rows[4].1.push(got.saturating_duration_since(ended));
         }
     }
     println!("redis: added latency per flight, {rounds} rounds (µs)");
