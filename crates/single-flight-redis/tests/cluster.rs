@@ -24,7 +24,10 @@ fn start_cluster() -> Vec<Server> {
             ])
         })
         .collect();
-    let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
     let status = Command::new("redis-cli")
         .args(["--cluster", "create"])
         .args(&addresses)
@@ -56,10 +59,13 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
     let mut groups = Vec::new();
     for _ in 0..3 {
         let builder = redis::cluster::ClusterClientBuilder::new(urls.clone());
-        let group: RedisGroup<String, String> =
-            RedisGroup::connect_cluster(builder, "cluster", Options::new().lease(Duration::from_millis(500)))
-                .await
-                .unwrap();
+        let group: RedisGroup<String, String> = RedisGroup::connect_cluster(
+            builder,
+            "cluster",
+            Options::new().lease(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap();
         groups.push(Arc::new(group));
     }
     let keys: [&'static str; 5] = ["ada", "grace", "edsger", "barbara", "tony"];

@@ -92,8 +92,17 @@ async fn work_longer_than_three_leases_still_runs_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let first = results[0].0.as_ref().unwrap().clone();
     assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == &first));
-    assert_eq!(results.iter().filter(|(_, r)| *r == Role::Started).count(), 1);
-    assert_eq!(results.iter().filter(|(_, r)| *r == Role::JoinedRemote).count(), 2);
+    assert_eq!(
+        results.iter().filter(|(_, r)| *r == Role::Started).count(),
+        1
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(_, r)| *r == Role::JoinedRemote)
+            .count(),
+        2
+    );
     server.assert_every_key_expires("renew");
 }
 
@@ -142,11 +151,19 @@ async fn an_owner_paused_past_its_lease_never_touches_the_successors_lease() {
     let (late, stats) = paused.join().unwrap();
     assert_eq!(late, "late", "the paused owner's own caller gets its value");
     // The late owner's renewal and finish left the successor's lease alone.
-    assert_eq!(server.get(&lease_key).as_deref(), Some(second_token.as_str()));
-    assert!(server.pttl(&lease_key) > 1000, "the lease was not shortened");
+    assert_eq!(
+        server.get(&lease_key).as_deref(),
+        Some(second_token.as_str())
+    );
+    assert!(
+        server.pttl(&lease_key) > 1000,
+        "the lease was not shortened"
+    );
     assert!(stats.lost_leases >= 1);
     let results = join_all(handles).await;
-    assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "successor"));
+    assert!(results
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap() == "successor"));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     server.assert_every_key_expires("paused");
 }
@@ -177,12 +194,16 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
     match policy {
         FailurePolicy::Fallback => {
             assert_eq!(runs_b.load(Ordering::SeqCst), 1, "b ran the work itself");
-            assert!(rb.iter().all(|(v, r)| v.as_ref().unwrap() == "b" && *r != Role::JoinedRemote));
+            assert!(rb
+                .iter()
+                .all(|(v, r)| v.as_ref().unwrap() == "b" && *r != Role::JoinedRemote));
             assert!(b.stats().fallbacks >= 1);
         }
         _ => {
             assert_eq!(runs_b.load(Ordering::SeqCst), 0);
-            assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Redis));
+            assert!(rb
+                .iter()
+                .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Redis));
         }
     }
     // Within the bound: the owner's work, the command timeout, with slack for the machine.
@@ -201,11 +222,16 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
         let mut handles = herd(&a, 11, 5, 300, &runs, "again".to_owned());
         handles.extend(herd(&b, 11, 5, 300, &runs, "again".to_owned()));
         let results = join_all(handles).await;
-        let ok = results.iter().all(|(v, _)| v.as_ref().is_ok_and(|v| v == "again"));
+        let ok = results
+            .iter()
+            .all(|(v, _)| v.as_ref().is_ok_and(|v| v == "again"));
         if ok && runs.load(Ordering::SeqCst) == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "flights never coalesced again after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "flights never coalesced again after the restart"
+        );
     }
     server.assert_every_key_expires(namespace);
 }
@@ -223,7 +249,14 @@ async fn server_stopped_mid_flight_strict_returns_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_from_the_start_of_a_flight() {
     let mut server = Server::start();
-    let strict: Group<u64> = group(&server, "down", Options::new().failure_policy(FailurePolicy::Strict).redis_timeout(ms(300))).await;
+    let strict: Group<u64> = group(
+        &server,
+        "down",
+        Options::new()
+            .failure_policy(FailurePolicy::Strict)
+            .redis_timeout(ms(300)),
+    )
+    .await;
     let lenient: Group<u64> = group(&server, "down", Options::new().redis_timeout(ms(300))).await;
     server.stop();
     let started = Instant::now();
@@ -235,7 +268,12 @@ async fn redis_unreachable_from_the_start_of_a_flight() {
 }
 
 /// `a` writes `value`; `b`, waiting for it, must never get it as a wrong value.
-async fn rejected<A, B>(a_options: Options, b_options: Options, value: A, own: B) -> Vec<(Result<B, single_flight_redis::Error>, Role)>
+async fn rejected<A, B>(
+    a_options: Options,
+    b_options: Options,
+    value: A,
+    own: B,
+) -> Vec<(Result<B, single_flight_redis::Error>, Role)>
 where
     A: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     B: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
@@ -263,19 +301,39 @@ async fn values_over_the_cap_or_of_another_type_are_never_handed_out() {
 
     // Over the reader's cap: run here (default) or an error (strict).
     let rb = rejected(Options::new(), small.clone(), big.clone(), "own".to_owned()).await;
-    assert!(rb.iter().all(|(v, r)| v.as_ref().unwrap() == "own" && *r != Role::JoinedRemote));
-    let rb = rejected(Options::new(), strict(small.clone()), big.clone(), "own".to_owned()).await;
-    assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
+    assert!(rb
+        .iter()
+        .all(|(v, r)| v.as_ref().unwrap() == "own" && *r != Role::JoinedRemote));
+    let rb = rejected(
+        Options::new(),
+        strict(small.clone()),
+        big.clone(),
+        "own".to_owned(),
+    )
+    .await;
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
     // Over the owner's cap: the owner writes a marker instead.
     let rb = rejected(small.clone(), Options::new(), big.clone(), "own".to_owned()).await;
     assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap() == "own"));
     let rb = rejected(small.clone(), strict(Options::new()), big, "own".to_owned()).await;
-    assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
     // Bytes that do not decode as the reader's type.
     let rb = rejected(Options::new(), Options::new(), "seven".to_owned(), 7u64).await;
     assert!(rb.iter().all(|(v, _)| *v.as_ref().unwrap() == 7));
-    let rb = rejected(Options::new(), strict(Options::new()), "seven".to_owned(), 7u64).await;
-    assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Decode));
+    let rb = rejected(
+        Options::new(),
+        strict(Options::new()),
+        "seven".to_owned(),
+        7u64,
+    )
+    .await;
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Decode));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

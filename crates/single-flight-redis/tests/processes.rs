@@ -180,7 +180,10 @@ fn one_execution_for_a_herd_of_processes() {
     let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(distinct.len(), 1, "every caller gets the one value");
     let started = served.iter().filter(|(_, r, _)| r == "Started").count();
-    let remote = served.iter().filter(|(_, r, _)| r == "JoinedRemote").count();
+    let remote = served
+        .iter()
+        .filter(|(_, r, _)| r == "JoinedRemote")
+        .count();
     assert_eq!((started, remote), (1, (processes - 1) as usize));
     server.assert_every_key_expires(namespace);
 }
@@ -225,7 +228,10 @@ fn owner_killed_mid_work_one_process_takes_over() {
     let takeover = last.saturating_sub(killed_at);
     eprintln!("takeover: every waiter served {takeover} ms after SIGKILL (lease {lease_ms} ms, work 200 ms)");
     // Served within lease + work + a generous bound for a loaded machine.
-    assert!(takeover < lease_ms + 200 + 3000, "served {takeover} ms after the kill");
+    assert!(
+        takeover < lease_ms + 200 + 3000,
+        "served {takeover} ms after the kill"
+    );
     server.assert_every_key_expires(namespace);
 }
 
@@ -255,6 +261,9 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
     let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
     let after = last - exec_at;
     eprintln!("abandon: waiter served {after} ms after the owner's work began (callers left at 1500 ms, lease {lease_ms} ms)");
-    assert!(after < lease_ms - 1000, "the waiter waited for the lease to expire ({after} ms)");
+    assert!(
+        after < lease_ms - 1000,
+        "the waiter waited for the lease to expire ({after} ms)"
+    );
     server.assert_every_key_expires(namespace);
 }
