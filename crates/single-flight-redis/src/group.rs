@@ -165,6 +165,10 @@ where
     /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached or refuses to
     /// subscribe.
     ///
+    /// # Panics
+    ///
+    /// With only the `tokio` feature, if called outside a tokio runtime.
+    ///
     /// # Examples
     ///
     /// See [`RedisGroup`].
@@ -257,9 +261,8 @@ where
     ///
     /// Under [`FailurePolicy::Strict`] only: Redis failed or was slow ([`ErrorKind::Redis`]),
     /// another process's flight outlasted the maximum wait ([`ErrorKind::Timeout`]), its value
-    /// was over the cap ([`ErrorKind::Oversize`]) or did not decode ([`ErrorKind::Decode`]).
-    /// [`ErrorKind::Key`] (the key does not serialize) under both policies... unless the
-    /// fallback runs the work, which it does.
+    /// was over the cap ([`ErrorKind::Oversize`]) or did not decode ([`ErrorKind::Decode`]),
+    /// or the key does not serialize ([`ErrorKind::Key`]).
     ///
     /// # Cancel safety
     ///
@@ -608,7 +611,7 @@ where
         bump(&shared.counters.takeovers);
         tracing::debug!(tag = %names.tag, "single-flight-redis: took a flight over");
     }
-    let release = ReleaseOnDrop {
+    let mut release = ReleaseOnDrop {
         shared: shared.clone(),
         names,
         token,
@@ -616,8 +619,6 @@ where
     };
     let work = AssertUnwindSafe((pending.work)(pending.key)).catch_unwind();
     let outcome = work.or(renew(shared, &release.names, &release.token)).await;
-    let mut release = release;
-    release.armed = false;
     let options = &shared.options;
     let envelope = match &outcome {
         Ok(value) => protocol::encode(&Outcome::Value(value), options.max_value_size),
@@ -645,6 +646,8 @@ where
                 .await
         })
         .await;
+    // Dropped during `finish`, the guard released the lease (a no-op if `finish` had run).
+    release.armed = false;
     match finished {
         Ok(true) => {}
         Ok(false) => {
