@@ -10,12 +10,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{env_u64, is_child, lines, now_ms, sleep_until_ms, spawn_child, Server};
+use common::{env_u64, is_child, lines, now_ms, spawn_child, Server};
 use single_flight_redis::{Options, RedisGroup};
 
 const KEY: &str = "customer:42";
 
-/// The replica: `SF_TASKS` callers of one key, started together at `SF_START_AT` (unix ms).
+/// The replica: `SF_TASKS` callers of one key, started together when the parent writes a line
+/// to its stdin (it prints `READY` once connected).
 /// Prints `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
 /// (`TIMEOUT <unix ms>` for a caller that gave up after `SF_CALLER_TIMEOUT_MS`).
 #[test]
@@ -43,7 +44,12 @@ fn child() {
         let timeout = std::env::var("SF_CALLER_TIMEOUT_MS")
             .ok()
             .map(|ms| Duration::from_millis(ms.parse().unwrap()));
-        sleep_until_ms(env_u64("SF_START_AT"));
+        say("READY");
+        let go = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+        });
+        go.await.unwrap();
         let mut tasks = Vec::new();
         for _ in 0..env_u64("SF_TASKS") {
             let group = group.clone();
@@ -109,6 +115,24 @@ impl Replica {
         }
     }
 
+    /// Starts the replica's callers (once it is `READY`).
+    fn go(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Spawns `n` replicas and waits until every one is connected.
+    fn ready(server: &Server, namespace: &str, n: usize, env: &[(&str, String)]) -> Vec<Replica> {
+        let mut replicas: Vec<Replica> = (0..n)
+            .map(|_| Replica::spawn(server, namespace, env))
+            .collect();
+        for r in &mut replicas {
+            r.wait_for("READY");
+        }
+        replicas
+    }
+
     /// Waits (at most 20 s) for a line starting with `prefix`.
     fn wait_for(&mut self, prefix: &str) -> String {
         loop {
@@ -136,12 +160,11 @@ impl Replica {
     }
 }
 
-fn env(tasks: u64, work_ms: u64, lease_ms: u64, start_at: u64) -> Vec<(&'static str, String)> {
+fn env(tasks: u64, work_ms: u64, lease_ms: u64) -> Vec<(&'static str, String)> {
     vec![
         ("SF_TASKS", tasks.to_string()),
         ("SF_WORK_MS", work_ms.to_string()),
         ("SF_LEASE_MS", lease_ms.to_string()),
-        ("SF_START_AT", start_at.to_string()),
     ]
 }
 
@@ -167,16 +190,16 @@ fn one_execution_for_a_herd_of_processes() {
     let server = Server::start();
     let namespace = "herd";
     let (processes, tasks) = (4, 25);
-    let start_at = now_ms() + 1500;
-    let replicas: Vec<Replica> = (0..processes)
-        .map(|_| Replica::spawn(&server, namespace, &env(tasks, 300, 500, start_at)))
-        .collect();
+    let mut replicas = Replica::ready(&server, namespace, processes, &env(tasks, 500, 500));
+    for r in &mut replicas {
+        r.go();
+    }
     let outputs: Vec<String> = replicas.into_iter().map(Replica::finish).collect();
     let all = outputs.concat();
 
     assert_eq!(lines(&all, "EXEC").len(), 1, "executions:\n{all}");
     let served = values(&all);
-    assert_eq!(served.len(), (processes * tasks) as usize);
+    assert_eq!(served.len(), processes * tasks as usize);
     let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(distinct.len(), 1, "every caller gets the one value");
     let started = served.iter().filter(|(_, r, _)| r == "Started").count();
@@ -184,7 +207,7 @@ fn one_execution_for_a_herd_of_processes() {
         .iter()
         .filter(|(_, r, _)| r == "JoinedRemote")
         .count();
-    assert_eq!((started, remote), (1, (processes - 1) as usize));
+    assert_eq!((started, remote), (1, processes - 1));
     server.assert_every_key_expires(namespace);
 }
 
@@ -205,14 +228,15 @@ fn owner_killed_mid_work_one_process_takes_over() {
     let namespace = "sigkill";
     let lease_ms = 400;
     // The owner: its work would take 30 s.
-    let mut owner = Replica::spawn(&server, namespace, &env(1, 30_000, lease_ms, 0));
+    let mut owner = Replica::ready(&server, namespace, 1, &env(1, 30_000, lease_ms)).remove(0);
+    owner.go();
     owner.wait_for("EXEC");
     // Three waiting replicas, whose own work (should they take over) takes 200 ms.
-    let start_at = now_ms() + 800;
-    let waiters: Vec<Replica> = (0..3)
-        .map(|_| Replica::spawn(&server, namespace, &env(10, 200, lease_ms, start_at)))
-        .collect();
-    sleep_until_ms(start_at + 300);
+    let mut waiters = Replica::ready(&server, namespace, 3, &env(10, 200, lease_ms));
+    for w in &mut waiters {
+        w.go();
+    }
+    thread::sleep(Duration::from_millis(300));
     kill_9(&owner.child);
     let killed_at = now_ms();
     let _ = owner.child.wait();
@@ -226,7 +250,9 @@ fn owner_killed_mid_work_one_process_takes_over() {
     assert_eq!(distinct.len(), 1);
     let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
     let takeover = last.saturating_sub(killed_at);
-    eprintln!("takeover: every waiter served {takeover} ms after SIGKILL (lease {lease_ms} ms, work 200 ms)");
+    eprintln!(
+        "takeover: every waiter served {takeover} ms after SIGKILL (lease {lease_ms} ms, work 200 ms)"
+    );
     // Served within lease + work + a generous bound for a loaded machine.
     assert!(
         takeover < lease_ms + 200 + 3000,
@@ -244,25 +270,38 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
     let namespace = "abandon";
     // A long lease: a takeover well before it expires can only come from the release.
     let lease_ms = 6000;
-    let mut owner_env = env(3, 30_000, lease_ms, 0);
-    owner_env.push(("SF_CALLER_TIMEOUT_MS", "1500".into()));
+    let mut owner_env = env(3, 30_000, lease_ms);
+    owner_env.push(("SF_CALLER_TIMEOUT_MS", "2500".into()));
     owner_env.push(("SF_HOLD_MS", "4000".into()));
-    let mut owner = Replica::spawn(&server, namespace, &owner_env);
+    let mut owner = Replica::ready(&server, namespace, 1, &owner_env).remove(0);
+    owner.go();
     owner.wait_for("EXEC");
-    let exec_at = now_ms();
-    let waiter = Replica::spawn(&server, namespace, &env(5, 100, lease_ms, now_ms() + 500));
+    let mut waiter = Replica::ready(&server, namespace, 1, &env(5, 100, lease_ms)).remove(0);
+    waiter.go();
+    let go_at = now_ms();
     let waiter_out = waiter.finish();
     let owner_out = owner.finish();
 
-    assert_eq!(lines(&owner_out, "TIMEOUT").len(), 3, "{owner_out}");
+    let timeouts = lines(&owner_out, "TIMEOUT");
+    assert_eq!(timeouts.len(), 3, "{owner_out}");
+    let left_at = timeouts
+        .iter()
+        .map(|t| t.parse::<u64>().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        go_at < left_at,
+        "the waiter must be waiting when the owner's callers leave"
+    );
     assert_eq!(lines(&waiter_out, "EXEC").len(), 1, "{waiter_out}");
     let served = values(&waiter_out);
     assert_eq!(served.len(), 5);
     let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
-    let after = last - exec_at;
-    eprintln!("abandon: waiter served {after} ms after the owner's work began (callers left at 1500 ms, lease {lease_ms} ms)");
+    let after = last.saturating_sub(left_at);
+    eprintln!("abandon: waiter served {after} ms after the owner's callers left (lease {lease_ms} ms, work 100 ms)");
+    // Without the release it would wait for the rest of the 6 s lease.
     assert!(
-        after < lease_ms - 1000,
+        after < 2000,
         "the waiter waited for the lease to expire ({after} ms)"
     );
     server.assert_every_key_expires(namespace);

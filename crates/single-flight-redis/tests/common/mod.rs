@@ -154,6 +154,7 @@ pub fn spawn_child(entry: &str, env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([entry, "--exact", "--nocapture", "--test-threads", "1"])
         .env("SF_REDIS_CHILD", "1")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in env {
