@@ -373,3 +373,34 @@ async fn a_panic_reaches_the_other_processes_as_panicked() {
     assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
     server.assert_every_key_expires("panic");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_up_messages_come_back_after_a_restart() {
+    let mut server = Server::start();
+    // A 9 s lease: waiters would poll only every 3 s, so a prompt wake-up is the message.
+    let options = Options::new()
+        .lease(ms(9000))
+        .redis_timeout(ms(300))
+        .outage_backoff(ms(100));
+    let a: Group<u32> = group(&server, "resubscribe", options.clone()).await;
+    let b: Group<u32> = group(&server, "resubscribe", options).await;
+    server.restart();
+    // The first commands after the restart reconnect (or fall back once).
+    tokio::time::sleep(ms(300)).await;
+    for i in 0..3 {
+        let _ = a.call(100 + i, |_| async { 0 }).await;
+        let _ = b.call(200 + i, |_| async { 0 }).await;
+    }
+    tokio::time::sleep(ms(300)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ha = herd(&a, 1, 1, 300, &runs, 5);
+    until_runs(&runs, 1).await;
+    let started = Instant::now();
+    let (v, role) = b.call_with_role(1, |_| async { 6 }).await;
+    let waited = started.elapsed();
+    assert_eq!((v.unwrap(), role), (5, Role::JoinedRemote));
+    assert!(waited < ms(2500), "woken by polling, not by the message ({waited:?})");
+    join_all(ha).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    server.assert_every_key_expires("resubscribe");
+}
