@@ -22,6 +22,21 @@
 //! 4. **Take over.** When the lease is gone and `O` left no result, the process contends again
 //!    (step 1): `SET NX` lets exactly one process win, every other one learns the new holder.
 //!
+//! # Transitions of one process's flight
+//!
+//! | state | answer | next |
+//! | --- | --- | --- |
+//! | contend | `ACQUIRE`: acquired | own |
+//! | contend | `ACQUIRE`: held by `O` | wait for `O` |
+//! | wait for `O` | woken (message, lease expiry, poll), `CHECK`: result of `O` | decode: a value or a panic ends the flight; oversize or undecodable: failure policy |
+//! | wait for `O` | `CHECK`: lease still `O` | wait for `O` |
+//! | wait for `O` | `CHECK`: lease held by `N` | wait for `N` |
+//! | wait for `O` | `CHECK`: no lease, no result | contend (a takeover if won) |
+//! | wait for `O` | the maximum wait is over | failure policy |
+//! | any | a Redis command fails or times out | failure policy (and the outage backoff) |
+//! | own | the work ends (value or panic) | `FINISH`, then the value to the local callers |
+//! | own | every local caller left | `ABANDON` (spawned), the work dropped |
+//!
 //! # Invariants
 //!
 //! 1. Every key written has a TTL: the lease its lease length (renewed by its holder only), the
