@@ -399,7 +399,10 @@ async fn wake_up_messages_come_back_after_a_restart() {
     let (v, role) = b.call_with_role(1, |_| async { 6 }).await;
     let waited = started.elapsed();
     assert_eq!((v.unwrap(), role), (5, Role::JoinedRemote));
-    assert!(waited < ms(2500), "woken by polling, not by the message ({waited:?})");
+    assert!(
+        waited < ms(2500),
+        "woken by polling, not by the message ({waited:?})"
+    );
     join_all(ha).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     server.assert_every_key_expires("resubscribe");

@@ -11,14 +11,16 @@ use std::thread;
 use std::time::Duration;
 
 use common::{env_u64, is_child, lines, now_ms, spawn_child, Server};
-use single_flight_redis::{Options, RedisGroup};
+use single_flight_redis::{FailurePolicy, Options, RedisGroup};
 
 const KEY: &str = "customer:42";
 
 /// The replica: `SF_TASKS` callers of one key, started together when the parent writes a line
-/// to its stdin (it prints `READY` once connected).
+/// to its stdin (it prints `READY` once connected), for `SF_ROUNDS` rounds (default 1, a key
+/// per round, each started by a line and ended by `ROUND_DONE`).
 /// Prints `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
-/// (`TIMEOUT <unix ms>` for a caller that gave up after `SF_CALLER_TIMEOUT_MS`).
+/// (`ERROR <kind> <unix ms>` under `SF_STRICT`, `TIMEOUT <unix ms>` for a caller that gave up
+/// after `SF_CALLER_TIMEOUT_MS`).
 #[test]
 fn child() {
     if !is_child() {
@@ -32,9 +34,16 @@ fn child() {
     runtime.block_on(async {
         let url = std::env::var("SF_URL").unwrap();
         let namespace = std::env::var("SF_NS").unwrap();
+        let policy = match std::env::var_os("SF_STRICT") {
+            Some(_) => FailurePolicy::Strict,
+            None => FailurePolicy::Fallback,
+        };
         let options = Options::new()
             .lease(Duration::from_millis(env_u64("SF_LEASE_MS")))
-            .max_wait(Duration::from_secs(30));
+            .max_wait(Duration::from_secs(30))
+            .redis_timeout(Duration::from_millis(300))
+            .outage_backoff(Duration::from_millis(300))
+            .failure_policy(policy);
         let group: RedisGroup<String, String> =
             RedisGroup::connect(redis::Client::open(url).unwrap(), &namespace, options)
                 .await
@@ -44,35 +53,47 @@ fn child() {
         let timeout = std::env::var("SF_CALLER_TIMEOUT_MS")
             .ok()
             .map(|ms| Duration::from_millis(ms.parse().unwrap()));
+        let rounds = std::env::var("SF_ROUNDS").map_or(1, |r| r.parse().unwrap());
         say("READY");
-        let go = tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).unwrap();
-        });
-        go.await.unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..env_u64("SF_TASKS") {
-            let group = group.clone();
-            tasks.push(tokio::spawn(async move {
-                let call = group.call_with_role(KEY.to_owned(), move |_key| async move {
-                    say(&format!("EXEC {}", std::process::id()));
-                    tokio::time::sleep(Duration::from_millis(work_ms)).await;
-                    format!("from-{}", std::process::id())
-                });
-                let outcome = match timeout {
-                    Some(t) => tokio::time::timeout(t, call).await.ok(),
-                    None => Some(call.await),
+        for round in 0..rounds {
+            let go = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).unwrap();
+            });
+            go.await.unwrap();
+            let mut tasks = Vec::new();
+            for _ in 0..env_u64("SF_TASKS") {
+                let group = group.clone();
+                let key = if round == 0 {
+                    KEY.to_owned()
+                } else {
+                    format!("{KEY}:{round}")
                 };
-                match outcome {
-                    Some((value, role)) => {
-                        say(&format!("VALUE {} {role:?} {}", value.unwrap(), now_ms()))
+                tasks.push(tokio::spawn(async move {
+                    let call = group.call_with_role(key, move |_key| async move {
+                        say(&format!("EXEC {}", std::process::id()));
+                        tokio::time::sleep(Duration::from_millis(work_ms)).await;
+                        format!("from-{}", std::process::id())
+                    });
+                    let outcome = match timeout {
+                        Some(t) => tokio::time::timeout(t, call).await.ok(),
+                        None => Some(call.await),
+                    };
+                    match outcome {
+                        Some((Ok(value), role)) => {
+                            say(&format!("VALUE {value} {role:?} {}", now_ms()))
+                        }
+                        Some((Err(error), _)) => {
+                            say(&format!("ERROR {:?} {}", error.kind(), now_ms()))
+                        }
+                        None => say(&format!("TIMEOUT {}", now_ms())),
                     }
-                    None => say(&format!("TIMEOUT {}", now_ms())),
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            say("ROUND_DONE");
         }
         if let Ok(hold) = std::env::var("SF_HOLD_MS") {
             tokio::time::sleep(Duration::from_millis(hold.parse().unwrap())).await;
@@ -305,4 +326,104 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
         "the waiter waited for the lease to expire ({after} ms)"
     );
     server.assert_every_key_expires(namespace);
+}
+
+/// One round of every replica: go, then each one's output up to `ROUND_DONE`.
+fn round(replicas: &mut [Replica], between: impl FnOnce()) -> Vec<String> {
+    for r in replicas.iter_mut() {
+        r.go();
+    }
+    between();
+    replicas
+        .iter_mut()
+        .map(|r| {
+            r.wait_for("ROUND_DONE");
+            std::mem::take(&mut r.output)
+        })
+        .collect()
+}
+
+fn server_stopped_mid_flight(strict: bool) {
+    let mut server = Server::start();
+    let namespace = if strict { "outage-strict" } else { "outage" };
+    let mut env = env(5, 1000, 500);
+    env.push(("SF_ROUNDS", "3".into()));
+    if strict {
+        env.push(("SF_STRICT", "1".into()));
+    }
+    let mut replicas = Replica::ready(&server, namespace, 3, &env);
+
+    // Round 1: the server is killed while the owner's work runs.
+    let mut stopped_at = 0;
+    let outputs = round(&mut replicas, || {
+        thread::sleep(Duration::from_millis(300));
+        server.stop();
+        stopped_at = now_ms();
+    });
+    let all = outputs.concat();
+    let served = values(&all);
+    let errors = lines(&all, "ERROR");
+    let last = served
+        .iter()
+        .map(|(_, _, at)| *at)
+        .chain(
+            errors
+                .iter()
+                .map(|e| e.split(' ').nth(1).unwrap().parse().unwrap()),
+        )
+        .max()
+        .unwrap();
+    // Within the bound: the work, the command timeout, slack for a loaded machine.
+    assert!(
+        last - stopped_at < 1000 + 300 + 3000,
+        "served {} ms after the stop",
+        last - stopped_at
+    );
+    if strict {
+        // The owner's callers have its value; every other caller an error, none a wrong value.
+        assert_eq!(lines(&all, "EXEC").len(), 1, "{all}");
+        assert_eq!((served.len(), errors.len()), (5, 10), "{all}");
+        assert!(errors.iter().all(|e| e.starts_with("Redis ")));
+    } else {
+        // Every process ran the work once (the owner under the lease, the others locally).
+        assert_eq!(lines(&all, "EXEC").len(), 3, "{all}");
+        assert_eq!(served.len(), 15);
+        for output in &outputs {
+            let mine: HashSet<String> = values(output).into_iter().map(|(v, _, _)| v).collect();
+            assert_eq!(mine.len(), 1, "one value per process:\n{output}");
+        }
+    }
+
+    // The server comes back. Round 2 reconnects (and may fall back); round 3 coalesces.
+    server.restart();
+    thread::sleep(Duration::from_millis(500));
+    let warm = round(&mut replicas, || {}).concat();
+    assert_eq!(values(&warm).len() + lines(&warm, "ERROR").len(), 15);
+    thread::sleep(Duration::from_millis(400));
+    let again = round(&mut replicas, || {}).concat();
+    assert_eq!(lines(&again, "EXEC").len(), 1, "coalesced again:\n{again}");
+    let served = values(&again);
+    assert_eq!(served.len(), 15);
+    let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
+    assert_eq!(distinct.len(), 1);
+    for r in replicas {
+        r.finish();
+    }
+    server.assert_every_key_expires(namespace);
+}
+
+#[test]
+fn server_stopped_mid_flight_processes_fall_back_then_coalesce_again() {
+    if is_child() {
+        return;
+    }
+    server_stopped_mid_flight(false);
+}
+
+#[test]
+fn server_stopped_mid_flight_strict_processes_get_errors() {
+    if is_child() {
+        return;
+    }
+    server_stopped_mid_flight(true);
 }
