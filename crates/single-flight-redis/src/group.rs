@@ -559,6 +559,11 @@ async fn coordinate<V: DeserializeOwned>(
             };
             watch.wait(seen, &shared.runtime, wait).await;
             seen = watch.generation();
+            // The end-of-flight message may carry the envelope: no `CHECK` then.
+            let inline = watch.finished(&awaited);
+            if let Some(bytes) = inline {
+                return decoded(shared, &bytes);
+            }
             let check = shared
                 .redis("check", async {
                     let result = names.result(&awaited);
@@ -566,15 +571,7 @@ async fn coordinate<V: DeserializeOwned>(
                 })
                 .await?;
             match protocol::after_check(&awaited, check) {
-                Next::Decode(bytes) => {
-                    return match protocol::decode::<V>(&bytes, options.max_value_size) {
-                        Ok(outcome) => Ok(Coordinated::Done(outcome)),
-                        Err(error) => {
-                            bump(&shared.counters.rejected_values);
-                            Err(Trouble::Rejected(error))
-                        }
-                    };
-                }
+                Next::Decode(bytes) => return decoded(shared, &bytes),
                 Next::Wait(left) => lease_left = left,
                 Next::Follow { owner, wait } => {
                     awaited = owner;
@@ -588,6 +585,17 @@ async fn coordinate<V: DeserializeOwned>(
         }
         if Instant::now() >= deadline {
             return Err(Trouble::Timeout);
+        }
+    }
+}
+
+/// The end of a waited-for flight, from its envelope (invariant 4: never a partial value).
+fn decoded<V: DeserializeOwned>(shared: &Shared, bytes: &[u8]) -> Result<Coordinated<V>, Trouble> {
+    match protocol::decode::<V>(bytes, shared.options.max_value_size) {
+        Ok(outcome) => Ok(Coordinated::Done(outcome)),
+        Err(error) => {
+            bump(&shared.counters.rejected_values);
+            Err(Trouble::Rejected(error))
         }
     }
 }

@@ -101,7 +101,7 @@
 //! | --- | --- | --- | --- |
 //! | `ns:{t}:lease` | string: the owner's token | the owner (acquire, renew) | the lease length, renewed every renewal interval while the work runs; deleted when the flight ends or is abandoned |
 //! | `ns:{t}:result:<token>` | string: the envelope | the owner, once, when the work ends | the result lifetime |
-//! | `ns:flights` | pub/sub channel (not a key): messages carry `t` | the owner at the end, or on abandon | none (nothing stored) |
+//! | `ns:flights` | pub/sub channel (not a key): a message is `t` (abandoned), or `t\|token\|` followed by the envelope when it is at most 4 KiB | the owner at the end, or on abandon | none (nothing stored) |
 //!
 //! `SCAN 0 MATCH ns:{*` lists every key of a namespace ([`RedisGroup::key_pattern`]); each one
 //! has a TTL.
@@ -121,9 +121,11 @@
 //!
 //! The owner's process pays two round trips to Redis per flight (acquire; finish, which writes
 //! the result, releases the lease and publishes in one script) plus one renewal per renewal
-//! interval. A waiting process pays one round trip to contend, then one check per wake-up (the
-//! message, the lease's expiry, or the renewal interval). Every process subscribed to a
-//! namespace receives each flight's end message (a few dozen bytes); use several namespaces to
+//! interval. A waiting process pays one round trip to contend; the end-of-flight message then
+//! carries the value when its envelope is at most 4 KiB, otherwise (and after a wake-up by the
+//! lease's expiry or the renewal interval) it reads the result with one more round trip. Every
+//! process subscribed to a namespace receives each flight's end message (a few dozen bytes plus
+//! an envelope of up to 4 KiB); use several namespaces to
 //! split a very busy fleet. `cargo xtask bench redis` measures it.
 //!
 //! # Features

@@ -11,11 +11,13 @@
 //! 2. **Own.** The owner runs the work, renews the lease with `RENEW` (extends it only while it
 //!    still holds `T`) every renewal interval, then `FINISH`: writes the envelope under the
 //!    flight's result key `result:T` with the result lifetime, deletes the lease only if it still
-//!    holds `T`, and publishes the key's tag. If every local caller leaves first, `ABANDON`
+//!    holds `T`, and publishes `<tag>|T|` followed by the envelope if it is small (see
+//!    `wire::INLINE_MAX`). If every local caller leaves first, `ABANDON`
 //!    deletes the lease (only if it holds `T`) and publishes the tag, so that a waiter takes over
 //!    at once.
 //! 3. **Wait.** A process that got `O` waits for a message naming its tag, or for the lease's
-//!    remaining time, or for the poll interval, whichever comes first, and then `CHECK`s: the
+//!    remaining time, or for the poll interval, whichever comes first. If the message carried
+//!    `O`'s envelope, that is the end; otherwise it `CHECK`s: the
 //!    result of `O`, the current lease holder and its remaining time. [`after_check`] decides.
 //!    The wait is registered *before* the process contends, so a message sent between the answer
 //!    and the wait is never lost (invariant 2 below).
@@ -28,7 +30,7 @@
 //! | --- | --- | --- |
 //! | contend | `ACQUIRE`: acquired | own |
 //! | contend | `ACQUIRE`: held by `O` | wait for `O` |
-//! | wait for `O` | woken (message, lease expiry, poll), `CHECK`: result of `O` | decode: a value or a panic ends the flight; oversize or undecodable: failure policy |
+//! | wait for `O` | woken by a message carrying `O`'s envelope, or `CHECK`: result of `O` | decode: a value or a panic ends the flight; oversize or undecodable: failure policy |
 //! | wait for `O` | `CHECK`: lease still `O` | wait for `O` |
 //! | wait for `O` | `CHECK`: lease held by `N` | wait for `N` |
 //! | wait for `O` | `CHECK`: no lease, no result | contend (a takeover if won) |
@@ -45,8 +47,9 @@
 //!    subscription exists before any flight starts; a publication after that read wakes it.
 //! 3. Only the holder of token `T` deletes or extends the lease (`RENEW`, `FINISH`, `ABANDON`
 //!    compare tokens on the server).
-//! 4. A result is read only under its flight's own key `result:O`, so a waiter never gets
-//!    another flight's value; a value is handed out only if its envelope decodes completely.
+//! 4. A result is read only under its flight's own key `result:O`, or from a message naming
+//!    `O`, so a waiter never gets another flight's value; a value is handed out only if its
+//!    envelope decodes completely.
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -134,13 +134,16 @@ return {result or '', holder or '', redis.call('PTTL', KEYS[1])}",
 end
 return 0",
             ),
-            // KEYS[2]: this flight's result. ARGV: token, envelope, result ms, channel, tag.
-            // Deletes the lease only while it holds the token.
+            // KEYS[2]: this flight's result. ARGV: token, envelope, result ms, channel, message,
+            // '1' to append the envelope to the message. Deletes the lease only while it holds
+            // the token.
             finish: Script::new(
                 r"redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local held = redis.call('GET', KEYS[1]) == ARGV[1]
 if held then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+local message = ARGV[5]
+if ARGV[6] == '1' then message = message .. ARGV[2] end
+redis.call('PUBLISH', ARGV[4], message)
 if held then return 1 end
 return 0",
             ),
@@ -223,6 +226,8 @@ return 0",
         channel: &str,
         tag: &str,
     ) -> RedisResult<bool> {
+        let inline = envelope.len() <= INLINE_MAX;
+        let message = format!("{tag}|{token}|");
         let held: i64 = self
             .finish
             .key(lease)
@@ -231,7 +236,8 @@ return 0",
             .arg(envelope)
             .arg(result_ms)
             .arg(channel)
-            .arg(tag)
+            .arg(message)
+            .arg(if inline { "1" } else { "0" })
             .invoke_async(conn)
             .await?;
         Ok(held == 1)
@@ -258,9 +264,17 @@ return 0",
     }
 }
 
+/// The largest envelope that rides in the end-of-flight message itself (bytes): a waiter then
+/// needs no `CHECK`. Every process of the namespace receives the message, so larger envelopes
+/// are only read from the result key by the processes that wait for them.
+pub(crate) const INLINE_MAX: usize = 4096;
+
 /// Routes the messages of the namespace's channel to the flights of this process that wait for
 /// the tag they name. It is the connection's push sender: it runs on the connection's task and
-/// only bumps a counter and notifies, never blocks.
+/// only bumps a counter, keeps a small envelope, and notifies; it never blocks.
+///
+/// A message is `<tag>` (an abandoned flight), `<tag>|<token>|` (a finished flight whose
+/// envelope is in its result key) or `<tag>|<token>|<envelope>`.
 #[derive(Clone)]
 pub(crate) struct Dispatcher {
     inner: Arc<DispatcherInner>,
@@ -278,6 +292,8 @@ struct Slot {
     event: Event,
     /// How many watches hold the slot (under the map's lock).
     holders: AtomicU64,
+    /// The last finished flight's token and inline envelope, from its message.
+    finished: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 impl Dispatcher {
@@ -300,6 +316,7 @@ impl Dispatcher {
                     generation: AtomicU64::new(0),
                     event: Event::new(),
                     holders: AtomicU64::new(0),
+                    finished: Mutex::new(None),
                 })
             })
             .clone();
@@ -336,20 +353,30 @@ impl redis::aio::AsyncPushSender for Dispatcher {
         match info.kind {
             PushKind::Message => {
                 // data: [channel, payload]
-                let [Value::BulkString(channel), Value::BulkString(tag)] = info.data.as_slice()
+                let [Value::BulkString(channel), Value::BulkString(payload)] = info.data.as_slice()
                 else {
                     return Ok(());
                 };
                 if *channel != self.inner.channel {
                     return Ok(());
                 }
-                let Ok(tag) = std::str::from_utf8(tag) else {
+                let mut parts = payload.splitn(3, |&b| b == b'|');
+                let Some(Ok(tag)) = parts.next().map(std::str::from_utf8) else {
                     return Ok(());
                 };
                 let slot = self.lock().get(tag).cloned();
-                if let Some(slot) = slot {
-                    Dispatcher::wake(&slot);
+                let Some(slot) = slot else {
+                    return Ok(());
+                };
+                if let (Some(Ok(token)), Some(envelope)) =
+                    (parts.next().map(std::str::from_utf8), parts.next())
+                {
+                    if !envelope.is_empty() {
+                        *slot.finished.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some((token.to_owned(), envelope.to_vec()));
+                    }
                 }
+                Dispatcher::wake(&slot);
             }
             PushKind::Disconnection => {
                 // Messages may be lost while reconnecting: every waiter checks again now.
@@ -375,6 +402,19 @@ impl Watch {
     /// The wake-up count now: read it before a Redis read, and wait only while it is unchanged.
     pub(crate) fn generation(&self) -> u64 {
         self.slot.generation.load(Ordering::SeqCst)
+    }
+
+    /// The envelope of flight `token`, if its end-of-flight message carried it.
+    pub(crate) fn finished(&self, token: &str) -> Option<Vec<u8>> {
+        let finished = self
+            .slot
+            .finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*finished {
+            Some((t, envelope)) if t == token => Some(envelope.clone()),
+            _ => None,
+        }
     }
 
     /// Waits until the generation differs from `seen`, or `timeout` passes.
@@ -461,14 +501,31 @@ mod tests {
     use super::*;
     use redis::aio::AsyncPushSender;
 
-    fn message(channel: &str, tag: &str) -> PushInfo {
+    fn message(channel: &str, payload: &str) -> PushInfo {
         PushInfo {
             kind: PushKind::Message,
             data: vec![
                 Value::BulkString(channel.as_bytes().to_vec()),
-                Value::BulkString(tag.as_bytes().to_vec()),
+                Value::BulkString(payload.as_bytes().to_vec()),
             ],
         }
+    }
+
+    #[test]
+    fn messages_may_carry_the_envelope() {
+        let d = Dispatcher::new("ns:flights");
+        let w = d.watch("aa");
+        d.send(message("ns:flights", "aa|t1|")).unwrap();
+        assert_eq!(w.finished("t1"), None);
+        d.send(message("ns:flights", "aa|t1|sf\x01")).unwrap();
+        assert_eq!(w.finished("t1").as_deref(), Some(&b"sf\x01"[..]));
+        assert_eq!(w.finished("t2"), None);
+        // An envelope may contain the separator.
+        d.send(message("ns:flights", "aa|t2|a|b")).unwrap();
+        assert_eq!(w.finished("t2").as_deref(), Some(&b"a|b"[..]));
+        // Messages for tags nobody here waits for are dropped.
+        d.send(message("ns:flights", "bb|t3|x")).unwrap();
+        assert_eq!(d.watched(), 1);
     }
 
     #[test]
