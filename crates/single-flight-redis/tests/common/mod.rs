@@ -35,20 +35,26 @@ impl Server {
 
     /// Starts a server with extra arguments (e.g. cluster mode), in its own directory.
     pub fn start_with(extra: &[&str]) -> Server {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("sf-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Server {
-            port,
-            child: None,
-            dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        server.launch();
-        server
+        // Another test may take the free port first: then try another one.
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("sf-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut server = Server {
+                port,
+                child: None,
+                dir,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
     }
 
-    fn launch(&mut self) {
+    /// Starts the server on its port; `false` if it exited (the port was taken).
+    fn launch(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -62,9 +68,14 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            // Exited: the port was taken (and a PING could reach another test's server).
+            if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                return false;
+            }
             if let Ok(mut conn) = self.client().get_connection() {
                 if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                    return;
+                    return true;
                 }
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -91,7 +102,11 @@ impl Server {
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        assert!(
+            self.launch(),
+            "redis-server did not start again on port {}",
+            self.port
+        );
     }
 
     /// Every key of `namespace` has a TTL (`SCAN`, then `PTTL` of each).
