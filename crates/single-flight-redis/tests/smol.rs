@@ -1,5 +1,6 @@
-//! The group on smol (feature `smol`): `cargo test -p single-flight-redis --features smol --test smol`.
-//! Outside a tokio runtime the group, and redis-rs, run on smol.
+//! The group on smol (feature `smol`): `cargo test -p single-flight-redis --features smol --test smol`,
+//! and `cargo test --workspace`, where the examples package turns the feature on. Outside a tokio
+//! runtime the group, and redis-rs, run on smol.
 
 #![cfg(feature = "smol")]
 
