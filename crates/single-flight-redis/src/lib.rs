@@ -149,6 +149,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod flight;
 mod group;
 mod options;
 mod protocol;
