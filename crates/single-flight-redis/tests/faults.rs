@@ -407,3 +407,40 @@ async fn wake_up_messages_come_back_after_a_restart() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     server.assert_every_key_expires("resubscribe");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_caller_waits_past_the_maximum_wait() {
+    let server = Server::start();
+    let owner: Group<String> = group(&server, "max-wait", Options::new()).await;
+    let patient = Options::new().max_wait(ms(300));
+    let strict: Group<String> = group(
+        &server,
+        "max-wait",
+        patient.clone().failure_policy(FailurePolicy::Strict),
+    )
+    .await;
+    let lenient: Group<String> = group(&server, "max-wait", patient).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let slow = herd(&owner, 4, 1, 2000, &runs, "slow".to_owned());
+    until_runs(&runs, 1).await;
+
+    let started = Instant::now();
+    let (err, _) = strict
+        .call_with_role(4, |_| async { "never".to_owned() })
+        .await;
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::Timeout);
+    let (v, role) = lenient
+        .call_with_role(4, |_| async { "here".to_owned() })
+        .await;
+    assert_eq!((v.unwrap().as_str(), role), ("here", Role::StartedLocally));
+    assert!(
+        started.elapsed() < ms(1500),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(lenient.stats().fallbacks, 1);
+
+    let results = join_all(slow).await;
+    assert_eq!(results[0].0.as_ref().unwrap(), "slow");
+    server.assert_every_key_expires("max-wait");
+}
