@@ -13,7 +13,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             manifest.display()
         ));
     }
-    let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", "compare", "--"]);
+    // `bench redis ...`: the latency a flight through Redis adds (needs `redis-server`).
+    let (bin, args) = match args.split_first() {
+        Some((first, rest)) if first == "redis" => {
+            crate::redis::ensure()?;
+            ("redis", rest)
+        }
+        _ => ("compare", args),
+    };
+    let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", bin, "--"]);
     cmd.args(args);
     util::run(&mut cmd).map(drop)
 }

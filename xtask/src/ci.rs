@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::util::{self, Result};
-use crate::{examples, loom, package, tidy};
+use crate::{examples, loom, package, redis, tidy};
 
 /// The steps, in the order CI runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ impl Step {
     }
 
     fn run(self) -> Result<()> {
+        if matches!(self, Step::Test | Step::Examples) {
+            redis::ensure()?; // single-flight-redis's tests and the `replicas` example need it
+        }
         match self {
             Step::Tidy => tidy::run(),
             Step::Fmt => cargo(&["fmt", "--all", "--", "--check"]),

@@ -12,6 +12,7 @@ mod examples;
 mod loom;
 mod manifest;
 mod package;
+mod redis;
 mod tidy;
 mod util;
 
@@ -33,7 +34,8 @@ commands:
         run the loom models deeper (LOOM_MAX_PREEMPTIONS=3 unless set);
         TEST-ARGS go to the test binary (e.g. a test name filter)
   bench [ARGS...]
-        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS
+        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS;
+        `bench redis [ARGS...]` runs the Redis latency scenario (binary `redis`) instead
   help
         print this text
 

@@ -1,0 +1,466 @@
+//! One process's flight of a key: contend for the lease, own it (run, renew, finish or
+//! abandon) or wait for its holder, and apply the failure policy. Decisions come from
+//! `protocol.rs`, commands from `wire.rs`.
+
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt as _;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use single_flight::{KeyedGroup, Panicked};
+
+use crate::error::{Error, ErrorKind};
+use crate::options::{FailurePolicy, Options};
+use crate::protocol::{self, Acquire, DecodeError, FlightNames, Names, Next, Outcome};
+use crate::wire::{Conn, Dispatcher, Runtime, Scripts, Watch};
+
+/// Where a local flight's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Owner,
+    Fallback,
+    Remote,
+}
+
+pub(crate) type Reply<V> = Result<(V, Source), Error>;
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) owned: AtomicU64,
+    pub(crate) joined_remote: AtomicU64,
+    pub(crate) takeovers: AtomicU64,
+    pub(crate) fallbacks: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) redis_failures: AtomicU64,
+    pub(crate) rejected_values: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
+    pub(crate) lost_leases: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What every flight of a group shares: the connection, scripts, options and counters.
+pub(crate) struct Shared {
+    pub(crate) conn: Conn,
+    pub(crate) scripts: Scripts,
+    pub(crate) names: Names,
+    pub(crate) channel: String,
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) runtime: Runtime,
+    pub(crate) options: Options,
+    pub(crate) counters: Counters,
+    /// Until when flights skip Redis after a failure.
+    pub(crate) outage_until: Mutex<Option<Instant>>,
+}
+
+/// Why a flight could not go through Redis.
+enum Trouble {
+    Redis(Error),
+    Timeout,
+    Rejected(DecodeError),
+}
+
+/// The work, not yet run: run it at most once, here.
+struct Pending<K, F> {
+    key: K,
+    work: F,
+}
+
+/// The local flight of one key: plays the protocol for this process.
+pub(crate) async fn flight<K, V, F, Fut>(shared: Arc<Shared>, key: K, work: F) -> Reply<V>
+where
+    K: Serialize + Send + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    F: FnOnce(K) -> Fut + Send + 'static,
+    Fut: Future<Output = V> + Send + 'static,
+{
+    let pending = Pending { key, work };
+    let key_bytes = match rmp_serde::to_vec(&pending.key) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let error = Error::new(ErrorKind::Key, format!("the key does not serialize: {e}"));
+            return fallback(&shared, pending, Trouble::Redis(error)).await;
+        }
+    };
+    if shared.in_outage() {
+        let error = Error::new(ErrorKind::Redis, "Redis failed recently (outage backoff)");
+        return fallback(&shared, pending, Trouble::Redis(error)).await;
+    }
+    let names = shared.names.flight(&key_bytes);
+    // Invariant 2: registered before the first read.
+    let watch = shared.dispatcher.watch(&names.tag);
+    match coordinate(&shared, &names, &watch).await {
+        Ok(Coordinated::Own { token, takeover }) => {
+            drop(watch);
+            own(&shared, names, token, takeover, pending).await
+        }
+        Ok(Coordinated::Done(Outcome::Value(value))) => {
+            bump(&shared.counters.joined_remote);
+            Ok((value, Source::Remote))
+        }
+        Ok(Coordinated::Done(Outcome::Panicked(message))) => {
+            bump(&shared.counters.joined_remote);
+            resume_unwind(Box::new(panicked(message)))
+        }
+        Ok(Coordinated::Done(Outcome::Oversize(size))) => {
+            bump(&shared.counters.rejected_values);
+            fallback(
+                &shared,
+                pending,
+                Trouble::Rejected(DecodeError::Oversize(size)),
+            )
+            .await
+        }
+        Err(trouble) => fallback(&shared, pending, trouble).await,
+    }
+}
+
+enum Coordinated<V> {
+    /// This flight holds the lease under `token`.
+    Own { token: String, takeover: bool },
+    /// Another process's flight ended with this.
+    Done(Outcome<V>),
+}
+
+/// Contends for the lease and, while another flight holds it, waits for that flight's end.
+async fn coordinate<V: DeserializeOwned>(
+    shared: &Shared,
+    names: &FlightNames,
+    watch: &Watch,
+) -> Result<Coordinated<V>, Trouble> {
+    let options = &shared.options;
+    let deadline = Instant::now() + options.max_wait;
+    let token = protocol::token();
+    let mut conn = shared.conn.clone();
+    let mut takeover = false;
+    loop {
+        let seen = watch.generation();
+        let acquired = shared
+            .redis("acquire", async {
+                shared
+                    .scripts
+                    .acquire(&mut conn, &names.lease, &token, millis(options.lease))
+                    .await
+            })
+            .await?;
+        let (mut awaited, mut lease_left) = match acquired {
+            Acquire::Acquired => return Ok(Coordinated::Own { token, takeover }),
+            Acquire::Held { owner, pttl_ms } => {
+                (owner, Duration::from_millis(pttl_ms.max(0) as u64))
+            }
+        };
+        let mut seen = seen;
+        // Wait for `awaited` (protocol step 3).
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(wait) = protocol::next_wait(lease_left, options.get_renew_every(), left)
+            else {
+                return Err(Trouble::Timeout);
+            };
+            watch.wait(seen, &shared.runtime, wait).await;
+            seen = watch.generation();
+            // The end-of-flight message may carry the envelope: no `CHECK` then.
+            let inline = watch.finished(&awaited);
+            if let Some(bytes) = inline {
+                return decoded(shared, &bytes);
+            }
+            let check = shared
+                .redis("check", async {
+                    let result = names.result(&awaited);
+                    shared.scripts.check(&mut conn, &names.lease, &result).await
+                })
+                .await?;
+            match protocol::after_check(&awaited, check) {
+                Next::Decode(bytes) => return decoded(shared, &bytes),
+                Next::Wait(left) => lease_left = left,
+                Next::Follow { owner, wait } => {
+                    awaited = owner;
+                    lease_left = wait;
+                }
+                Next::Contend => {
+                    takeover = true;
+                    break;
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Trouble::Timeout);
+        }
+    }
+}
+
+/// The end of a waited-for flight, from its envelope (invariant 4: never a partial value).
+fn decoded<V: DeserializeOwned>(shared: &Shared, bytes: &[u8]) -> Result<Coordinated<V>, Trouble> {
+    match protocol::decode::<V>(bytes, shared.options.max_value_size) {
+        Ok(outcome) => Ok(Coordinated::Done(outcome)),
+        Err(error) => {
+            bump(&shared.counters.rejected_values);
+            Err(Trouble::Rejected(error))
+        }
+    }
+}
+
+/// Runs the work under the lease: renews it meanwhile, then leaves the outcome for the other
+/// processes. Releases the lease at once if every local caller leaves first.
+async fn own<K, V, F, Fut>(
+    shared: &Arc<Shared>,
+    names: FlightNames,
+    token: String,
+    takeover: bool,
+    pending: Pending<K, F>,
+) -> Reply<V>
+where
+    V: Serialize,
+    F: FnOnce(K) -> Fut,
+    Fut: Future<Output = V>,
+{
+    bump(&shared.counters.owned);
+    if takeover {
+        bump(&shared.counters.takeovers);
+        tracing::debug!(tag = %names.tag, "single-flight-redis: took a flight over");
+    }
+    let mut release = ReleaseOnDrop {
+        shared: shared.clone(),
+        names,
+        token,
+        armed: true,
+    };
+    let work = AssertUnwindSafe((pending.work)(pending.key)).catch_unwind();
+    let outcome = work.or(renew(shared, &release.names, &release.token)).await;
+    let options = &shared.options;
+    let envelope = match &outcome {
+        Ok(value) => protocol::encode(&Outcome::Value(value), options.max_value_size),
+        Err(payload) => protocol::encode::<V>(
+            &Outcome::Panicked(protocol::panic_message(&**payload)),
+            options.max_value_size,
+        ),
+    };
+    let names = &release.names;
+    let mut conn = shared.conn.clone();
+    let finished = shared
+        .redis("finish", async {
+            shared
+                .scripts
+                .finish(
+                    &mut conn,
+                    &names.lease,
+                    &names.result(&release.token),
+                    &release.token,
+                    &envelope,
+                    millis(options.result_lifetime),
+                    &shared.channel,
+                    &names.tag,
+                )
+                .await
+        })
+        .await;
+    // Dropped during `finish`, the guard released the lease (a no-op if `finish` had run).
+    release.armed = false;
+    match finished {
+        Ok(true) => {}
+        Ok(false) => {
+            bump(&shared.counters.lost_leases);
+            tracing::warn!(tag = %names.tag, "single-flight-redis: the lease had expired before the work finished");
+        }
+        // The local callers have their value; the waiters elsewhere take over or fall back.
+        Err(_) => {}
+    }
+    match outcome {
+        Ok(value) => Ok((value, Source::Owner)),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Renews the lease every renewal interval; never returns (the work wins the race).
+async fn renew<T>(shared: &Shared, names: &FlightNames, token: &str) -> T {
+    let options = &shared.options;
+    let mut conn = shared.conn.clone();
+    let mut lost = false;
+    loop {
+        shared.runtime.sleep(options.get_renew_every()).await;
+        if lost {
+            continue;
+        }
+        let renewed = shared
+            .redis("renew", async {
+                shared
+                    .scripts
+                    .renew(&mut conn, &names.lease, token, millis(options.lease))
+                    .await
+            })
+            .await;
+        if let Ok(false) = renewed {
+            // Invariant 3: another flight holds the lease now; never touch it again.
+            lost = true;
+            bump(&shared.counters.lost_leases);
+            tracing::warn!(tag = %names.tag, "single-flight-redis: lost the lease while the work ran (paused or partitioned past the lease)");
+        }
+    }
+}
+
+/// Releases an owner's lease when its work is dropped unfinished (every local caller left).
+struct ReleaseOnDrop {
+    shared: Arc<Shared>,
+    names: FlightNames,
+    token: String,
+    armed: bool,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        bump(&self.shared.counters.abandoned);
+        let shared = self.shared.clone();
+        let names = self.names.clone();
+        let token = std::mem::take(&mut self.token);
+        self.shared.runtime.clone().spawn(async move {
+            let mut conn = shared.conn.clone();
+            let _ = shared
+                .redis("abandon", async {
+                    shared
+                        .scripts
+                        .abandon(&mut conn, &names.lease, &token, &shared.channel, &names.tag)
+                        .await
+                })
+                .await;
+        });
+    }
+}
+
+/// Applies the failure policy: run the work here, or return the error.
+#[cold]
+async fn fallback<K, V, F, Fut>(
+    shared: &Shared,
+    pending: Pending<K, F>,
+    trouble: Trouble,
+) -> Reply<V>
+where
+    F: FnOnce(K) -> Fut,
+    Fut: Future<Output = V>,
+{
+    let error = match trouble {
+        Trouble::Redis(error) => error,
+        Trouble::Timeout => Error::new(
+            ErrorKind::Timeout,
+            "another process's flight did not end within the maximum wait",
+        ),
+        Trouble::Rejected(DecodeError::Oversize(size)) => Error::new(
+            ErrorKind::Oversize,
+            format!(
+                "the value takes {size} bytes, over the cap of {}",
+                shared.options.max_value_size
+            ),
+        ),
+        Trouble::Rejected(DecodeError::Format) => Error::new(
+            ErrorKind::Decode,
+            "the bytes in Redis are not a value envelope",
+        ),
+        Trouble::Rejected(DecodeError::Value(message)) => Error::new(
+            ErrorKind::Decode,
+            format!("the value in Redis does not decode: {message}"),
+        ),
+    };
+    match shared.options.failure_policy {
+        FailurePolicy::Strict => {
+            bump(&shared.counters.errors);
+            Err(error)
+        }
+        _ => {
+            bump(&shared.counters.fallbacks);
+            tracing::warn!(%error, "single-flight-redis: running the work in this process");
+            Ok(((pending.work)(pending.key).await, Source::Fallback))
+        }
+    }
+}
+
+impl Shared {
+    /// Runs one Redis command with the command timeout; a failure starts the outage backoff.
+    async fn redis<T>(
+        &self,
+        what: &'static str,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Trouble> {
+        let error = match self
+            .runtime
+            .timeout(self.options.redis_timeout, command)
+            .await
+        {
+            Some(Ok(answer)) => return Ok(answer),
+            Some(Err(error)) => Error::redis(what, error),
+            None => Error::new(
+                ErrorKind::Redis,
+                format!("{what}: no answer within {:?}", self.options.redis_timeout),
+            ),
+        };
+        bump(&self.counters.redis_failures);
+        tracing::warn!(%error, "single-flight-redis: Redis command failed");
+        if !self.options.outage_backoff.is_zero() {
+            *self
+                .outage_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) =
+                Some(Instant::now() + self.options.outage_backoff);
+        }
+        Err(Trouble::Redis(error))
+    }
+
+    fn in_outage(&self) -> bool {
+        let mut until = self
+            .outage_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A [`Panicked`] carrying `message`, as the core hands to the followers of a flight that
+/// panicked. (The core does not construct one publicly: a throw-away flight that unwinds with
+/// the message makes one, without running the panic hook.)
+#[cold]
+fn panicked(message: String) -> Panicked {
+    let group: KeyedGroup<(), ()> = KeyedGroup::new();
+    let first = group.do_chan((), move |()| async move {
+        resume_unwind(Box::new(message));
+    });
+    let second = group.do_chan((), |()| async {});
+    let _ = catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(first)));
+    match catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(second))) {
+        Err(payload) => match payload.downcast::<Panicked>() {
+            Ok(panicked) => *panicked,
+            Err(payload) => resume_unwind(payload),
+        },
+        Ok(()) => unreachable!("the follower of a panicked flight returned"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panicked_carries_the_message() {
+        assert_eq!(
+            panicked("database is on fire".into()).message(),
+            "database is on fire"
+        );
+    }
+}

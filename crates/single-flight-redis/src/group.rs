@@ -1,0 +1,411 @@
+//! [`RedisGroup`], the public face: a local `KeyedGroup` whose one flight per key plays the
+//! protocol (`flight.rs`, decisions in `protocol.rs`) with the other processes.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use single_flight::KeyedGroup;
+
+use crate::error::{Error, ErrorKind};
+use crate::flight::{flight, Counters, Reply, Shared, Source};
+use crate::options::Options;
+use crate::protocol::Names;
+use crate::wire::{Conn, Dispatcher, Runtime, Scripts};
+
+/// How a caller got its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// This caller started its process's flight, and the work ran in this process under the
+    /// lease (first, or after taking over from a process that died or left).
+    Started,
+    /// This caller started its process's flight and the work ran in this process without the
+    /// lease, by the [`FailurePolicy::Fallback`](crate::FailurePolicy::Fallback) (Redis
+    /// unreachable or slow, a value that could not cross the wire, or the maximum wait passed).
+    StartedLocally,
+    /// This caller joined a flight that another caller of this process had started (whatever
+    /// that flight did).
+    JoinedLocal,
+    /// This caller started its process's flight, which joined another process's flight: the
+    /// work ran there.
+    JoinedRemote,
+}
+
+/// Counters of a group since it was built, read with [`RedisGroup::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Flights of this process that held the lease and ran the work (takeovers included).
+    pub owned: u64,
+    /// Flights of this process that got their value from another process.
+    pub joined_remote: u64,
+    /// Flights of this process that took the lease over from a flight that died or left.
+    pub takeovers: u64,
+    /// Flights that ran the work here without the lease, by the fallback policy.
+    pub fallbacks: u64,
+    /// Flights that returned an error, by the strict policy.
+    pub errors: u64,
+    /// Failed or timed-out Redis commands.
+    pub redis_failures: u64,
+    /// Envelopes read from Redis that were over the cap or did not decode.
+    pub rejected_values: u64,
+    /// Owned flights whose every local caller left, and whose lease was released early.
+    pub abandoned: u64,
+    /// Owners that found their lease taken by another flight when renewing or finishing.
+    pub lost_leases: u64,
+}
+
+/// Call sharing across processes: one execution per key among every process that shares a
+/// Redis server (or cluster) and a namespace, and among the callers of each process.
+///
+/// Each process coalesces its own callers first (a [`KeyedGroup`] inside), so that one task
+/// per process and key talks to Redis. That task contends for the key's lease; the winner runs
+/// the work while the others wait for its result, which reaches every caller of every process.
+/// See the crate docs for the guarantee, the faults, and the keys written.
+///
+/// # Examples
+///
+/// ```no_run
+/// use single_flight_redis::{Options, RedisGroup};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), single_flight_redis::Error> {
+/// let client = redis::Client::open("redis://127.0.0.1/").expect("a valid URL");
+/// let group: RedisGroup<String, u64> =
+///     RedisGroup::connect(client, "customer-ids", Options::new()).await?;
+///
+/// // Every replica that runs this for "ada" at the same time shares one query.
+/// let id = group
+///     .call("ada".to_owned(), |name| async move { name.len() as u64 })
+///     .await?;
+/// assert_eq!(id, 3);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisGroup<K, V> {
+    local: KeyedGroup<K, Reply<V>>,
+    shared: Arc<Shared>,
+}
+
+impl<K, V> fmt::Debug for RedisGroup<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisGroup")
+            .field("namespace", &self.shared.names.namespace())
+            .field("in_flight", &self.local.in_flight())
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> RedisGroup<K, V>
+where
+    K: Hash + Eq + Clone + Send + Serialize + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// Connects to one Redis server (or Valkey) and subscribes to the namespace's channel.
+    ///
+    /// The group opens its own multiplexed connection from `client`, in RESP3 whatever the
+    /// client asked for (its pub/sub messages arrive as pushes on the same connection), and
+    /// reconnects on its own. Call it inside the runtime the group will run on (tokio with the
+    /// `tokio` feature). Keep the group for the life of the process: each group has its own
+    /// connection.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Namespace`] if `namespace` is empty or has a brace (the hash tag's
+    /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached or refuses to
+    /// subscribe.
+    ///
+    /// # Panics
+    ///
+    /// With only the `tokio` feature, if called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// See [`RedisGroup`].
+    pub async fn connect(
+        client: redis::Client,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let names = names(namespace)?;
+        let dispatcher = Dispatcher::new(&names.channel());
+        let conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
+            .await
+            .map_err(|e| Error::redis("cannot connect to Redis", e))?;
+        Self::start(conn, names, dispatcher, options).await
+    }
+
+    /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3.
+    ///
+    /// A flight's keys share one hash tag, so every script of a flight runs on one node; the
+    /// namespace's channel is a classic (cluster-wide) pub/sub channel.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](Self::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use redis::cluster::ClusterClientBuilder;
+    /// use single_flight_redis::{Options, RedisGroup};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), single_flight_redis::Error> {
+    /// let nodes = ClusterClientBuilder::new(["redis://127.0.0.1:7000/", "redis://127.0.0.1:7001/"]);
+    /// let group: RedisGroup<u64, String> =
+    ///     RedisGroup::connect_cluster(nodes, "profiles", Options::new()).await?;
+    /// # let _ = group;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_cluster(
+        builder: redis::cluster::ClusterClientBuilder,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let names = names(namespace)?;
+        let dispatcher = Dispatcher::new(&names.channel());
+        let conn = Conn::cluster(builder, dispatcher.clone(), options.redis_timeout)
+            .await
+            .map_err(|e| Error::redis("cannot connect to the Redis cluster", e))?;
+        Self::start(conn, names, dispatcher, options).await
+    }
+
+    async fn start(
+        mut conn: Conn,
+        names: Names,
+        dispatcher: Dispatcher,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let channel = names.channel();
+        // Invariant 2: subscribed before any flight starts.
+        conn.subscribe(&channel)
+            .await
+            .map_err(|e| Error::redis("cannot subscribe", e))?;
+        Ok(Self {
+            local: KeyedGroup::new(),
+            shared: Arc::new(Shared {
+                conn,
+                scripts: Scripts::new(),
+                names,
+                channel,
+                dispatcher,
+                runtime: Runtime::current(),
+                options,
+                counters: Counters::default(),
+                outage_until: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Runs `work` for `key` once among every process of the namespace, or joins the flight
+    /// that runs it, and returns its value.
+    ///
+    /// `work` receives the key and runs only in the process that holds the key's lease, and
+    /// there only for the caller that started that process's flight. Under the default policy
+    /// this never fails: when Redis cannot do its part, the work runs here (coalesced with this
+    /// process's other callers).
+    ///
+    /// # Errors
+    ///
+    /// Under [`FailurePolicy::Strict`](crate::FailurePolicy::Strict) only: Redis failed or was slow ([`ErrorKind::Redis`]),
+    /// another process's flight outlasted the maximum wait ([`ErrorKind::Timeout`]), its value
+    /// was over the cap ([`ErrorKind::Oversize`]) or did not decode ([`ErrorKind::Decode`]),
+    /// or the key does not serialize ([`ErrorKind::Key`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future leaves the flight to this process's other callers, as
+    /// `KeyedGroup::call` does. If it was the last caller of this process: an owner's work is
+    /// dropped and its lease released at once (another process takes over without waiting for
+    /// the lease to expire); a waiting process stops waiting, and the owner elsewhere goes on.
+    ///
+    /// # Panics
+    ///
+    /// If the work panics, every caller of the owner's process panics as with `KeyedGroup`,
+    /// and every caller of the other processes panics with a [`Panicked`](single_flight::Panicked) carrying the
+    /// message. Also panics, instead of waiting for itself, if awaited from inside the work of
+    /// its own flight.
+    ///
+    /// # Examples
+    ///
+    /// See [`RedisGroup`].
+    pub async fn call<F, Fut>(&self, key: K, work: F) -> Result<V, Error>
+    where
+        F: FnOnce(K) -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        self.call_with_role(key, work).await.0
+    }
+
+    /// Like [`call`](Self::call) with a borrowed key, cloned into an owned one (`ToOwned`) for
+    /// the group.
+    ///
+    /// # Errors, Cancel safety, Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::{Options, RedisGroup};
+    /// # async fn demo(group: RedisGroup<String, u64>) -> Result<(), single_flight_redis::Error> {
+    /// let id = group.call_ref("ada", |name| async move { name.len() as u64 }).await?;
+    /// # let _ = id; Ok(())
+    /// # }
+    /// ```
+    pub async fn call_ref<Q, F, Fut>(&self, key: &Q, work: F) -> Result<V, Error>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + ?Sized,
+        F: FnOnce(K) -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        self.call(key.to_owned(), work).await
+    }
+
+    /// Like [`call`](Self::call), and also tells how this caller got its value.
+    ///
+    /// # Cancel safety, Panics
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::{Options, RedisGroup, Role};
+    /// # async fn demo(group: RedisGroup<String, u64>) {
+    /// let (id, role) = group
+    ///     .call_with_role("ada".to_owned(), |name| async move { name.len() as u64 })
+    ///     .await;
+    /// if role == Role::JoinedRemote {
+    ///     // another replica did the query
+    /// }
+    /// # let _ = id;
+    /// # }
+    /// ```
+    pub async fn call_with_role<F, Fut>(&self, key: K, work: F) -> (Result<V, Error>, Role)
+    where
+        F: FnOnce(K) -> Fut + Send + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let started = AtomicBool::new(false);
+        let shared = self.shared.clone();
+        let reply = self
+            .local
+            .call(key, |key| {
+                started.store(true, Ordering::Relaxed);
+                flight(shared, key, work)
+            })
+            .await;
+        let started = started.load(Ordering::Relaxed);
+        match reply {
+            Ok((value, source)) => {
+                let role = match (started, source) {
+                    (false, _) => Role::JoinedLocal,
+                    (true, Source::Owner) => Role::Started,
+                    (true, Source::Fallback) => Role::StartedLocally,
+                    (true, Source::Remote) => Role::JoinedRemote,
+                };
+                (Ok(value), role)
+            }
+            Err(error) => (
+                Err(error),
+                if started {
+                    Role::StartedLocally
+                } else {
+                    Role::JoinedLocal
+                },
+            ),
+        }
+    }
+
+    /// Forgets this process's flight for `key`: the next call here starts a new local flight,
+    /// which contends for the lease again (and joins the running one if another process, or
+    /// the forgotten flight, still holds it). Returns whether a flight was forgotten.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::RedisGroup;
+    /// # fn demo(group: RedisGroup<String, u64>) {
+    /// assert!(!group.forget("ada"));
+    /// # }
+    /// ```
+    pub fn forget<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.local.forget(key)
+    }
+
+    /// How many keys this process has a flight for (owned, waiting, or running locally).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::RedisGroup;
+    /// # fn demo(group: RedisGroup<String, u64>) {
+    /// assert_eq!(group.in_flight(), 0);
+    /// # }
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.local.in_flight()
+    }
+
+    /// The group's counters so far.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::RedisGroup;
+    /// # fn demo(group: RedisGroup<String, u64>) {
+    /// let stats = group.stats();
+    /// println!("{} fallbacks, {} flights joined elsewhere", stats.fallbacks, stats.joined_remote);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            owned: get(&c.owned),
+            joined_remote: get(&c.joined_remote),
+            takeovers: get(&c.takeovers),
+            fallbacks: get(&c.fallbacks),
+            errors: get(&c.errors),
+            redis_failures: get(&c.redis_failures),
+            rejected_values: get(&c.rejected_values),
+            abandoned: get(&c.abandoned),
+            lost_leases: get(&c.lost_leases),
+        }
+    }
+
+    /// The namespace, first part of every Redis name the group uses.
+    pub fn namespace(&self) -> &str {
+        self.shared.names.namespace()
+    }
+
+    /// The `SCAN` pattern matching every key the group's namespace can hold
+    /// (`<namespace>:{*`).
+    pub fn key_pattern(&self) -> String {
+        self.shared.names.pattern()
+    }
+}
+
+fn names(namespace: &str) -> Result<Names, Error> {
+    Names::new(namespace).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Namespace,
+            format!("namespace {namespace:?} is empty or contains a brace"),
+        )
+    })
+}

@@ -1,0 +1,165 @@
+//! Call sharing across processes through Redis: one execution per key for a whole fleet of
+//! processes, on top of [`single_flight`].
+//!
+//! A service runs as many replicas; each one can coalesce its own herd with a
+//! [`single_flight::KeyedGroup`], and the database still sees one query per replica per key at
+//! exactly the moment it is busiest. A [`RedisGroup`] coalesces across every process that shares
+//! a Redis (or Valkey) server or cluster and a namespace: one process runs the work, every caller
+//! of every process gets its value (or its panic).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use single_flight_redis::{Options, RedisGroup};
+//!
+//! #[derive(Clone, serde::Serialize, serde::Deserialize)]
+//! struct Customer { id: u64, name: String }
+//!
+//! async fn load_customer(id: u64) -> Result<Customer, String> {
+//!     // the expensive query that every replica needs at once
+//!     Ok(Customer { id, name: "Ada".into() })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), single_flight_redis::Error> {
+//! let client = redis::Client::open("redis://127.0.0.1/").expect("a valid URL");
+//! let options = Options::new().lease(Duration::from_secs(5));
+//! let customers: RedisGroup<u64, Result<Customer, String>> =
+//!     RedisGroup::connect(client, "customers", options).await?;
+//!
+//! // In every replica: one query for customer 7 across the fleet.
+//! let customer = customers.call(7, load_customer).await?;
+//! # let _ = customer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Semantics
+//!
+//! These continue the core crate's semantics (1–9).
+//!
+//! 10. **Two levels.** A local [`KeyedGroup`](single_flight::KeyedGroup) first, so one task per
+//!     process per key talks to Redis. Across processes, while the owner of a key's lease is
+//!     alive and reachable, no second process runs the work; everyone gets the owner's value
+//!     (or its error, since errors are values: make `V` a `Result`), or a
+//!     [`Panicked`](single_flight::Panicked) carrying its panic message.
+//! 11. **Lease, not lock.** A flight contends for the key's lease with a random token (`SET` if
+//!     absent, with a TTL, in a script). The owner renews the lease while the work runs; renewal
+//!     and release compare the token on the server, so an owner paused past its lease never
+//!     deletes or extends its successor's lease. Every key written has a TTL (table below).
+//! 12. **No lost wake-ups, no stampede on owner death.** A process registers for the flight's
+//!     wake-up message before it reads the lease (the group subscribes to its channel when it is
+//!     built). If the owner dies, its lease expires and exactly one waiting process takes over
+//!     (they all contend again with `SET NX` semantics, one wins, the others follow it). If every
+//!     caller of the owner's process leaves, the work is dropped and the lease released at once,
+//!     so a waiting process takes over without waiting for the lease to expire. Waits are
+//!     bounded by [`Options::max_wait`].
+//! 13. **Redis trouble is a policy, not a hang.** A Redis command that fails or does not answer
+//!     within [`Options::redis_timeout`] applies the [`FailurePolicy`]: by default the work runs
+//!     in this process (still coalesced locally), counted in [`Stats::fallbacks`] and logged
+//!     with `tracing`; [`FailurePolicy::Strict`] returns an [`Error`] instead. After a failure,
+//!     flights skip Redis for [`Options::outage_backoff`].
+//! 14. **Values cross the wire with serde** (the encoding below) under a size cap
+//!     ([`Options::max_value_size`]). A value over the cap, or bytes that do not decode as `V`,
+//!     never reach a caller as a value: the caller runs the work here or gets an error, per
+//!     policy. Keys are namespaced and hash-tagged so that a flight's keys share a cluster slot.
+//!
+//! # The guarantee, in Kleppmann's terms
+//!
+//! This is an **efficiency** lock, not a correctness lock: it keeps the backend from doing the
+//! same work once per replica, it does not promise mutual exclusion. A lease can expire under
+//! an owner that is paused (a long GC-like stall, a frozen VM) or partitioned from Redis for
+//! longer than the lease; another process then takes over and the work runs a second time.
+//! There is no fencing token handed to the work. So the work must tolerate a rare second run:
+//! reads, idempotent writes, or writes that the backend guards itself. Never use this to
+//! protect a non-idempotent side effect.
+//!
+//! # What happens under each fault
+//!
+//! | fault | what callers see |
+//! | --- | --- |
+//! | the owner's process is killed (SIGKILL, power loss) | its lease expires within the lease length; exactly one waiting process takes over and runs the work; its callers and the other waiters get that value, within about one lease of the kill |
+//! | every caller of the owner's process leaves (timeouts, cancellation) | the work is dropped, the lease is deleted and a message sent at once: one waiting process takes over promptly |
+//! | the owner is paused or partitioned past its lease | another process takes over (a second run); the late owner's renewal and release find another token and leave the lease alone; its own callers still get its value |
+//! | the work panics | the owner's callers panic as in the core; the other processes' callers panic with a `Panicked` carrying the message |
+//! | Redis unreachable, or slower than the command timeout | default: the work runs in each process (coalesced locally), counted and logged; strict: `Err` with [`ErrorKind::Redis`]. An owner that loses Redis still serves its own callers |
+//! | a message is lost (reconnect) | waiters check Redis at least every renewal interval and when the lease would expire |
+//! | another process's flight outlasts `max_wait` | default: the work runs here too; strict: `Err` with [`ErrorKind::Timeout`] |
+//! | a value over the cap | the owner's callers get it; the others run the work here (default) or get [`ErrorKind::Oversize`] |
+//! | bytes that do not decode as `V` (another version of the type) | run here (default) or [`ErrorKind::Decode`]; never a wrong value |
+//!
+//! # Keys
+//!
+//! A key `k` of namespace `ns` is serialized with MessagePack (as values are) and hex-encoded
+//! into the hash tag `t`. Every name of its flight is `ns:{t}:...`, so a cluster keeps them in
+//! one slot. The namespace must not contain a brace. Two processes share flights if they use
+//! the same namespace and their keys serialize to the same bytes (so the key's serialization
+//! must be deterministic: no `HashMap` inside a key).
+//!
+//! | name | kind | written by | TTL |
+//! | --- | --- | --- | --- |
+//! | `ns:{t}:lease` | string: the owner's token | the owner (acquire, renew) | the lease length, renewed every renewal interval while the work runs; deleted when the flight ends or is abandoned |
+//! | `ns:{t}:result:<token>` | string: the envelope | the owner, once, when the work ends | the result lifetime |
+//! | `ns:flights` | pub/sub channel (not a key): a message is `t` (abandoned), or `t\|token\|` followed by the envelope when it is at most 4 KiB | the owner at the end, or on abandon | none (nothing stored) |
+//!
+//! `SCAN 0 MATCH ns:{*` lists every key of a namespace ([`RedisGroup::key_pattern`]); each one
+//! has a TTL.
+//!
+//! # Encoding
+//!
+//! An envelope is `sf`, a format version byte (`1`), a kind byte (value, panic message, or
+//! "over the cap"), then the value in MessagePack (`rmp-serde`, structs as maps with field
+//! names). MessagePack is compact, fast, and self-describing, so that every serde type works
+//! (untagged enums, `serde_json::Value`), a struct whose fields moved between two versions of a
+//! service still decodes by name, and a mismatched type fails to decode instead of being
+//! misread; other languages can read it too. A value decodes only if every byte is consumed.
+//! Errors cross the wire as part of `V` (e.g. `Result<T, String>`, or `Result<T, Arc<E>>` with
+//! serde's `rc` feature).
+//!
+//! # Costs
+//!
+//! The owner's process pays two round trips to Redis per flight (acquire; finish, which writes
+//! the result, releases the lease and publishes in one script) plus one renewal per renewal
+//! interval. A waiting process pays one round trip to contend; the end-of-flight message then
+//! carries the value when its envelope is at most 4 KiB, otherwise (and after a wake-up by the
+//! lease's expiry or the renewal interval) it reads the result with one more round trip. Every
+//! process subscribed to a namespace receives each flight's end message (a few dozen bytes plus
+//! an envelope of up to 4 KiB); use several namespaces to
+//! split a very busy fleet. `cargo xtask bench redis` measures it.
+//!
+//! # Features
+//!
+//! * `tokio` (default): run on tokio (redis-rs's `tokio-comp`). Build the group inside a tokio
+//!   runtime.
+//! * `smol`: run on smol (redis-rs's `smol-comp`). With both features, a group built inside a
+//!   tokio runtime uses tokio, otherwise smol.
+//!
+//! # When to use this instead of a lock or a cache
+//!
+//! * A distributed lock (Redlock and the like) serializes work; this shares one execution's
+//!   result among everyone who asked while it ran, and keeps nothing afterwards.
+//! * A shared cache (Redis itself) keeps values after they are computed; call sharing keeps
+//!   nothing. They compose: coalesce the misses of a cache with a `RedisGroup`.
+//! * Within one process, use [`single_flight::KeyedGroup`] alone: no Redis round trip.
+//!
+//! The Redis server must support Lua scripts and RESP3 (Redis 6 or later, or Valkey).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod flight;
+mod group;
+mod options;
+mod protocol;
+mod wire;
+
+pub use crate::error::{Error, ErrorKind};
+pub use crate::group::{RedisGroup, Role, Stats};
+pub use crate::options::{FailurePolicy, Options};
+
+// The README's example is compiled as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

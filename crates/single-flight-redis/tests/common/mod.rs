@@ -1,0 +1,210 @@
+//! The tests' harness: a real `redis-server` on a free loopback port without persistence, child
+//! processes (the test binary run again), and the check that no key is left without a TTL.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A `redis-server` child process, killed on drop.
+pub struct Server {
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+pub const MISSING: &str = "redis-server is not on PATH: install it (Debian/Ubuntu: \
+    `apt-get update && apt-get install -y redis-server`) or run `cargo xtask ci`, which does";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (e.g. cluster mode), in its own directory.
+    pub fn start_with(extra: &[&str]) -> Server {
+        // Another test may take the free port first: then try another one.
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("sf-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut server = Server {
+                port,
+                child: None,
+                dir,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
+    }
+
+    /// Starts the server on its port; `false` if it exited (the port was taken).
+    fn launch(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--protected-mode", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(MISSING);
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Exited: the port was taken (and a PING could reach another test's server).
+            if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                return false;
+            }
+            if let Ok(mut conn) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return true;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap()
+    }
+
+    /// Kills the server (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(
+            self.launch(),
+            "redis-server did not start again on port {}",
+            self.port
+        );
+    }
+
+    /// Every key of `namespace` has a TTL (`SCAN`, then `PTTL` of each).
+    pub fn assert_every_key_expires(&self, namespace: &str) {
+        let mut conn = self.client().get_connection().unwrap();
+        let pattern = format!("{namespace}:{{*");
+        let keys: Vec<String> = redis::cmd("SCAN")
+            .arg(0)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .clone()
+            .iter::<String>(&mut conn)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for key in keys {
+            let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+            assert!(ttl != -1, "key {key} has no TTL");
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        let mut conn = self.client().get_connection().unwrap();
+        redis::cmd("GET").arg(key).query(&mut conn).unwrap()
+    }
+
+    pub fn pttl(&self, key: &str) -> i64 {
+        let mut conn = self.client().get_connection().unwrap();
+        redis::cmd("PTTL").arg(key).query(&mut conn).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Unix time in milliseconds (children start their herd at a common instant).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Sleeps until unix time `at_ms`.
+pub fn sleep_until_ms(at_ms: u64) {
+    let now = now_ms();
+    if at_ms > now {
+        thread::sleep(Duration::from_millis(at_ms - now));
+    }
+}
+
+/// A child process: this test binary again, running only the test named `entry`, with `env`.
+pub fn spawn_child(entry: &str, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([entry, "--exact", "--nocapture", "--test-threads", "1"])
+        .env("SF_REDIS_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("re-run the test binary")
+}
+
+/// Whether this process is a child run by `spawn_child`.
+pub fn is_child() -> bool {
+    std::env::var_os("SF_REDIS_CHILD").is_some()
+}
+
+pub fn env_u64(name: &str) -> u64 {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set"))
+        .parse()
+        .unwrap()
+}
+
+/// The lines of a child's output that start with `prefix ` (the rest of each).
+pub fn lines<'a>(output: &'a str, prefix: &str) -> Vec<&'a str> {
+    let p = format!("{prefix} ");
+    output
+        .lines()
+        // The test harness prints `test child ... ` before the first line of a child.
+        .filter_map(|l| l.find(p.as_str()).map(|at| &l[at + p.len()..]))
+        .collect()
+}
+
+/// The hash tag of a key, as the crate builds it (hex of the MessagePack encoding).
+pub fn tag<K: serde::Serialize>(key: &K) -> String {
+    rmp_serde::to_vec(key)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,446 @@
+//! Faults and edge cases, with several groups in one test process (each group has its own
+//! connection and local flights, so they coordinate only through Redis, as processes do):
+//! renewal, a paused owner, the server stopped and started again, values over the cap or
+//! of the wrong type, panics. Each test starts its own `redis-server`.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{tag, Server};
+use futures_lite::FutureExt as _;
+use single_flight::Panicked;
+use single_flight_redis::{ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+
+type Group<V> = Arc<RedisGroup<u32, V>>;
+
+async fn group<V>(server: &Server, namespace: &str, options: Options) -> Group<V>
+where
+    V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    Arc::new(
+        RedisGroup::connect(server.client(), namespace, options)
+            .await
+            .unwrap(),
+    )
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` callers of `group` for `key`, each running `work_ms` of work that counts in `runs`
+/// and returns `value`.
+fn herd<V>(
+    group: &Group<V>,
+    key: u32,
+    n: usize,
+    work_ms: u64,
+    runs: &Arc<AtomicUsize>,
+    value: V,
+) -> Vec<tokio::task::JoinHandle<(Result<V, single_flight_redis::Error>, Role)>>
+where
+    V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    (0..n)
+        .map(|_| {
+            let (group, runs, value) = (group.clone(), runs.clone(), value.clone());
+            tokio::spawn(async move {
+                group
+                    .call_with_role(key, move |_| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(ms(work_ms)).await;
+                        value
+                    })
+                    .await
+            })
+        })
+        .collect()
+}
+
+async fn join_all<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// Waits until `runs` reaches `n` (the owner's work has begun).
+async fn until_runs(runs: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "the work never started");
+        tokio::time::sleep(ms(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_longer_than_three_leases_still_runs_once() {
+    let server = Server::start();
+    let options = Options::new().lease(ms(200));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let g: Group<String> = group(&server, "renew", options.clone()).await;
+        handles.extend(herd(&g, 1, 10, 900, &runs, format!("from-{i}")));
+    }
+    let results = join_all(handles).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let first = results[0].0.as_ref().unwrap().clone();
+    assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == &first));
+    assert_eq!(
+        results.iter().filter(|(_, r)| *r == Role::Started).count(),
+        1
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(_, r)| *r == Role::JoinedRemote)
+            .count(),
+        2
+    );
+    server.assert_every_key_expires("renew");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_paused_past_its_lease_never_touches_the_successors_lease() {
+    let server = Server::start();
+    let lease_key = format!("paused:{{{}}}:lease", tag(&5u32));
+    // The paused owner: its own single-threaded runtime, blocked by its work for 800 ms, so
+    // that it cannot renew its 200 ms lease.
+    let url = server.url();
+    let paused = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let options = Options::new().lease(ms(200));
+            let g: RedisGroup<u32, String> =
+                RedisGroup::connect(redis::Client::open(url).unwrap(), "paused", options)
+                    .await
+                    .unwrap();
+            let v = g
+                .call(5, |_| async {
+                    std::thread::sleep(ms(800)); // paused: nothing else runs on this runtime
+                    "late".to_owned()
+                })
+                .await
+                .unwrap();
+            (v, g.stats())
+        })
+    });
+    // Wait until it holds the lease, then until the lease expires, then take over.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.get(&lease_key).is_none() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(ms(5)).await;
+    }
+    let first_token = server.get(&lease_key).unwrap();
+    let successor: Group<String> = group(&server, "paused", Options::new().lease(ms(3000))).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let handles = herd(&successor, 5, 3, 1500, &runs, "successor".to_owned());
+    until_runs(&runs, 1).await;
+    let second_token = server.get(&lease_key).unwrap();
+    assert_ne!(first_token, second_token, "the successor holds a new lease");
+
+    let (late, stats) = paused.join().unwrap();
+    assert_eq!(late, "late", "the paused owner's own caller gets its value");
+    // The late owner's renewal and finish left the successor's lease alone.
+    assert_eq!(
+        server.get(&lease_key).as_deref(),
+        Some(second_token.as_str())
+    );
+    assert!(
+        server.pttl(&lease_key) > 1000,
+        "the lease was not shortened"
+    );
+    assert!(stats.lost_leases >= 1);
+    let results = join_all(handles).await;
+    assert!(results
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap() == "successor"));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    server.assert_every_key_expires("paused");
+}
+
+async fn server_stopped_mid_flight(policy: FailurePolicy) {
+    let mut server = Server::start();
+    let namespace = "outage";
+    let options = Options::new()
+        .lease(ms(500))
+        .redis_timeout(ms(300))
+        .outage_backoff(ms(300))
+        .failure_policy(policy);
+    let a: Group<String> = group(&server, namespace, options.clone()).await;
+    let b: Group<String> = group(&server, namespace, options.clone()).await;
+    let (runs_a, runs_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let ha = herd(&a, 9, 5, 1000, &runs_a, "a".to_owned());
+    until_runs(&runs_a, 1).await;
+    let hb = herd(&b, 9, 5, 200, &runs_b, "b".to_owned());
+    tokio::time::sleep(ms(200)).await;
+    let stopped = Instant::now();
+    server.stop();
+
+    let ra = join_all(ha).await;
+    let rb = join_all(hb).await;
+    let waited = stopped.elapsed();
+    // The owner's callers get the owner's value, Redis or not.
+    assert!(ra.iter().all(|(v, _)| v.as_ref().unwrap() == "a"));
+    match policy {
+        FailurePolicy::Fallback => {
+            assert_eq!(runs_b.load(Ordering::SeqCst), 1, "b ran the work itself");
+            assert!(rb
+                .iter()
+                .all(|(v, r)| v.as_ref().unwrap() == "b" && *r != Role::JoinedRemote));
+            assert!(b.stats().fallbacks >= 1);
+        }
+        _ => {
+            assert_eq!(runs_b.load(Ordering::SeqCst), 0);
+            assert!(rb
+                .iter()
+                .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Redis));
+        }
+    }
+    // Within the bound: the owner's work, the command timeout, with slack for the machine.
+    assert!(waited < ms(1000 + 300 + 3000), "waited {waited:?}");
+
+    // The server comes back: after the backoff, flights coalesce across groups again.
+    server.restart();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(ms(400)).await;
+        // A first call per group finds the reconnected connection (or falls back once).
+        let _ = a.call(100, |_| async { String::new() }).await;
+        let _ = b.call(100, |_| async { String::new() }).await;
+        runs.store(0, Ordering::SeqCst);
+        let mut handles = herd(&a, 11, 5, 300, &runs, "again".to_owned());
+        handles.extend(herd(&b, 11, 5, 300, &runs, "again".to_owned()));
+        let results = join_all(handles).await;
+        let ok = results
+            .iter()
+            .all(|(v, _)| v.as_ref().is_ok_and(|v| v == "again"));
+        if ok && runs.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flights never coalesced again after the restart"
+        );
+    }
+    server.assert_every_key_expires(namespace);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_flight_falls_back_then_coalesces_again() {
+    server_stopped_mid_flight(FailurePolicy::Fallback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_flight_strict_returns_errors() {
+    server_stopped_mid_flight(FailurePolicy::Strict).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_from_the_start_of_a_flight() {
+    let mut server = Server::start();
+    let strict: Group<u64> = group(
+        &server,
+        "down",
+        Options::new()
+            .failure_policy(FailurePolicy::Strict)
+            .redis_timeout(ms(300)),
+    )
+    .await;
+    let lenient: Group<u64> = group(&server, "down", Options::new().redis_timeout(ms(300))).await;
+    server.stop();
+    let started = Instant::now();
+    let err = strict.call(1, |_| async { 1 }).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Redis);
+    let (v, role) = lenient.call_with_role(1, |_| async { 2 }).await;
+    assert_eq!((v.unwrap(), role), (2, Role::StartedLocally));
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// `a` writes `value`; `b`, waiting for it, must never get it as a wrong value.
+async fn rejected<A, B>(
+    a_options: Options,
+    b_options: Options,
+    value: A,
+    own: B,
+) -> Vec<(Result<B, single_flight_redis::Error>, Role)>
+where
+    A: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    B: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let server = Server::start();
+    let a: Group<A> = group(&server, "wire", a_options).await;
+    let b: Group<B> = group(&server, "wire", b_options).await;
+    let (runs_a, runs_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let ha = herd(&a, 3, 2, 300, &runs_a, value);
+    until_runs(&runs_a, 1).await;
+    let hb = herd(&b, 3, 4, 10, &runs_b, own);
+    let ra = join_all(ha).await;
+    assert!(ra.iter().all(|(v, _)| v.is_ok()));
+    let rb = join_all(hb).await;
+    assert!(b.stats().rejected_values >= 1);
+    server.assert_every_key_expires("wire");
+    rb
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_over_the_cap_or_of_another_type_are_never_handed_out() {
+    let big = "x".repeat(10_000);
+    let small = Options::new().max_value_size(1000);
+    let strict = |o: Options| o.failure_policy(FailurePolicy::Strict);
+
+    // Over the reader's cap: run here (default) or an error (strict).
+    let rb = rejected(Options::new(), small.clone(), big.clone(), "own".to_owned()).await;
+    assert!(rb
+        .iter()
+        .all(|(v, r)| v.as_ref().unwrap() == "own" && *r != Role::JoinedRemote));
+    let rb = rejected(
+        Options::new(),
+        strict(small.clone()),
+        big.clone(),
+        "own".to_owned(),
+    )
+    .await;
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
+    // Over the owner's cap: the owner writes a marker instead.
+    let rb = rejected(small.clone(), Options::new(), big.clone(), "own".to_owned()).await;
+    assert!(rb.iter().all(|(v, _)| v.as_ref().unwrap() == "own"));
+    let rb = rejected(small.clone(), strict(Options::new()), big, "own".to_owned()).await;
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Oversize));
+    // Bytes that do not decode as the reader's type.
+    let rb = rejected(Options::new(), Options::new(), "seven".to_owned(), 7u64).await;
+    assert!(rb.iter().all(|(v, _)| *v.as_ref().unwrap() == 7));
+    let rb = rejected(
+        Options::new(),
+        strict(Options::new()),
+        "seven".to_owned(),
+        7u64,
+    )
+    .await;
+    assert!(rb
+        .iter()
+        .all(|(v, _)| v.as_ref().unwrap_err().kind() == ErrorKind::Decode));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_reaches_the_other_processes_as_panicked() {
+    let server = Server::start();
+    let a: Group<u64> = group(&server, "panic", Options::new()).await;
+    let b: Group<u64> = group(&server, "panic", Options::new()).await;
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let owner = tokio::spawn({
+        let a = a.clone();
+        async move {
+            AssertUnwindSafe(a.call(3, move |_| async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(ms(300)).await;
+                panic!("database is on fire");
+            }))
+            .catch_unwind()
+            .await
+        }
+    });
+    until_runs(&started, 1).await;
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.call(3, |_| async { 0 }).await })
+        })
+        .collect();
+    let payload = owner.await.unwrap().unwrap_err();
+    assert_eq!(*payload.downcast::<&str>().unwrap(), "database is on fire");
+    for w in waiters {
+        let payload = w.await.unwrap_err().into_panic();
+        let panicked = payload.downcast::<Panicked>().expect("a Panicked payload");
+        assert_eq!(panicked.message(), "database is on fire");
+    }
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
+    server.assert_every_key_expires("panic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_up_messages_come_back_after_a_restart() {
+    let mut server = Server::start();
+    // A 9 s lease: waiters would poll only every 3 s, so a prompt wake-up is the message.
+    let options = Options::new()
+        .lease(ms(9000))
+        .redis_timeout(ms(300))
+        .outage_backoff(ms(100));
+    let a: Group<u32> = group(&server, "resubscribe", options.clone()).await;
+    let b: Group<u32> = group(&server, "resubscribe", options).await;
+    server.restart();
+    // The first commands after the restart reconnect (or fall back once).
+    tokio::time::sleep(ms(300)).await;
+    for i in 0..3 {
+        let _ = a.call(100 + i, |_| async { 0 }).await;
+        let _ = b.call(200 + i, |_| async { 0 }).await;
+    }
+    tokio::time::sleep(ms(300)).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let ha = herd(&a, 1, 1, 300, &runs, 5);
+    until_runs(&runs, 1).await;
+    let started = Instant::now();
+    let (v, role) = b.call_with_role(1, |_| async { 6 }).await;
+    let waited = started.elapsed();
+    assert_eq!((v.unwrap(), role), (5, Role::JoinedRemote));
+    assert!(
+        waited < ms(2500),
+        "woken by polling, not by the message ({waited:?})"
+    );
+    join_all(ha).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    server.assert_every_key_expires("resubscribe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_caller_waits_past_the_maximum_wait() {
+    let server = Server::start();
+    let owner: Group<String> = group(&server, "max-wait", Options::new()).await;
+    let patient = Options::new().max_wait(ms(300));
+    let strict: Group<String> = group(
+        &server,
+        "max-wait",
+        patient.clone().failure_policy(FailurePolicy::Strict),
+    )
+    .await;
+    let lenient: Group<String> = group(&server, "max-wait", patient).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let slow = herd(&owner, 4, 1, 2000, &runs, "slow".to_owned());
+    until_runs(&runs, 1).await;
+
+    let started = Instant::now();
+    let (err, _) = strict
+        .call_with_role(4, |_| async { "never".to_owned() })
+        .await;
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::Timeout);
+    let (v, role) = lenient
+        .call_with_role(4, |_| async { "here".to_owned() })
+        .await;
+    assert_eq!((v.unwrap().as_str(), role), ("here", Role::StartedLocally));
+    assert!(
+        started.elapsed() < ms(1500),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(lenient.stats().fallbacks, 1);
+
+    let results = join_all(slow).await;
+    assert_eq!(results[0].0.as_ref().unwrap(), "slow");
+    server.assert_every_key_expires("max-wait");
+}
