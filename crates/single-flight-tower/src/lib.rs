@@ -1,0 +1,132 @@
+//! Coalesce identical in-flight HTTP requests: a tower [`Layer`](tower_layer::Layer) that sends
+//! one request per key to the service behind it and hands the response to every request that
+//! arrived while it ran.
+//!
+//! Herds arrive as HTTP requests: a page that just went viral, a cache entry that expired under
+//! load, a thousand clients polling the same status URL. [`CoalesceLayer`] puts call sharing
+//! (Go's `singleflight`, the [`single_flight`] crate) in front of any
+//! `Service<http::Request<B>>`: an axum router, a hyper service, a reverse proxy's client. The
+//! first request for a key calls the inner service; identical requests that arrive while it runs
+//! wait for it; its response is buffered once and each of them gets status, headers and body.
+//! Nothing is kept afterwards: the next request starts a new call.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use axum::{routing::get, Router};
+//! use single_flight_tower::CoalesceLayer;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! static RENDERS: AtomicUsize = AtomicUsize::new(0);
+//!
+//! async fn report() -> String {
+//!     RENDERS.fetch_add(1, Ordering::SeqCst);
+//!     tokio::time::sleep(std::time::Duration::from_millis(50)).await; // an expensive page
+//!     "the report".to_owned()
+//! }
+//!
+//! let app = Router::new()
+//!     .route("/report", get(report))
+//!     .layer(CoalesceLayer::new());
+//!
+//! // Three identical requests at once: the handler runs once, all three get the page.
+//! let get = || app.clone().oneshot(http::Request::get("/report").body(axum::body::Body::empty()).unwrap());
+//! let (a, b, c) = tokio::join!(get(), get(), get());
+//! for response in [a, b, c] {
+//!     assert_eq!(response.unwrap().status(), 200);
+//! }
+//! assert_eq!(RENDERS.load(Ordering::SeqCst), 1);
+//! # }
+//! ```
+//!
+//! # Semantics
+//!
+//! 1. **Safe by default.** Only `GET` and `HEAD` requests without a body are coalesced, unless
+//!    [configured](CoalesceLayer::methods). **The key** is the method, the target (scheme,
+//!    authority or `Host`, path and query) and the [key headers](CoalesceLayer::key_headers)
+//!    that select a representation (`Accept`, `Accept-Encoding` by default); two requests share
+//!    a response only if their keys are equal. A request that carries credentials
+//!    (`Authorization`, `Proxy-Authorization`, `Cookie`), a condition (`If-None-Match`,
+//!    `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range`), a `Range` or an
+//!    `Upgrade` passes through, unless the key includes that header.
+//! 2. **One user's response never reaches another.** A response is not shared if it has
+//!    `Set-Cookie`, `Cache-Control: private` or `no-store`, a `Vary` on a header the key does not
+//!    include (or `Vary: *`), status `101 Switching Protocols`, `Content-Type:
+//!    text/event-stream` (an open-ended stream is never buffered), or a body over the
+//!    [cap](CoalesceLayer::max_body_bytes). It then goes, whole and streamed, to the request
+//!    that produced it alone, and each request that waited for it sends its own request: never
+//!    an error. A shared response is buffered once ([`Bytes`](bytes::Bytes)) and every request
+//!    gets its status, headers (extensions too) and body.
+//! 3. **The first client may disconnect.** The inner call belongs to the flight, not to the
+//!    request that started it: if that request's future is dropped, the call goes on for the
+//!    others, and nobody gets a "leader cancelled" error. Only when every request of a flight
+//!    has gone is the inner call's future dropped.
+//! 4. **Errors are shared.** An error of the inner service reaches every request of the flight
+//!    (a clone: the inner error type must be `Clone`; see [`SharedError`]). A response body that
+//!    fails while it is buffered is not shared: its request gets the bytes read so far, then the
+//!    error; the others send their own request.
+//! 5. **Pass-through is cheap.** A request whose method is not configured costs one method
+//!    check; one with a body, a check of its size hint too. It is sent to the inner service
+//!    at once, its response returned as it is (its body wrapped in [`ResponseBody`], with no
+//!    allocation).
+//!
+//! A panic of the inner call reaches every request of the flight (see [`ResponseFuture`]).
+//!
+//! # What the key cannot see
+//!
+//! The layer sees the request's head. A response that depends on anything else (the client's
+//! address, a header outside the key, something an outer middleware put in the request's
+//! extensions, the time of day per user) would be handed to requests it was not made for. Put
+//! that in the key with [`CoalesceLayer::key_fn`], or keep the route out of the layer (axum:
+//! `Router::route_layer` on the routes that are the same for everyone).
+//!
+//! # Costs
+//!
+//! A request that is coalesced builds its key (one allocation) and joins the flight (the
+//! core's `Receiver`: one allocation). A flight allocates its work and, for a shared response,
+//! the buffer; each request that gets a copy clones the header map (the body is not copied).
+//! Requests that wait for a response that turns out unshareable pay one extra round trip.
+//! See BENCHMARKS.md in the repository for measured figures.
+//!
+//! # When to use this instead of a `KeyedGroup` in the handler, or an HTTP cache
+//!
+//! * **A [`KeyedGroup`](single_flight::KeyedGroup) in the handler** coalesces exactly the
+//!   expensive part (a database query, an upstream fetch) under a key you choose, and shares a
+//!   typed value that each request renders on its own (per-user headers and cookies stay
+//!   correct). Prefer it when the handler is yours and the expensive part is one call. The
+//!   layer is for what you cannot or do not want to change: a whole router, a reverse proxy,
+//!   generated handlers, many routes at once.
+//! * **An HTTP cache** (a CDN, Varnish, nginx's `proxy_cache`) keeps responses after they are
+//!   made and serves them for their freshness lifetime; this layer keeps nothing. It closes the
+//!   gap a cache leaves, the herd on a miss or an expiry (nginx's `proxy_cache_lock`), and it
+//!   helps where nothing may be cached at all (`Cache-Control: no-cache`, `max-age=0`): it
+//!   shares a response only among requests that were already waiting for it.
+//!
+//! # Features
+//!
+//! This crate has no optional features.
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod error;
+mod future;
+mod layer;
+mod outcome;
+mod policy;
+mod service;
+
+pub use crate::body::ResponseBody;
+pub use crate::error::SharedError;
+pub use crate::future::ResponseFuture;
+pub use crate::layer::CoalesceLayer;
+pub use crate::service::Coalesce;
+
+// The README's example is compiled and run as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
