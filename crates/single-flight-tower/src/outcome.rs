@@ -73,6 +73,8 @@ impl fmt::Debug for Outcome {
 }
 
 /// What one waiter does with the outcome of its flight.
+// Returned once per request and matched at once: boxing the response would allocate for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Delivery<B: Body, E> {
     /// Return this response.
