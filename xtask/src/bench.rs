@@ -4,7 +4,8 @@ use crate::util::{self, Result};
 
 const PACKAGE: &str = "single-flight-benches";
 
-/// Runs the `compare` binary of the benches package in release mode with `args`.
+/// Runs a binary of the benches package in release mode: `http` for `bench http [ARGS...]`
+/// (HTTP request coalescing through hyper on loopback), else `compare` with `args`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let manifest = util::project_root().join("benches/Cargo.toml");
     if !manifest.exists() {
@@ -13,7 +14,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             manifest.display()
         ));
     }
-    let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", "compare", "--"]);
+    let (bin, args) = match args.split_first() {
+        Some((first, rest)) if first == "http" => ("http", rest),
+        _ => ("compare", args),
+    };
+    let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", bin, "--"]);
     cmd.args(args);
     util::run(&mut cmd).map(drop)
 }

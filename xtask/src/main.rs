@@ -30,6 +30,8 @@ commands:
         TEST-ARGS go to the test binary (e.g. a test name filter)
   bench [ARGS...]
         run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS
+  bench http [--quick]
+        run the HTTP benchmark (binary `http`: single-flight-tower through hyper on loopback)
   help
         print this text
 

@@ -104,12 +104,10 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The upstreams of these tests are always ready.
-        self.inner
-            .poll_ready(cx)
-            .map(|ready| {
-                ready.expect("always ready");
-                Ok(())
-            })
+        self.inner.poll_ready(cx).map(|ready| {
+            ready.expect("always ready");
+            Ok(())
+        })
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
