@@ -22,7 +22,8 @@
 //!   distinct URLs and for `POST`s, best of five interleaved runs, and the difference to no
 //!   layer; and the process's CPU time per request.
 //! * `layer alone`: the same two request shapes sent to the service in a loop, no network: the
-//!   layer's own cost per request in nanoseconds, without the noise of the rest of the stack.
+//!   layer's own cost per request in nanoseconds, without the noise of the rest of the stack
+//!   (`--layer-alone` runs only this one, e.g. under `perf record`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -410,12 +411,17 @@ async fn in_process(requests: usize) {
 
 fn main() -> ExitCode {
     let quick = std::env::args().skip(1).any(|arg| arg == "--quick");
+    let layer_only = std::env::args().skip(1).any(|arg| arg == "--layer-alone");
     let scale = if quick { 4 } else { 1 };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if layer_only {
+        runtime.block_on(in_process(200_000 / scale));
+        return ExitCode::SUCCESS;
+    }
     let failed = runtime.block_on(async {
         println!(
             "## HTTP: one process, hyper server and hyper-util client on loopback, tokio with 2 \

@@ -174,13 +174,50 @@ enum Buffering<B: Body> {
     Failed { prefix: Vec<Bytes>, error: B::Error },
 }
 
+/// The chunks read so far. The first is kept apart, so that a body of one chunk (a `Full`, a
+/// small response) is shared as it came, without a copy or an allocation.
+#[derive(Default)]
+struct Buffer {
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+    len: usize,
+}
+
+impl Buffer {
+    fn push(&mut self, chunk: Bytes) {
+        self.len = self.len.saturating_add(chunk.len());
+        match self.first {
+            None => self.first = Some(chunk),
+            Some(_) => self.more.push(chunk),
+        }
+    }
+
+    fn into_chunks(self) -> Vec<Bytes> {
+        self.first.into_iter().chain(self.more).collect()
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.first {
+            None => Bytes::new(),
+            Some(first) if self.more.is_empty() => first,
+            Some(first) => {
+                let mut whole = BytesMut::with_capacity(self.len);
+                whole.extend_from_slice(&first);
+                for chunk in &self.more {
+                    whole.extend_from_slice(chunk);
+                }
+                whole.freeze()
+            }
+        }
+    }
+}
+
 /// Reads `body` until it ends, fails, or holds more than `cap` bytes.
 async fn buffer<B: Body>(body: B, cap: usize) -> Buffering<B> {
     // Boxed so that an over-cap body can be handed on after it has been polled (the inner body
     // need not be `Unpin`); one allocation per shared response, none per waiter.
     let mut body = Box::pin(body);
-    let mut chunks: Vec<Bytes> = Vec::new();
-    let mut len = 0usize;
+    let mut buffer = Buffer::default();
     let mut trailers: Option<HeaderMap> = None;
     loop {
         let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
@@ -188,7 +225,7 @@ async fn buffer<B: Body>(body: B, cap: usize) -> Buffering<B> {
             Some(Ok(frame)) => frame,
             Some(Err(error)) => {
                 return Buffering::Failed {
-                    prefix: chunks,
+                    prefix: buffer.into_chunks(),
                     error,
                 }
             }
@@ -199,11 +236,10 @@ async fn buffer<B: Body>(body: B, cap: usize) -> Buffering<B> {
                 if chunk.is_empty() {
                     continue;
                 }
-                len = len.saturating_add(chunk.len());
-                chunks.push(chunk);
-                if len > cap {
+                buffer.push(chunk);
+                if buffer.len > cap {
                     return Buffering::OverCap {
-                        prefix: chunks,
+                        prefix: buffer.into_chunks(),
                         rest: body,
                     };
                 }
@@ -218,16 +254,10 @@ async fn buffer<B: Body>(body: B, cap: usize) -> Buffering<B> {
             }
         }
     }
-    let data = if chunks.len() == 1 {
-        chunks.pop().unwrap_or_default()
-    } else {
-        let mut whole = BytesMut::with_capacity(len);
-        for chunk in &chunks {
-            whole.extend_from_slice(chunk);
-        }
-        whole.freeze()
-    };
-    Buffering::Whole { data, trailers }
+    Buffering::Whole {
+        data: buffer.into_bytes(),
+        trailers,
+    }
 }
 
 #[cfg(test)]
