@@ -148,6 +148,12 @@ async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) 
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// Builds the `i`th request of a load for the server at an address.
+type MakeRequest = fn(SocketAddr, usize) -> Request<Full<Bytes>>;
+
+/// Builds the `i`th request of an in-process run.
+type MakeLocal = fn(usize) -> Request<Full<Bytes>>;
+
 /// CPU time of this process so far (user + system), from `/proc/self/stat` (Linux; `None`
 /// elsewhere). Its resolution is the kernel's clock tick, usually 10 ms.
 fn cpu_time() -> Option<Duration> {
@@ -174,7 +180,7 @@ async fn load(
     calls: &AtomicUsize,
     requests: usize,
     clients: usize,
-    make: fn(SocketAddr, usize) -> Request<Full<Bytes>>,
+    make: MakeRequest,
 ) -> Load {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(clients)
@@ -243,11 +249,7 @@ fn micros_per_request(load: &Load) -> f64 {
 }
 
 /// `herd` or `distinct`: one run per front end, after a warm-up.
-async fn throughput(
-    title: &str,
-    requests: usize,
-    make: fn(SocketAddr, usize) -> Request<Full<Bytes>>,
-) -> usize {
+async fn throughput(title: &str, requests: usize, make: MakeRequest) -> usize {
     const CLIENTS: usize = 200;
     const DELAY: Duration = Duration::from_millis(20);
     println!(
@@ -286,8 +288,7 @@ async fn overhead(requests: usize) -> usize {
          (µs of wall time per request, best of {ROUNDS})\n"
     );
     let mut failed = 0;
-    let shapes: [(&str, fn(SocketAddr, usize) -> Request<Full<Bytes>>); 2] =
-        [("GET, distinct URLs", distinct_url), ("POST", post)];
+    let shapes: [(&str, MakeRequest); 2] = [("GET, distinct URLs", distinct_url), ("POST", post)];
     let mut servers = Vec::new();
     for front in Front::ALL {
         servers.push((front, start(front, Duration::ZERO).await));
@@ -349,7 +350,7 @@ async fn in_process(requests: usize) {
         (request.method().clone(), request.uri().clone())
     })
     .layer(inner);
-    let shapes: [fn(usize) -> Request<Full<Bytes>>; 2] = [
+    let shapes: [MakeLocal; 2] = [
         |i| {
             Request::get(format!("/item/{i}"))
                 .body(Full::default())
@@ -361,11 +362,7 @@ async fn in_process(requests: usize) {
                 .expect("a request")
         },
     ];
-    async fn time<S, B>(
-        mut service: S,
-        requests: usize,
-        make: fn(usize) -> Request<Full<Bytes>>,
-    ) -> f64
+    async fn time<S, B>(mut service: S, requests: usize, make: MakeLocal) -> f64
     where
         S: Service<Request<Full<Bytes>>, Response = Response<B>>,
         S::Error: std::fmt::Debug,
