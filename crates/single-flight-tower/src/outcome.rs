@@ -43,12 +43,19 @@ pub(crate) struct Buffered {
 }
 
 impl Buffered {
-    /// A copy for one waiter: the head is cloned, the body is not copied.
-    fn response<B: Body>(&self) -> Response<ResponseBody<B>> {
-        Response::from_parts(
-            self.head.clone(),
-            ResponseBody::buffered(self.data.clone(), self.trailers.clone()),
-        )
+    /// The response for one waiter: moved out if it is the last holder (a flight with a single
+    /// request), else a copy whose head is cloned and whose body is not copied.
+    fn response<B: Body>(this: Arc<Self>) -> Response<ResponseBody<B>> {
+        match Arc::try_unwrap(this) {
+            Ok(whole) => Response::from_parts(
+                whole.head,
+                ResponseBody::buffered(whole.data, whole.trailers),
+            ),
+            Err(shared) => Response::from_parts(
+                shared.head.clone(),
+                ResponseBody::buffered(shared.data.clone(), shared.trailers.clone()),
+            ),
+        }
     }
 }
 
@@ -105,7 +112,7 @@ impl Outcome {
         E: Clone + Send + Sync + 'static,
     {
         match self {
-            Outcome::Shared(buffered) => Delivery::Response(buffered.response()),
+            Outcome::Shared(buffered) => Delivery::Response(Buffered::response(buffered)),
             Outcome::Failed(error) => match error.downcast_ref::<E>() {
                 Some(error) => Delivery::Error(error.clone()),
                 None => Delivery::SendOwn,
