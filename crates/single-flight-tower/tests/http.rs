@@ -673,31 +673,51 @@ async fn a_large_streamed_body_arrives_intact() {
     assert_pattern(&got[0].body, 0, LEN);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_client_disconnecting_does_not_stop_the_others() {
-    const FOLLOWERS: usize = 3;
+/// What [`first_client_disconnects`] saw.
+struct Disconnect {
+    /// Calls of the upstream.
+    calls: usize,
+    /// Calls that ran to their end.
+    finished: usize,
+    /// Response futures dropped unfinished.
+    dropped: usize,
+    /// What each of the other clients got.
+    got: Vec<Got>,
+    /// Keys in flight at the end.
+    in_flight: usize,
+}
+
+const FOLLOWERS: usize = 3;
+
+/// A first client (raw TCP, so that it can vanish mid-request) starts a flight, `FOLLOWERS`
+/// clients join it, the first client disconnects, and only then does the upstream's first call
+/// answer with `respond(0)`. Later calls answer `respond(n)` at once.
+async fn first_client_disconnects(
+    respond: fn(usize) -> Result<Response<UpBody>, SharedError>,
+) -> Disconnect {
     let slot = watch::channel(None::<Events>).0;
     let calls = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
     let up = {
         let (events, calls, finished) = (slot.subscribe(), calls.clone(), finished.clone());
         tower::service_fn(move |_request: Request<Incoming>| {
-            calls.fetch_add(1, Ordering::SeqCst);
+            let call = calls.fetch_add(1, Ordering::SeqCst);
             let events = events.borrow().clone().expect("the server is up");
             let finished = finished.clone();
             async move {
-                // Everyone has joined, and the first client has gone.
-                events.arrivals(1 + FOLLOWERS).await;
-                events.drops(1).await;
+                if call == 0 {
+                    // Everyone has joined, and the first client has gone.
+                    events.arrivals(1 + FOLLOWERS).await;
+                    events.drops(1).await;
+                }
                 finished.fetch_add(1, Ordering::SeqCst);
-                ok("still here")
+                respond(call)
             }
         })
     };
     let (addr, events, coalesce) = serve(layer(), up).await;
     slot.send_replace(Some(events.clone()));
 
-    // The first client, over raw TCP so that it can vanish mid-request.
     let mut first = TcpStream::connect(addr).await.unwrap();
     first
         .write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
@@ -722,21 +742,105 @@ async fn the_first_client_disconnecting_does_not_stop_the_others() {
     // The first client disconnects; hyper drops its response future.
     drop(first);
     let got = followers.join_all().await;
+    let dropped = *events.dropped.borrow();
+    Disconnect {
+        calls: calls.load(Ordering::SeqCst),
+        finished: finished.load(Ordering::SeqCst),
+        dropped,
+        got,
+        in_flight: coalesce.in_flight(),
+    }
+}
 
-    assert_eq!(*events.dropped.borrow(), 1, "the first request was dropped");
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        1,
-        "the inner service ran once"
-    );
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "and ran to its end");
-    assert_eq!(got.len(), FOLLOWERS);
-    for g in &got {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_client_disconnecting_does_not_stop_the_others() {
+    let seen = first_client_disconnects(|_| ok("still here")).await;
+    assert_eq!(seen.dropped, 1, "the first request was dropped");
+    assert_eq!(seen.calls, 1, "the inner service ran once");
+    assert_eq!(seen.finished, 1, "and ran to its end");
+    assert_eq!(seen.got.len(), FOLLOWERS);
+    for g in &seen.got {
         assert_eq!(g.status, StatusCode::OK);
         assert_eq!(g.body, "still here");
         assert_eq!(g.role(), "follower");
     }
-    assert_eq!(coalesce.in_flight(), 0);
+    assert_eq!(seen.in_flight, 0);
+}
+
+/// The response the first client left behind sets a cookie: it must not go to anyone else, so
+/// each of the others sends its own request and gets its own cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unshareable_response_left_behind_goes_to_nobody_else() {
+    let seen = first_client_disconnects(|n| {
+        Ok(Response::builder()
+            .header("set-cookie", format!("session={n}"))
+            .body(text("welcome"))
+            .unwrap())
+    })
+    .await;
+    assert_eq!(seen.dropped, 1);
+    assert_eq!(seen.calls, 1 + FOLLOWERS);
+    assert_eq!(seen.finished, 1 + FOLLOWERS);
+    let mut cookies: Vec<_> = seen
+        .got
+        .iter()
+        .map(|g| {
+            assert_eq!(g.status, StatusCode::OK);
+            assert_eq!(g.role(), "fallback");
+            g.headers["set-cookie"].to_str().unwrap().to_owned()
+        })
+        .collect();
+    cookies.sort();
+    let expected: Vec<_> = (1..=FOLLOWERS).map(|n| format!("session={n}")).collect();
+    assert_eq!(cookies, expected, "nobody got the first client's cookie");
+    assert_eq!(seen.in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_and_range_requests_pass_through() {
+    let fx = start(layer(), 3, |n, _| numbered(n)).await;
+    let requests = [
+        ("if-none-match", "\"v1\""),
+        ("range", "bytes=0-3"),
+        ("if-modified-since", "Wed, 02 Dec 2026 09:00:00 GMT"),
+    ]
+    .iter()
+    .map(|(name, value)| {
+        get(fx.addr, "/doc")
+            .header(*name, *value)
+            .body(empty())
+            .unwrap()
+    })
+    .collect();
+    let got = all_at_once(requests).await;
+    assert_eq!(fx.calls(), 3);
+    assert_eq!(roles(&got), [0, 0, 0, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_key_and_a_vary_on_a_key_header() {
+    // The key ignores the query string; `/live` is never coalesced.
+    let keyed = layer().key_fn(|head: &http::request::Parts| {
+        let path = head.uri.path();
+        (path != "/live").then(|| path.to_owned())
+    });
+    let fx = start(keyed, 5, |n, _| {
+        Ok(Response::builder()
+            .header("vary", "Accept-Encoding")
+            .body(Full::new(Bytes::from(format!("call {n}"))).boxed())
+            .unwrap())
+    })
+    .await;
+    let requests = ["/page?utm=a", "/page?utm=b", "/page", "/live", "/live"]
+        .iter()
+        .map(|path| get(fx.addr, path).body(empty()).unwrap())
+        .collect();
+    let got = all_at_once(requests).await;
+    assert_eq!(fx.calls(), 3, "one flight for /page, two calls for /live");
+    assert_eq!(roles(&got), [1, 2, 0, 2]);
+    assert_eq!(got[0].body, got[1].body);
+    assert_eq!(got[1].body, got[2].body);
+    assert_ne!(got[3].body, got[4].body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
