@@ -86,11 +86,14 @@
 //!
 //! # Costs
 //!
-//! A request that is coalesced builds its key (one allocation) and joins the flight (the
-//! core's `Receiver`: one allocation). A flight allocates its work and, for a shared response,
-//! the buffer; each request that gets a copy clones the header map (the body is not copied).
-//! Requests that wait for a response that turns out unshareable pay one extra round trip.
-//! See BENCHMARKS.md in the repository for measured figures.
+//! A request that joins a flight builds its key (one allocation) and waits (the core's
+//! `Receiver`: one allocation), then clones the shared header map (the body is not copied). A
+//! flight adds its boxed work, the group's copy of the key, the boxed body while it is buffered
+//! and the shared buffer (a body of one chunk is kept as it came, without a copy). Requests that
+//! wait for a response that turns out unshareable pay one extra round trip. Measured through
+//! hyper on loopback (BENCHMARKS.md in the repository): under a herd, 21 upstream calls instead
+//! of 4,000 and half the CPU per request; a request that is coalescable but finds nothing to
+//! share costs about 0.5 µs more than without the layer, one that passes through tens of ns.
 //!
 //! # When to use this instead of a `KeyedGroup` in the handler, or an HTTP cache
 //!

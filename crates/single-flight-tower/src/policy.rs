@@ -178,26 +178,35 @@ impl Policy {
     /// unambiguous: a missing header, an empty value and two values all encode differently.
     fn default_key(&self, parts: &request::Parts) -> Bytes {
         let uri = &parts.uri;
-        let mut key = Vec::with_capacity(64 + uri.path().len());
-        key.extend_from_slice(parts.method.as_str().as_bytes());
-        key.push(b'\n');
-        if let Some(scheme) = uri.scheme_str() {
-            key.extend_from_slice(scheme.as_bytes());
+        let method = parts.method.as_str().as_bytes();
+        let scheme = uri.scheme_str().unwrap_or_default().as_bytes();
+        let authority = match uri.authority() {
+            Some(authority) => authority.as_str().as_bytes(),
+            None => parts
+                .headers
+                .get(header::HOST)
+                .map_or(&[][..], |h| h.as_bytes()),
+        };
+        let target = uri
+            .path_and_query()
+            .map_or(&b"/"[..], |t| t.as_str().as_bytes());
+        let headers: usize = self
+            .key_headers
+            .iter()
+            .map(|name| {
+                let values = parts.headers.get_all(name).iter();
+                1 + values.map(|value| value.len() + 1).sum::<usize>()
+            })
+            .sum();
+        // The exact length, so that `Bytes::from` takes the buffer as it is: a request that
+        // joins a flight then allocates for its key once.
+        let len = method.len() + scheme.len() + authority.len() + target.len() + 3 + headers;
+        let mut key = Vec::with_capacity(len);
+        for (part, separator) in [(method, b'\n'), (scheme, b'\n'), (authority, b'\n')] {
+            key.extend_from_slice(part);
+            key.push(separator);
         }
-        key.push(b'\n');
-        match uri.authority() {
-            Some(authority) => key.extend_from_slice(authority.as_str().as_bytes()),
-            None => {
-                if let Some(host) = parts.headers.get(header::HOST) {
-                    key.extend_from_slice(host.as_bytes());
-                }
-            }
-        }
-        key.push(b'\n');
-        match uri.path_and_query() {
-            Some(target) => key.extend_from_slice(target.as_str().as_bytes()),
-            None => key.push(b'/'),
-        }
+        key.extend_from_slice(target);
         for name in &self.key_headers {
             key.push(b'\n');
             for value in parts.headers.get_all(name) {
@@ -205,6 +214,7 @@ impl Policy {
                 key.push(0);
             }
         }
+        debug_assert_eq!(key.len(), len);
         Bytes::from(key)
     }
 
