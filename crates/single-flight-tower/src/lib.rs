@@ -84,6 +84,36 @@
 //! that in the key with [`CoalesceLayer::key_fn`], or keep the route out of the layer (axum:
 //! `Router::route_layer` on the routes that are the same for everyone).
 //!
+//! # Timeouts and hung upstreams
+//!
+//! A flight lasts as long as the inner call. To bound it, put a timeout *inside* the layer,
+//! between it and the service: a hung call then fails its whole flight at once (every request
+//! that waited gets the error), and the next request starts a new flight. A timeout *outside*
+//! the layer bounds each client's wait instead: a client that gives up leaves, and the call goes
+//! on for the others (semantics 3).
+//!
+//! ```
+//! use std::time::Duration;
+//! use single_flight_tower::{CoalesceLayer, SharedError};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let service = ServiceBuilder::new()
+//!     .layer(CoalesceLayer::new())
+//!     .map_err(SharedError::new) // tower's `Elapsed` arrives boxed: make it shareable
+//!     .timeout(Duration::from_millis(20))
+//!     .service(service_fn(|_req: http::Request<String>| async {
+//!         tokio::time::sleep(Duration::from_secs(3600)).await; // a hung upstream
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//!     }));
+//! let get = || service.clone().oneshot(http::Request::new(String::new()));
+//! let (a, b) = tokio::join!(get(), get());
+//! assert_eq!(a.unwrap_err().to_string(), "request timed out");
+//! assert_eq!(b.unwrap_err().to_string(), "request timed out");
+//! # }
+//! ```
+//!
 //! # Costs
 //!
 //! A request that joins a flight builds its key (one allocation) and waits (the core's
