@@ -14,7 +14,6 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
-//! use std::sync::Arc;
 //! use axum::{routing::get, Router};
 //! use single_flight_tower::CoalesceLayer;
 //! use tower::ServiceExt;
@@ -34,7 +33,10 @@
 //!     .layer(CoalesceLayer::new());
 //!
 //! // Three identical requests at once: the handler runs once, all three get the page.
-//! let get = || app.clone().oneshot(http::Request::get("/report").body(axum::body::Body::empty()).unwrap());
+//! let get = || {
+//!     let request = http::Request::get("/report").body(axum::body::Body::empty()).unwrap();
+//!     app.clone().oneshot(request)
+//! };
 //! let (a, b, c) = tokio::join!(get(), get(), get());
 //! for response in [a, b, c] {
 //!     assert_eq!(response.unwrap().status(), 200);

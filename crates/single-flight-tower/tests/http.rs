@@ -1,6 +1,8 @@
 //! The layer through a real hyper server on loopback, driven by a real HTTP client (hyper-util's
 //! pooled client, or raw TCP where a client must vanish mid-request).
 //!
+//! "Semantics N" below cites the numbered semantics of the crate docs.
+//!
 //! Every test holds the upstream's answer until the requests it expects have reached the layer
 //! (and, for the first one, joined or started their flight), so that "shared" and "not shared"
 //! are decided by the layer and not by timing; then it asserts the number of upstream calls and
@@ -322,6 +324,7 @@ fn numbered(n: usize) -> Result<Response<UpBody>, SharedError> {
     ok(format!("answer of call {n}"))
 }
 
+/// Semantics 1 and 2: one inner call, every client the same response.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herd_of_200_identical_gets_makes_one_inner_call() {
     const N: usize = 200;
@@ -341,6 +344,7 @@ async fn herd_of_200_identical_gets_makes_one_inner_call() {
     assert_eq!(fx.in_flight(), 0);
 }
 
+/// Semantics 1: credentials pass through unless the key includes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_with_different_authorization_are_not_shared() {
     // By default a request with credentials passes through, equal or not.
@@ -402,6 +406,7 @@ async fn requests_with_different_authorization_are_not_shared() {
     assert_eq!(roles(&got), [0, 0, 0, 3]);
 }
 
+/// Semantics 2: a response that sets a cookie is its own request's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_set_cookie_response_gives_every_client_its_own_call_and_cookie() {
     const N: usize = 8;
@@ -436,6 +441,7 @@ async fn a_set_cookie_response_gives_every_client_its_own_call_and_cookie() {
     assert_eq!(fx.in_flight(), 0);
 }
 
+/// Semantics 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_no_store_and_foreign_vary_are_not_shared() {
     for (name, value) in [
@@ -462,6 +468,7 @@ async fn private_no_store_and_foreign_vary_are_not_shared() {
     }
 }
 
+/// Semantics 1 and 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_is_never_shared() {
     const N: usize = 6;
@@ -487,6 +494,7 @@ async fn post_is_never_shared() {
     assert_eq!(bodies.len(), N);
 }
 
+/// Semantics 1 and 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_with_a_body_passes_through() {
     let fx = start(layer(), 3, |n, _| numbered(n)).await;
@@ -502,6 +510,7 @@ async fn a_get_with_a_body_passes_through() {
     assert_eq!(roles(&got), [0, 0, 0, 3]);
 }
 
+/// Semantics 1: the method is part of the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_and_get_are_never_mixed() {
     let fx = start(layer(), 4, |n, request| {
@@ -604,6 +613,7 @@ fn assert_pattern(body: &[u8], seed: usize, len: usize) {
     }
 }
 
+/// Semantics 2: over the cap, the leader streams its whole body, the others send their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_cap_reaches_every_client_whole() {
     const N: usize = 5;
@@ -647,6 +657,7 @@ async fn a_body_over_the_cap_reaches_every_client_whole() {
     }
 }
 
+/// Semantics 2: a large body, shared under the cap and streamed through over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_streamed_body_arrives_intact() {
     const LEN: usize = 8 << 20;
@@ -752,6 +763,7 @@ async fn first_client_disconnects(
     }
 }
 
+/// Semantics 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_client_disconnecting_does_not_stop_the_others() {
     let seen = first_client_disconnects(|_| ok("still here")).await;
@@ -767,6 +779,7 @@ async fn the_first_client_disconnecting_does_not_stop_the_others() {
     assert_eq!(seen.in_flight, 0);
 }
 
+/// Semantics 2 and 3.
 /// The response the first client left behind sets a cookie: it must not go to anyone else, so
 /// each of the others sends its own request and gets its own cookie.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -796,6 +809,7 @@ async fn an_unshareable_response_left_behind_goes_to_nobody_else() {
     assert_eq!(seen.in_flight, 0);
 }
 
+/// Semantics 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_and_range_requests_pass_through() {
     let fx = start(layer(), 3, |n, _| numbered(n)).await;
@@ -817,6 +831,7 @@ async fn conditional_and_range_requests_pass_through() {
     assert_eq!(roles(&got), [0, 0, 0, 3]);
 }
 
+/// Semantics 1 and 2, with a custom key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_key_and_a_vary_on_a_key_header() {
     // The key ignores the query string; `/live` is never coalesced.
@@ -843,6 +858,7 @@ async fn a_custom_key_and_a_vary_on_a_key_header() {
     assert_ne!(got[3].body, got[4].body);
 }
 
+/// Semantics 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inner_error_reaches_every_follower() {
     const N: usize = 10;
@@ -864,6 +880,7 @@ async fn an_inner_error_reaches_every_follower() {
     assert_eq!(fx.in_flight(), 0);
 }
 
+/// Semantics 2: status, every header value, body and trailers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_copies_keep_status_headers_and_trailers() {
     let fx = start(layer(), 3, |_, _| {
