@@ -3,8 +3,8 @@
 //! the upstream answers it once and every client gets the answer.
 //!
 //! Both servers run in this process on free localhost ports: the upstream is an axum service
-//! whose every answer takes 50 ms; the gateway forwards `GET /quotes/{symbol}` to it with
-//! hyper-util's client. The program then load-tests the gateway twice with the same load
+//! whose every answer takes 25 ms, 32 at a time at most (like a database behind its connection
+//! pool); the gateway forwards `GET /quotes/{symbol}` to it with hyper-util's client. The program then load-tests the gateway twice with the same load
 //! (2,000 requests for ten symbols from 200 concurrent clients), once through a gateway without
 //! the layer and once through one with it, prints the upstream calls and latencies of each run,
 //! and exits non-zero if a request failed or the layer saved nothing. Its last line is
@@ -38,9 +38,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use single_flight_tower::CoalesceLayer;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// How long the upstream takes to answer.
-const UPSTREAM_TIME: Duration = Duration::from_millis(50);
+const UPSTREAM_TIME: Duration = Duration::from_millis(25);
+/// How many requests the upstream serves at once; the others queue.
+const UPSTREAM_SLOTS: usize = 32;
 /// Requests per run.
 const REQUESTS: usize = 2_000;
 /// Clients sending at once (each sends its share one after the other).
@@ -52,9 +55,19 @@ const SYMBOLS: [&str; 10] = [
 
 type HttpClient<B> = Client<HttpConnector, B>;
 
+/// The upstream's state: its call counter and its slots.
+#[derive(Clone)]
+struct Backend {
+    calls: Arc<AtomicUsize>,
+    slots: Arc<Semaphore>,
+}
+
 /// The slow upstream: one call per request it receives, counted.
-async fn quote(Path(symbol): Path<String>, State(calls): State<Arc<AtomicUsize>>) -> Response {
-    calls.fetch_add(1, Ordering::Relaxed);
+async fn quote(Path(symbol): Path<String>, State(backend): State<Backend>) -> Response {
+    backend.calls.fetch_add(1, Ordering::Relaxed);
+    let Ok(_slot) = backend.slots.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     tokio::time::sleep(UPSTREAM_TIME).await;
     let price = symbol.bytes().map(u64::from).sum::<u64>();
     (
@@ -173,9 +186,13 @@ fn report(label: &str, run: &Run) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let calls = Arc::new(AtomicUsize::new(0));
+    let backend = Backend {
+        calls: calls.clone(),
+        slots: Arc::new(Semaphore::new(UPSTREAM_SLOTS)),
+    };
     let upstream_app = Router::new()
         .route("/quotes/{symbol}", get(quote))
-        .with_state(calls.clone());
+        .with_state(backend);
     let upstream = Upstream {
         addr: spawn_server(upstream_app).await.expect("bind the upstream"),
         client: Client::builder(TokioExecutor::new()).build_http(),
@@ -190,8 +207,8 @@ async fn main() -> ExitCode {
         .expect("bind a gateway");
 
     println!(
-        "gateway: upstream answers in {} ms; {REQUESTS} requests from {CONCURRENCY} concurrent \
-         clients over {} URLs",
+        "gateway: the upstream answers in {} ms, {UPSTREAM_SLOTS} at a time; {REQUESTS} requests \
+         from {CONCURRENCY} concurrent clients over {} URLs",
         UPSTREAM_TIME.as_millis(),
         SYMBOLS.len(),
     );
