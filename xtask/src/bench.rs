@@ -4,7 +4,8 @@ use crate::util::{self, Result};
 
 const PACKAGE: &str = "single-flight-benches";
 
-/// Runs the `compare` binary of the benches package in release mode with `args`.
+/// Runs a binary of the benches package in release mode: `redis` for `bench redis [ARGS...]`,
+/// `http` for `bench http [ARGS...]`, else `compare` with `args`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let manifest = util::project_root().join("benches/Cargo.toml");
     if !manifest.exists() {
@@ -13,12 +14,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             manifest.display()
         ));
     }
-    // `bench redis ...`: the latency a flight through Redis adds (needs `redis-server`).
+    // `bench redis ...`: the latency a flight through Redis adds (needs `redis-server`);
+    // `bench http ...`: single-flight-tower through hyper on loopback.
     let (bin, args) = match args.split_first() {
         Some((first, rest)) if first == "redis" => {
             crate::redis::ensure()?;
             ("redis", rest)
         }
+        Some((first, rest)) if first == "http" => ("http", rest),
         _ => ("compare", args),
     };
     let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", bin, "--"]);

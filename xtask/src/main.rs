@@ -34,8 +34,11 @@ commands:
         run the loom models deeper (LOOM_MAX_PREEMPTIONS=3 unless set);
         TEST-ARGS go to the test binary (e.g. a test name filter)
   bench [ARGS...]
-        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS;
-        `bench redis [ARGS...]` runs the Redis latency scenario (binary `redis`) instead
+        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS
+  bench redis [ROUNDS]
+        run the Redis latency scenario (binary `redis`; needs redis-server)
+  bench http [--quick]
+        run the HTTP benchmark (binary `http`: single-flight-tower through hyper on loopback)
   help
         print this text
 

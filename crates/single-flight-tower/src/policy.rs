@@ -1,0 +1,543 @@
+//! What may be shared, and under which key: the layer's decisions, with no I/O.
+//!
+//! Two questions are answered here, each by a function that returns its decision:
+//!
+//! * [`Policy::admit`]: may this request join others? A request passes through (is sent to the
+//!   inner service as it is, alone) unless its method is configured, it carries no body, and it
+//!   carries no header that makes its response its own (credentials, conditions, a range, an
+//!   upgrade) unless the key includes that header. An admitted request gets its key.
+//! * [`Policy::verdict`]: may this response go to every request that waited for it? Not if it
+//!   belongs to one client (`Set-Cookie`, `Cache-Control: private` or `no-store`), depends on a
+//!   header the key does not include (`Vary`), switches protocols, is an open-ended event stream,
+//!   or declares a body over the cap. (A body over the cap that declares no length is found out
+//!   while buffering, in `outcome.rs`.)
+//!
+//! The rules rest on one invariant: **two requests share a response only if their keys are
+//! equal, and the key holds everything the response may depend on that the layer can see**: the
+//! method, the target (scheme, authority or `Host`, path and query) and the configured key
+//! headers. Whatever else a response depends on (a header outside the key, the client address)
+//! must be put in the key by a custom key function, or the route kept out of the layer.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName};
+use http::{request, Method, StatusCode};
+
+/// A custom key function, type-erased so that the layer stays one type.
+pub(crate) type KeyFn = Arc<dyn Fn(&request::Parts) -> Option<Bytes> + Send + Sync>;
+
+/// The buffering cap for shared responses when none is configured: 1 MiB.
+pub(crate) const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+/// Request headers that carry a client's credentials: by default, a request that carries one
+/// of them passes through unless the key includes it.
+pub(crate) const DEFAULT_CREDENTIALS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// Request headers that always make a response this request's own (a conditional request may get
+/// `304 Not Modified`, a range request `206 Partial Content`, an upgrade `101`), unless the key
+/// includes them. Not configurable: sharing them across requests that differ in them is never
+/// right.
+pub(crate) const PER_REQUEST: [HeaderName; 7] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+    header::UPGRADE,
+];
+
+/// The layer's configuration and the decisions made from it.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    /// Methods whose requests may be coalesced (`GET`, `HEAD` by default).
+    pub(crate) methods: Vec<Method>,
+    /// Request headers that are part of the key (`Accept`, `Accept-Encoding` by default).
+    pub(crate) key_headers: Vec<HeaderName>,
+    /// Request headers that carry credentials.
+    pub(crate) credential_headers: Vec<HeaderName>,
+    /// The largest response body that is buffered and shared, in bytes.
+    pub(crate) max_body: usize,
+    /// The response header that tells the role, if any.
+    pub(crate) role_header: Option<HeaderName>,
+    /// Replaces the target and key headers in the key, if set.
+    pub(crate) key_fn: Option<KeyFn>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            methods: vec![Method::GET, Method::HEAD],
+            key_headers: vec![header::ACCEPT, header::ACCEPT_ENCODING],
+            credential_headers: DEFAULT_CREDENTIALS.to_vec(),
+            max_body: DEFAULT_MAX_BODY,
+            role_header: None,
+            key_fn: None,
+        }
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("methods", &self.methods)
+            .field("key_headers", &self.key_headers)
+            .field("credential_headers", &self.credential_headers)
+            .field("max_body", &self.max_body)
+            .field("role_header", &self.role_header)
+            .field("key_fn", &self.key_fn.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
+}
+
+/// The decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Coalesce it with every other request of this key.
+    Share(Bytes),
+    /// Send it to the inner service alone.
+    Pass(Pass),
+}
+
+/// Why a request passes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// It carries this header (credentials, a condition, a range, an upgrade) and the key does
+    /// not include it.
+    Header(HeaderName),
+    /// The custom key function returned `None`.
+    NoKey,
+}
+
+/// The decision on a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Buffer it (up to the cap) and hand it to every waiter.
+    Share,
+    /// It goes to the request that produced it alone; the other waiters send their own request.
+    Keep(Unshareable),
+}
+
+/// Why a response is not shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unshareable {
+    /// It sets a cookie.
+    SetCookie,
+    /// `Cache-Control: private` (with or without a field list).
+    Private,
+    /// `Cache-Control: no-store`.
+    NoStore,
+    /// `Vary: *`, or `Vary` on a header the key does not include.
+    Vary,
+    /// `101 Switching Protocols`: the connection itself belongs to the request.
+    SwitchingProtocols,
+    /// `Content-Type: text/event-stream`: an open-ended stream, never buffered.
+    EventStream,
+    /// Its `Content-Length` (or its body, while buffering) is over the cap.
+    TooLarge,
+}
+
+impl Policy {
+    /// Whether requests with this method may be coalesced: the one check every request pays.
+    #[inline]
+    pub(crate) fn coalesces(&self, method: &Method) -> bool {
+        self.methods.contains(method)
+    }
+
+    /// Decides whether a request that has a configured method and no body may share a flight,
+    /// and under which key.
+    pub(crate) fn admit(&self, parts: &request::Parts) -> Admission {
+        // A header that makes the response this request's own, unless the key includes it. With
+        // a custom key function the layer cannot see what the key includes: only the key
+        // headers count (clear `credential_headers` when the function separates users).
+        let own = self.credential_headers.iter().chain(PER_REQUEST.iter());
+        for name in own {
+            if parts.headers.contains_key(name) && !self.key_headers.contains(name) {
+                return Admission::Pass(Pass::Header(name.clone()));
+            }
+        }
+        match &self.key_fn {
+            None => Admission::Share(self.default_key(parts)),
+            Some(key_fn) => match key_fn(parts) {
+                Some(custom) => Admission::Share(custom_key(&parts.method, &custom)),
+                None => Admission::Pass(Pass::NoKey),
+            },
+        }
+    }
+
+    /// The default key: method, scheme, authority (or `Host`), path and query, then each key
+    /// header's values in order.
+    ///
+    /// Header values and URIs cannot hold `\n` or `\0`, so the separators keep the encoding
+    /// unambiguous: a missing header, an empty value and two values all encode differently.
+    fn default_key(&self, parts: &request::Parts) -> Bytes {
+        let uri = &parts.uri;
+        let method = parts.method.as_str().as_bytes();
+        let scheme = uri.scheme_str().unwrap_or_default().as_bytes();
+        let authority = match uri.authority() {
+            Some(authority) => authority.as_str().as_bytes(),
+            None => parts
+                .headers
+                .get(header::HOST)
+                .map_or(&[][..], |h| h.as_bytes()),
+        };
+        let target = uri
+            .path_and_query()
+            .map_or(&b"/"[..], |t| t.as_str().as_bytes());
+        let headers: usize = self
+            .key_headers
+            .iter()
+            .map(|name| {
+                let values = parts.headers.get_all(name).iter();
+                1 + values.map(|value| value.len() + 1).sum::<usize>()
+            })
+            .sum();
+        // The exact length, so that `Bytes::from` takes the buffer as it is: a request that
+        // joins a flight then allocates for its key once.
+        let len = method.len() + scheme.len() + authority.len() + target.len() + 3 + headers;
+        let mut key = Vec::with_capacity(len);
+        for (part, separator) in [(method, b'\n'), (scheme, b'\n'), (authority, b'\n')] {
+            key.extend_from_slice(part);
+            key.push(separator);
+        }
+        key.extend_from_slice(target);
+        for name in &self.key_headers {
+            key.push(b'\n');
+            for value in parts.headers.get_all(name) {
+                key.extend_from_slice(value.as_bytes());
+                key.push(0);
+            }
+        }
+        debug_assert_eq!(key.len(), len);
+        Bytes::from(key)
+    }
+
+    /// Decides whether a response may go to every waiter of its flight, from its head alone.
+    pub(crate) fn verdict(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Verdict::Keep(Unshareable::SwitchingProtocols);
+        }
+        if headers.contains_key(header::SET_COOKIE) {
+            return Verdict::Keep(Unshareable::SetCookie);
+        }
+        for value in headers.get_all(header::CACHE_CONTROL) {
+            for directive in comma_list(value.as_bytes()) {
+                let name = directive.split(|&b| b == b'=').next().unwrap_or(&[]);
+                if name.eq_ignore_ascii_case(b"private") {
+                    return Verdict::Keep(Unshareable::Private);
+                }
+                if name.eq_ignore_ascii_case(b"no-store") {
+                    return Verdict::Keep(Unshareable::NoStore);
+                }
+            }
+        }
+        for value in headers.get_all(header::VARY) {
+            for field in comma_list(value.as_bytes()) {
+                let in_key = self
+                    .key_headers
+                    .iter()
+                    .any(|name| name.as_str().as_bytes().eq_ignore_ascii_case(field));
+                if !in_key {
+                    // `*` is never a header name, so it lands here too.
+                    return Verdict::Keep(Unshareable::Vary);
+                }
+            }
+        }
+        if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+            let essence = content_type.as_bytes().split(|&b| b == b';').next();
+            if essence.is_some_and(|e| trim(e).eq_ignore_ascii_case(b"text/event-stream")) {
+                return Verdict::Keep(Unshareable::EventStream);
+            }
+        }
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body as u64) {
+            return Verdict::Keep(Unshareable::TooLarge);
+        }
+        Verdict::Share
+    }
+}
+
+/// The key of a custom key function: the method stays in it, so that `GET` and `HEAD` never mix.
+fn custom_key(method: &Method, custom: &[u8]) -> Bytes {
+    let mut key = Vec::with_capacity(method.as_str().len() + 2 + custom.len());
+    key.extend_from_slice(method.as_str().as_bytes());
+    key.extend_from_slice(b"\n\0");
+    key.extend_from_slice(custom);
+    Bytes::from(key)
+}
+
+/// The non-empty, trimmed elements of an HTTP comma-separated list.
+fn comma_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|e| !e.is_empty())
+}
+
+fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderValue, Request};
+
+    fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> request::Parts {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn key(policy: &Policy, p: &request::Parts) -> Bytes {
+        match policy.admit(p) {
+            Admission::Share(key) => key,
+            Admission::Pass(why) => panic!("expected a key, passed through: {why:?}"),
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn only_configured_methods_coalesce() {
+        let policy = Policy::default();
+        assert!(policy.coalesces(&Method::GET));
+        assert!(policy.coalesces(&Method::HEAD));
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            assert!(!policy.coalesces(&method), "{method}");
+        }
+        let policy = Policy {
+            methods: vec![Method::POST],
+            ..Policy::default()
+        };
+        assert!(policy.coalesces(&Method::POST));
+        assert!(!policy.coalesces(&Method::GET));
+    }
+
+    #[test]
+    fn key_separates_method_target_host_and_key_headers() {
+        let policy = Policy::default();
+        let get = key(&policy, &parts(Method::GET, "/a?x=1", &[("host", "h")]));
+        assert_eq!(
+            get,
+            key(&policy, &parts(Method::GET, "/a?x=1", &[("host", "h")]))
+        );
+        let others = [
+            parts(Method::HEAD, "/a?x=1", &[("host", "h")]),
+            parts(Method::GET, "/a?x=2", &[("host", "h")]),
+            parts(Method::GET, "/a", &[("host", "h")]),
+            parts(Method::GET, "/a?x=1", &[("host", "other")]),
+            parts(Method::GET, "/a?x=1", &[]),
+            parts(
+                Method::GET,
+                "/a?x=1",
+                &[("host", "h"), ("accept", "text/html")],
+            ),
+            parts(
+                Method::GET,
+                "/a?x=1",
+                &[("host", "h"), ("accept-encoding", "gzip")],
+            ),
+            parts(Method::GET, "/a?x=1", &[("host", "h"), ("accept", "")]),
+        ];
+        for other in &others {
+            assert_ne!(get, key(&policy, other), "{other:?}");
+        }
+        // Headers outside the key do not split it.
+        let with_agent = parts(Method::GET, "/a?x=1", &[("host", "h"), ("user-agent", "x")]);
+        assert_eq!(get, key(&policy, &with_agent));
+    }
+
+    #[test]
+    fn key_encoding_is_unambiguous() {
+        let policy = Policy::default();
+        // One `Accept` value "a" and an `Accept-Encoding` "b" is not two `Accept` values.
+        let split = parts(
+            Method::GET,
+            "/",
+            &[("accept", "a"), ("accept-encoding", "b")],
+        );
+        let two = parts(Method::GET, "/", &[("accept", "a"), ("accept", "b")]);
+        let empty = parts(Method::GET, "/", &[("accept", "")]);
+        let missing = parts(Method::GET, "/", &[]);
+        let keys = [&split, &two, &empty, &missing].map(|p| key(&policy, p));
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // An absolute-form target keeps its scheme and authority.
+        let http = key(&policy, &parts(Method::GET, "http://h/a", &[]));
+        let https = key(&policy, &parts(Method::GET, "https://h/a", &[]));
+        assert_ne!(http, https);
+    }
+
+    #[test]
+    fn credentials_pass_through_unless_keyed() {
+        let policy = Policy::default();
+        for name in ["authorization", "cookie", "proxy-authorization"] {
+            let p = parts(Method::GET, "/", &[(name, "secret")]);
+            assert_eq!(
+                policy.admit(&p),
+                Admission::Pass(Pass::Header(HeaderName::from_static(name)))
+            );
+        }
+        let keyed = Policy {
+            key_headers: vec![header::AUTHORIZATION],
+            ..Policy::default()
+        };
+        let alice = key(&keyed, &parts(Method::GET, "/", &[("authorization", "a")]));
+        let bob = key(&keyed, &parts(Method::GET, "/", &[("authorization", "b")]));
+        assert_ne!(alice, bob);
+        // A cookie is still a credential that the key does not include.
+        let p = parts(Method::GET, "/", &[("authorization", "a"), ("cookie", "c")]);
+        assert!(matches!(keyed.admit(&p), Admission::Pass(_)));
+        // No credential headers at all: everything shares.
+        let trusting = Policy {
+            credential_headers: Vec::new(),
+            ..Policy::default()
+        };
+        key(&trusting, &parts(Method::GET, "/", &[("cookie", "c")]));
+    }
+
+    #[test]
+    fn conditional_range_and_upgrade_requests_pass_through() {
+        let policy = Policy::default();
+        for name in [
+            "if-none-match",
+            "if-modified-since",
+            "if-match",
+            "if-unmodified-since",
+            "if-range",
+            "range",
+            "upgrade",
+        ] {
+            let p = parts(Method::GET, "/", &[(name, "x")]);
+            assert!(matches!(policy.admit(&p), Admission::Pass(_)), "{name}");
+        }
+        let keyed = Policy {
+            key_headers: vec![header::IF_NONE_MATCH],
+            ..Policy::default()
+        };
+        key(
+            &keyed,
+            &parts(Method::GET, "/", &[("if-none-match", "\"v1\"")]),
+        );
+    }
+
+    #[test]
+    fn custom_key_keeps_the_method_and_may_refuse() {
+        let policy = Policy {
+            key_fn: Some(Arc::new(|parts: &request::Parts| {
+                (parts.uri.path() != "/private").then(|| Bytes::from(parts.uri.path().to_owned()))
+            })),
+            ..Policy::default()
+        };
+        let get = key(&policy, &parts(Method::GET, "/a?x=1", &[]));
+        assert_eq!(get, key(&policy, &parts(Method::GET, "/a?x=2", &[])));
+        assert_ne!(get, key(&policy, &parts(Method::HEAD, "/a", &[])));
+        assert_eq!(
+            policy.admit(&parts(Method::GET, "/private", &[])),
+            Admission::Pass(Pass::NoKey)
+        );
+        // The credential rule still holds.
+        let p = parts(Method::GET, "/a", &[("authorization", "x")]);
+        assert!(matches!(policy.admit(&p), Admission::Pass(Pass::Header(_))));
+    }
+
+    #[test]
+    fn verdicts() {
+        let policy = Policy {
+            max_body: 10,
+            ..Policy::default()
+        };
+        let ok = StatusCode::OK;
+        let cases: &[(&[(&str, &str)], Verdict)] = &[
+            (&[], Verdict::Share),
+            (&[("content-length", "10")], Verdict::Share),
+            (&[("cache-control", "public, max-age=60")], Verdict::Share),
+            (&[("cache-control", "no-cache")], Verdict::Share),
+            (&[("vary", "Accept-Encoding")], Verdict::Share),
+            (&[("vary", "accept, accept-encoding")], Verdict::Share),
+            (
+                &[("content-type", "text/html; charset=utf-8")],
+                Verdict::Share,
+            ),
+            (
+                &[("set-cookie", "id=1")],
+                Verdict::Keep(Unshareable::SetCookie),
+            ),
+            (
+                &[("cache-control", "max-age=0, Private")],
+                Verdict::Keep(Unshareable::Private),
+            ),
+            (
+                &[("cache-control", "private=\"set-cookie\"")],
+                Verdict::Keep(Unshareable::Private),
+            ),
+            (
+                &[("cache-control", "public"), ("cache-control", "no-store")],
+                Verdict::Keep(Unshareable::NoStore),
+            ),
+            (&[("vary", "*")], Verdict::Keep(Unshareable::Vary)),
+            (
+                &[("vary", "accept-encoding, Origin")],
+                Verdict::Keep(Unshareable::Vary),
+            ),
+            (
+                &[("content-type", "Text/Event-Stream ; charset=utf-8")],
+                Verdict::Keep(Unshareable::EventStream),
+            ),
+            (
+                &[("content-length", "11")],
+                Verdict::Keep(Unshareable::TooLarge),
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(policy.verdict(ok, &headers(pairs)), *expected, "{pairs:?}");
+        }
+        assert_eq!(
+            policy.verdict(StatusCode::SWITCHING_PROTOCOLS, &HeaderMap::new()),
+            Verdict::Keep(Unshareable::SwitchingProtocols)
+        );
+        // Errors from upstream are shared like any other status.
+        assert_eq!(
+            policy.verdict(StatusCode::BAD_GATEWAY, &HeaderMap::new()),
+            Verdict::Share
+        );
+    }
+
+    #[test]
+    fn trims_list_elements() {
+        assert_eq!(trim(b"  a b\t"), b"a b");
+        assert_eq!(trim(b"   "), b"");
+        let list: Vec<&[u8]> = comma_list(b" a, ,b ,").collect();
+        assert_eq!(list, [&b"a"[..], b"b"]);
+    }
+}
