@@ -63,15 +63,33 @@ impl Step {
         match self {
             Step::Tidy => tidy::run(),
             Step::Fmt => cargo(&["fmt", "--all", "--", "--check"]),
-            Step::Clippy => cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]),
-            Step::Test => cargo(&["test", "--workspace"]),
+            Step::Clippy => {
+                cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])?;
+                // The core's optional `tracing` feature, which the workspace build leaves off.
+                cargo(&[
+                    "clippy",
+                    "-p",
+                    "single-flight",
+                    "--all-targets",
+                    "--features",
+                    "tracing",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            }
+            Step::Test => {
+                cargo(&["test", "--workspace"])?;
+                // The span tree of the `tracing` feature (tests/tracing.rs) and its doctests.
+                cargo(&["test", "-p", "single-flight", "--features", "tracing"])
+            }
             Step::Doc => {
                 let mut cmd = util::cargo(["doc", "--workspace", "--no-deps"]);
                 cmd.env(
