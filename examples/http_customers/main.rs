@@ -51,7 +51,7 @@ use hyper_util::rt::TokioExecutor;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use single_flight::KeyedGroup;
+use single_flight::{GroupStats, KeyedGroup, Role};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -137,13 +137,28 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The group's counters over one load run.
+fn print_counters(mode: &str, before: &GroupStats, after: &GroupStats) {
+    println!(
+        "  {mode}: group counters: {} flights started, {} requests joined one, {} abandoned, \
+         {} panicked, {} expired; {} in flight",
+        after.started - before.started,
+        after.joined - before.joined,
+        after.abandoned - before.abandoned,
+        after.panicked - before.panicked,
+        after.expired - before.expired,
+        after.in_flight,
+    );
+}
+
 async fn run() -> Result<(), String> {
     let options = parse_args()?;
     let db = Arc::new(
         Database::open(POOL_SIZE, QUERY_TIME).map_err(|e| format!("cannot open SQLite: {e}"))?,
     );
     let listen = options.serve.as_deref().unwrap_or("127.0.0.1:0");
-    let addr = start_server(listen, db.clone())
+    let group = Arc::new(KeyedGroup::new());
+    let addr = start_server(listen, db.clone(), group.clone())
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let base = format!("http://{addr}");
@@ -161,6 +176,7 @@ async fn run() -> Result<(), String> {
         println!("  curl -i '{base}/customers?name=mallory'               # 404");
         println!("  curl -i '{base}/customers?name='                      # 400");
         println!("  curl -i '{base}/customers?name=ada&coalesce=false'    # bypass the group");
+        println!("  curl -s '{base}/stats'                                # the group's counters");
         println!(
             "  for i in $(seq 50); do curl -s -w '\\n' '{base}/customers?name=grace' & done; wait"
         );
@@ -194,8 +210,12 @@ async fn run() -> Result<(), String> {
     println!();
     let mut reports = Vec::new();
     for coalesce in [true, false] {
-        reports.push(run_load(&base, &db, coalesce, options.requests, options.concurrency).await);
+        let before = group.stats();
+        let report = run_load(&base, &db, coalesce, options.requests, options.concurrency).await;
+        print_counters(report.mode, &before, &group.stats());
+        reports.push(report);
     }
+    println!();
     print_table(&reports);
     println!();
 

@@ -17,15 +17,32 @@ pub(crate) struct Params {
     pub(crate) coalesce: Option<bool>,
 }
 
-/// The router: `GET /customers?name=..[&coalesce=false]`.
-pub(crate) fn app(db: Arc<Database>) -> Router {
-    let state = AppState {
-        db,
-        group: Arc::new(KeyedGroup::new()),
-    };
+/// The router: `GET /customers?name=..[&coalesce=false]` and `GET /stats`.
+pub(crate) fn app(db: Arc<Database>, group: Arc<KeyedGroup<String, Lookup>>) -> Router {
+    let state = AppState { db, group };
     Router::new()
         .route("/customers", get(customer))
+        .route("/stats", get(stats))
         .with_state(state)
+}
+
+/// `GET /stats`: the group's counters, as JSON.
+pub(crate) async fn stats(State(state): State<AppState>) -> Response {
+    Json(stats_json(&state.group.stats())).into_response()
+}
+
+/// The counters of a group as a JSON object.
+pub(crate) fn stats_json(stats: &GroupStats) -> serde_json::Value {
+    json!({
+        "started": stats.started,
+        "joined": stats.joined,
+        "abandoned": stats.abandoned,
+        "panicked": stats.panicked,
+        "forgotten": stats.forgotten,
+        "detached": stats.detached,
+        "expired": stats.expired,
+        "in_flight": stats.in_flight,
+    })
 }
 
 /// `GET /customers`: the customer's id as JSON.
@@ -42,21 +59,24 @@ pub(crate) async fn customer(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
 
-    let (lookup, shared) = if params.coalesce.unwrap_or(true) {
+    let (lookup, role) = if params.coalesce.unwrap_or(true) {
         let db = state.db.clone();
-        // The closure runs only if this request starts the flight; the others join it.
-        state
+        // The closure runs only if this request starts the flight (it makes the flight's
+        // `String` key from `&name`); the others join it.
+        let outcome = state
             .group
-            .call_shared(name.clone(), move |name| db.customer_id(name))
-            .await
+            .call_with_role_ref(name.as_str(), move |name| db.customer_id(name))
+            .await;
+        let role = match outcome.role {
+            Role::Started => "started",
+            Role::Joined => "joined",
+        };
+        (outcome.value, role)
     } else {
-        (state.db.clone().customer_id(name.clone()).await, false)
+        (state.db.clone().customer_id(name.clone()).await, "bypassed")
     };
 
-    let shared = [(
-        "x-single-flight-shared",
-        if shared { "true" } else { "false" },
-    )];
+    let shared = [("x-single-flight-role", role)];
     match lookup {
         Ok(Some(id)) => (shared, Json(Customer { name, id })).into_response(),
         Ok(None) => (
@@ -107,11 +127,15 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 }
 
 /// Binds `addr` and serves the app in a background task; returns the bound address.
-pub(crate) async fn start_server(addr: &str, db: Arc<Database>) -> std::io::Result<SocketAddr> {
+pub(crate) async fn start_server(
+    addr: &str,
+    db: Arc<Database>,
+    group: Arc<KeyedGroup<String, Lookup>>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app(db)).await {
+        if let Err(e) = axum::serve(listener, app(db, group)).await {
             eprintln!("server stopped: {e}");
         }
     });

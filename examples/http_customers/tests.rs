@@ -5,17 +5,20 @@ use super::*;
 /// A server on a free port with its own database; queries take `query_time`.
 async fn server(query_time: Duration) -> (String, Arc<Database>) {
     let db = Arc::new(Database::open(8, query_time).unwrap());
-    let addr = start_server("127.0.0.1:0", db.clone()).await.unwrap();
+    let group = Arc::new(KeyedGroup::new());
+    let addr = start_server("127.0.0.1:0", db.clone(), group.clone())
+        .await
+        .unwrap();
     (format!("http://{addr}"), db)
 }
 
-/// `GET url`: the status, the shared header and the JSON body.
+/// `GET url`: the status, the role header and the JSON body.
 async fn get(url: &str) -> (StatusCode, Option<String>, serde_json::Value) {
     let response = http_client().get(url.parse().unwrap()).await.unwrap();
     let status = response.status();
     let shared = response
         .headers()
-        .get("x-single-flight-shared")
+        .get("x-single-flight-role")
         .map(|v| v.to_str().unwrap().to_owned());
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let json = serde_json::from_slice(&body)
@@ -29,7 +32,7 @@ async fn known_name_gets_its_id() {
     let (status, shared, body) = get(&format!("{base}/customers?name=grace")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "name": "grace", "id": 6 }));
-    assert_eq!(shared.as_deref(), Some("false"));
+    assert_eq!(shared.as_deref(), Some("started"));
     let (status, _, body) = get(&format!("{base}/customers?name=customer-00041")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["id"], KNOWN.len() + 42);
@@ -95,7 +98,7 @@ async fn database_failure_is_500() {
     assert_eq!(db.queries(), 2);
 }
 
-/// Sends `n` concurrent requests for `query`; returns the statuses and shared headers.
+/// Sends `n` concurrent requests for `query`; returns the statuses and role headers.
 async fn herd(base: &str, query: &str, n: usize) -> Vec<(StatusCode, Option<String>)> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -118,16 +121,27 @@ async fn concurrent_requests_share_one_query() {
     // The query is slow enough that all 20 requests arrive while it runs.
     let (base, db) = server(Duration::from_millis(750)).await;
     let answers = herd(&base, "?name=ada", 20).await;
-    assert!(answers
-        .iter()
-        .all(|a| *a == (StatusCode::OK, Some("true".into()))));
+    assert!(answers.iter().all(|(status, _)| *status == StatusCode::OK));
+    let started = |role: &str| {
+        answers
+            .iter()
+            .filter(|a| a.1.as_deref() == Some(role))
+            .count()
+    };
+    assert_eq!((started("started"), started("joined")), (1, 19));
     assert_eq!(db.queries(), 1);
+    let stats = get(&format!("{base}/stats")).await.2;
+    assert_eq!(
+        (stats["started"].as_u64(), stats["joined"].as_u64()),
+        (Some(1), Some(19))
+    );
+    assert_eq!(stats["in_flight"].as_u64(), Some(0));
 
     // A herd that bypasses the group: one query per request.
     let answers = herd(&base, "?name=ada&coalesce=false", 8).await;
     assert!(answers
         .iter()
-        .all(|a| *a == (StatusCode::OK, Some("false".into()))));
+        .all(|a| *a == (StatusCode::OK, Some("bypassed".into()))));
     assert_eq!(db.queries(), 9);
 
     // A failure is shared too, and the next flight sees the database again.
