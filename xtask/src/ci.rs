@@ -87,7 +87,7 @@ impl Step {
             }
             Step::Test => {
                 cargo(&["test", "--workspace"])?;
-                // The span tree of the `tracing` feature (tests/tracing.rs) and its doctests.
+                // The span tree of the `tracing` feature (crates/single-flight/tests/tracing.rs).
                 cargo(&["test", "-p", "single-flight", "--features", "tracing"])
             }
             Step::Doc => {
