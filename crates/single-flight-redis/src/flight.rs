@@ -3,7 +3,7 @@
 //! `protocol.rs`, commands from `wire.rs`.
 
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use single_flight::{KeyedGroup, Panicked};
+use single_flight::Panicked;
 
 use crate::error::{Error, ErrorKind};
 use crate::options::{FailurePolicy, Options};
@@ -433,23 +433,10 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// A [`Panicked`] carrying `message`, as the core hands to the followers of a flight that
-/// panicked. (The core does not construct one publicly: a throw-away flight that unwinds with
-/// the message makes one, without running the panic hook.)
+/// panicked.
 #[cold]
 fn panicked(message: String) -> Panicked {
-    let group: KeyedGroup<(), ()> = KeyedGroup::new();
-    let first = group.do_chan((), move |()| async move {
-        resume_unwind(Box::new(message));
-    });
-    let second = group.do_chan((), |()| async {});
-    let _ = catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(first)));
-    match catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(second))) {
-        Err(payload) => match payload.downcast::<Panicked>() {
-            Ok(panicked) => *panicked,
-            Err(payload) => resume_unwind(payload),
-        },
-        Ok(()) => unreachable!("the follower of a panicked flight returned"),
-    }
+    Panicked::new(message)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -246,8 +246,9 @@ where
         self.call_with_role(key, work).await.0
     }
 
-    /// Like [`call`](Self::call) with a borrowed key, cloned into an owned one (`ToOwned`) for
-    /// the group.
+    /// Like [`call`](Self::call) with a borrowed key: a caller that joins this process's running
+    /// flight makes no owned key; one that starts a flight makes it from `key` (`&Q: Into<K>`,
+    /// as for a `&str` and a `String` key).
     ///
     /// # Errors, Cancel safety, Panics
     ///
@@ -258,18 +259,24 @@ where
     /// ```no_run
     /// # use single_flight_redis::{Options, RedisGroup};
     /// # async fn demo(group: RedisGroup<String, u64>) -> Result<(), single_flight_redis::Error> {
-    /// let id = group.call_ref("ada", |name| async move { name.len() as u64 }).await?;
+    /// let id = group.call_ref("ada", |name: String| async move { name.len() as u64 }).await?;
     /// # let _ = id; Ok(())
     /// # }
     /// ```
-    pub async fn call_ref<Q, F, Fut>(&self, key: &Q, work: F) -> Result<V, Error>
+    pub async fn call_ref<'q, Q, F, Fut>(&self, key: &'q Q, work: F) -> Result<V, Error>
     where
         K: Borrow<Q>,
-        Q: ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + ?Sized,
+        &'q Q: Into<K>,
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.call(key.to_owned(), work).await
+        let shared = self.shared.clone();
+        let outcome = self
+            .local
+            .call_with_role_ref(key, |key| flight(shared, key, work))
+            .await;
+        role_of(outcome).0
     }
 
     /// Like [`call`](Self::call), and also tells how this caller got its value.
@@ -297,35 +304,12 @@ where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let started = AtomicBool::new(false);
         let shared = self.shared.clone();
-        let reply = self
+        let outcome = self
             .local
-            .call(key, |key| {
-                started.store(true, Ordering::Relaxed);
-                flight(shared, key, work)
-            })
+            .call_with_role(key, |key| flight(shared, key, work))
             .await;
-        let started = started.load(Ordering::Relaxed);
-        match reply {
-            Ok((value, source)) => {
-                let role = match (started, source) {
-                    (false, _) => Role::JoinedLocal,
-                    (true, Source::Owner) => Role::Started,
-                    (true, Source::Fallback) => Role::StartedLocally,
-                    (true, Source::Remote) => Role::JoinedRemote,
-                };
-                (Ok(value), role)
-            }
-            Err(error) => (
-                Err(error),
-                if started {
-                    Role::StartedLocally
-                } else {
-                    Role::JoinedLocal
-                },
-            ),
-        }
+        role_of(outcome)
     }
 
     /// Forgets this process's flight for `key`: the next call here starts a new local flight,
@@ -408,4 +392,29 @@ fn names(namespace: &str) -> Result<Names, Error> {
             format!("namespace {namespace:?} is empty or contains a brace"),
         )
     })
+}
+
+/// This caller's value and role, from its local flight's outcome: whether it started the local
+/// flight (the core's role) and where that flight's value came from.
+fn role_of<V>(outcome: single_flight::Outcome<Reply<V>>) -> (Result<V, Error>, Role) {
+    let started = outcome.role == single_flight::Role::Started;
+    match outcome.value {
+        Ok((value, source)) => {
+            let role = match (started, source) {
+                (false, _) => Role::JoinedLocal,
+                (true, Source::Owner) => Role::Started,
+                (true, Source::Fallback) => Role::StartedLocally,
+                (true, Source::Remote) => Role::JoinedRemote,
+            };
+            (Ok(value), role)
+        }
+        Err(error) => (
+            Err(error),
+            if started {
+                Role::StartedLocally
+            } else {
+                Role::JoinedLocal
+            },
+        ),
+    }
 }

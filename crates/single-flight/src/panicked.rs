@@ -54,6 +54,28 @@ impl Panicked {
         Self { message }
     }
 
+    /// A payload carrying `message`, for code that runs a flight's work elsewhere and hands its
+    /// panic on: the Redis crate builds one for the callers of a process whose flight's owner,
+    /// in another process, panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::Panicked;
+    ///
+    /// let payload = Panicked::new("database is on fire");
+    /// assert_eq!(payload.message(), "database is on fire");
+    /// assert_eq!(
+    ///     payload.to_string(),
+    ///     "the shared work of this flight panicked: database is on fire"
+    /// );
+    /// ```
+    pub fn new(message: impl Into<Arc<str>>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
     /// The message of the original panic (`"<non-string panic payload>"` if it had none).
     ///
     /// # Examples
