@@ -104,7 +104,7 @@ where
         MapOutcome::new(self.call_with_role(key, work), value_and_shared)
     }
 
-    /// Like [`call`](Self::call), and also tells this caller's [`Role`] (it started the flight
+    /// Like [`call`](Self::call), and also tells this caller's [`Role`](crate::Role) (it started the flight
     /// or joined it) and how many callers the value went to: an [`Outcome`].
     ///
     /// # Cancel safety
