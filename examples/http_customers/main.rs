@@ -141,7 +141,7 @@ async fn main() -> ExitCode {
 fn print_counters(mode: &str, before: &GroupStats, after: &GroupStats) {
     println!(
         "  {mode}: group counters: {} flights started, {} requests joined one, {} abandoned, \
-         {} panicked, {} expired; {} in flight",
+         {} with a panic, {} expired; {} in flight",
         after.started - before.started,
         after.joined - before.joined,
         after.abandoned - before.abandoned,
