@@ -75,6 +75,7 @@ use crate::service::Coalesce;
 pub struct CoalesceLayer {
     policy: Arc<Policy>,
     group: Arc<KeyedGroup<Bytes, Outcome>>,
+    max_flight_age: Option<std::time::Duration>,
 }
 
 impl CoalesceLayer {
@@ -89,8 +90,53 @@ impl CoalesceLayer {
 
     /// The policy, to change: the layer then gets flights of its own.
     fn policy(&mut self) -> &mut Policy {
-        self.group = Arc::default();
+        self.renew_group();
         Arc::make_mut(&mut self.policy)
+    }
+
+    /// Gives the layer flights of its own, under its age limit.
+    fn renew_group(&mut self) {
+        let group = KeyedGroup::new();
+        self.group = Arc::new(match self.max_flight_age {
+            Some(age) => group.max_flight_age(age),
+            None => group,
+        });
+    }
+
+    /// Limits how long one upstream call captures new requests: a request that finds the flight
+    /// of its key running for `age` or longer does not wait for it but calls the inner service
+    /// itself (and later requests join that new call), while the old flight's waiters keep it.
+    /// One hung upstream call then holds only the requests of its first `age`. No limit by
+    /// default. Counted in [`stats`](Self::stats) as `expired`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight_tower::CoalesceLayer;
+    ///
+    /// let layer = CoalesceLayer::new().max_flight_age(Duration::from_secs(5));
+    /// # let _ = layer;
+    /// ```
+    pub fn max_flight_age(mut self, age: std::time::Duration) -> Self {
+        self.max_flight_age = Some(age);
+        self.renew_group();
+        self
+    }
+
+    /// A snapshot of the counters of this layer's flights (shared by every service it made);
+    /// see [`Coalesce::stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight_tower::CoalesceLayer;
+    ///
+    /// let layer = CoalesceLayer::new();
+    /// assert_eq!(layer.stats().in_flight, 0);
+    /// ```
+    pub fn stats(&self) -> single_flight::GroupStats {
+        self.group.stats()
     }
 
     /// The methods whose requests may be coalesced (replacing `GET` and `HEAD`).

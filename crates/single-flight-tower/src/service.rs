@@ -109,6 +109,24 @@ impl<S> Coalesce<S> {
         self.group.in_flight()
     }
 
+    /// A snapshot of the counters of the flights this service (and every service made by the
+    /// same layer) ran: flights started, requests that joined one, flights abandoned, panicked
+    /// and expired by age. `joined` is the number of inner calls the layer saved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight_tower::Coalesce;
+    ///
+    /// let service = Coalesce::new(tower::service_fn(|_req: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// assert_eq!(service.stats().started, 0);
+    /// ```
+    pub fn stats(&self) -> single_flight::GroupStats {
+        self.group.stats()
+    }
+
     /// The inner service.
     ///
     /// # Examples

@@ -6,7 +6,8 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herd_of_200_identical_gets_makes_one_inner_call() {
     const N: usize = 200;
-    let fx = start(layer(), N, |n, _| numbered(n)).await;
+    let layer = layer();
+    let fx = start(layer.clone(), N, |n, _| numbered(n)).await;
     let requests = (0..N)
         .map(|_| get(fx.addr, "/report?day=1").body(empty()).unwrap())
         .collect();
@@ -20,6 +21,30 @@ async fn herd_of_200_identical_gets_makes_one_inner_call() {
     }
     assert_eq!(roles(&got), [1, N - 1, 0, 0]);
     assert_eq!(fx.in_flight(), 0);
+    // The layer's counters: one flight, every other request joined it.
+    let stats = layer.stats();
+    assert_eq!(
+        (stats.started, stats.joined, stats.in_flight),
+        (1, N as u64 - 1, 0)
+    );
+}
+
+/// An upstream call older than the layer's age limit captures no new request: with a limit
+/// of zero, every request calls the inner service itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flight_past_the_age_limit_captures_no_request() {
+    const N: usize = 5;
+    let layer = layer().max_flight_age(Duration::ZERO);
+    let fx = start(layer.clone(), N, |n, _| numbered(n)).await;
+    let requests = (0..N)
+        .map(|_| get(fx.addr, "/report?day=2").body(empty()).unwrap())
+        .collect();
+    let got = all_at_once(requests).await;
+    assert_eq!(fx.calls(), N);
+    assert!(got.iter().all(|g| g.status == StatusCode::OK));
+    let stats = layer.stats();
+    assert_eq!((stats.started, stats.joined), (N as u64, 0));
+    assert_eq!(stats.expired, N as u64 - 1);
 }
 
 /// Semantics 1: credentials pass through unless the key includes them.
