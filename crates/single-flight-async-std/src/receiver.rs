@@ -10,7 +10,7 @@ single_flight::adapter::receiver_ext! {
     /// Implemented for [`Receiver`] only (the trait is sealed). A [`Receiver`] is also `Unpin`, so
     /// `async_std::future::timeout(duration, &mut receiver)` works too, for a caller that wants to
     /// keep its place in the flight after a timeout.
-    pub trait ReceiverExt where timer = Timer, instant = Instant {
+    pub trait ReceiverExt where timer = Timer, instant = Instant, examples = ("single_flight_async_std", "# async_std::task::block_on(async {", "# });") {
         /// Waits for the flight's value for at most `duration`, counted from this call.
         ///
         /// # Cancellation
@@ -67,36 +67,5 @@ single_flight::adapter::receiver_ext! {
         /// # });
         /// ```
         fn recv_deadline;
-        /// Like [`recv_timeout`](Self::recv_timeout), and also tells this receiver's [`Role`]: it
-        /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-        ///
-        /// # Cancellation
-        ///
-        /// As for [`recv_timeout`](Self::recv_timeout).
-        ///
-        /// # Panics
-        ///
-        /// As for [`recv_timeout`](Self::recv_timeout).
-        ///
-        /// [`Role`]: single_flight::Role
-        /// [`Outcome`]: single_flight::Outcome
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// use single_flight::{KeyedGroup, Role};
-        /// use single_flight_async_std::ReceiverExt;
-        ///
-        /// # async_std::task::block_on(async {
-        /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-        /// let first = group.do_chan(1, |k| async move { k });
-        /// let second = group.do_chan(1, |_| async { unreachable!("joins") });
-        /// let second = second.recv_timeout_with_role(Duration::from_secs(1)).await.unwrap();
-        /// assert_eq!((second.value, second.role, second.callers), (1, Role::Joined, 2));
-        /// drop(first);
-        /// # });
-        /// ```
-        fn recv_timeout_with_role;
     }
 }

@@ -11,7 +11,7 @@ single_flight::adapter::group_ext! {
     /// Implemented for [`Group`] only (the trait is sealed).
     ///
     /// [`KeyedGroupExt`]: crate::KeyedGroupExt
-    pub trait GroupExt where timer = Timer, instant = Instant, spawn = spawn {
+    pub trait GroupExt where timer = Timer, instant = Instant, spawn = spawn, examples = ("single_flight_smol", "# smol::block_on(async {", "# });") {
         /// Like [`Group::call`], but gives up after `duration` with [`Elapsed`]; see
         /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout).
         ///
@@ -63,35 +63,6 @@ single_flight::adapter::group_ext! {
         /// # });
         /// ```
         fn call_deadline;
-        /// Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it
-        /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-        ///
-        /// # Cancellation
-        ///
-        /// As for [`call_timeout`](Self::call_timeout).
-        ///
-        /// # Panics
-        ///
-        /// As for [`call_timeout`](Self::call_timeout).
-        ///
-        /// [`Role`]: single_flight::Role
-        /// [`Outcome`]: single_flight::Outcome
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// use single_flight::{Group, Role};
-        /// use single_flight_smol::GroupExt;
-        ///
-        /// # smol::block_on(async {
-        /// let group: Group<u8> = Group::new();
-        /// let outcome = group.call_timeout_with_role(Duration::from_secs(1), || async { 1 });
-        /// let outcome = outcome.await.unwrap();
-        /// assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));
-        /// # });
-        /// ```
-        fn call_timeout_with_role;
         /// Like [`do_chan_spawned_on`](Self::do_chan_spawned_on), on smol's global executor
         /// (`smol::spawn`). Needs the `smol` feature (on by default).
         ///

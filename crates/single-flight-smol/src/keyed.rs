@@ -8,7 +8,7 @@ single_flight::adapter::keyed_group_ext! {
     /// Timeouts and spawned (detached) flights for [`KeyedGroup`], on smol.
     ///
     /// Implemented for [`KeyedGroup`] only (the trait is sealed).
-    pub trait KeyedGroupExt where timer = Timer, instant = Instant, spawn = spawn {
+    pub trait KeyedGroupExt where timer = Timer, instant = Instant, spawn = spawn, examples = ("single_flight_smol", "# smol::block_on(async {", "# });") {
         /// Like [`KeyedGroup::call`], but gives up after `duration` with [`Elapsed`].
         ///
         /// The time counts from this call; the caller registers with the flight when the future is
@@ -73,35 +73,6 @@ single_flight::adapter::keyed_group_ext! {
         /// # });
         /// ```
         fn call_deadline;
-        /// Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it
-        /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-        ///
-        /// # Cancellation
-        ///
-        /// As for [`call_timeout`](Self::call_timeout).
-        ///
-        /// # Panics
-        ///
-        /// As for [`call_timeout`](Self::call_timeout).
-        ///
-        /// [`Role`]: single_flight::Role
-        /// [`Outcome`]: single_flight::Outcome
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// use single_flight::{KeyedGroup, Role};
-        /// use single_flight_smol::KeyedGroupExt;
-        ///
-        /// # smol::block_on(async {
-        /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-        /// let outcome = group.call_timeout_with_role(1, Duration::from_secs(1), |k| async move { k });
-        /// let outcome = outcome.await.unwrap();
-        /// assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));
-        /// # });
-        /// ```
-        fn call_timeout_with_role;
         /// Like [`do_chan_spawned_on`](Self::do_chan_spawned_on), on smol's global executor
         /// (`smol::spawn`), which runs on threads of its own. Needs the `smol` feature (on by default).
         ///

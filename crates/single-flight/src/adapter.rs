@@ -108,7 +108,10 @@ macro_rules! doc_links {
 /// Defines an adapter's `KeyedGroupExt` trait and its implementation for `KeyedGroup`.
 ///
 /// The adapter passes the docs of the trait and of each method, and after `where` its
-/// [`Timer`], the instant type its deadlines take, and its spawn function (`fn(Detached<V>)`).
+/// [`Timer`], the instant type its deadlines take, its spawn function (`fn(Detached<V>)`), and
+/// `examples = ("crate_name", "first line(s)", "last line")`: the adapter's crate and the hidden
+/// lines that run a doc example on its runtime, for the methods whose docs the macro writes
+/// itself (`call_timeout_with_role`).
 /// `do_chan_spawned` may carry a `#[cfg(..)]` after its docs, and an adapter whose runtime has
 /// executors as values adds `fn do_chan_spawned_on(&Executor) = spawn_on;` with
 /// `spawn_on(&Executor, Detached<V>)`.
@@ -117,10 +120,9 @@ macro_rules! doc_links {
 macro_rules! keyed_group_ext {
     (
         $(#[doc = $doc:expr])*
-        pub trait KeyedGroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
+        pub trait KeyedGroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path, examples = ($krate:literal, $start:literal, $end:literal) {
             $(#[doc = $call_timeout:expr])* fn call_timeout;
             $(#[doc = $call_deadline:expr])* fn call_deadline;
-            $(#[doc = $with_role:expr])* fn call_timeout_with_role;
             $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
             $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
         }
@@ -129,7 +131,35 @@ macro_rules! keyed_group_ext {
 
         $(#[doc = $doc])*
         pub trait KeyedGroupExt<K, V>: $crate::adapter::Sealed {
-            $(#[doc = $with_role])*
+            #[doc = "Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it"]
+            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
+            #[doc = ""]
+            #[doc = "# Cancellation"]
+            #[doc = ""]
+            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
+            #[doc = ""]
+            #[doc = "# Panics"]
+            #[doc = ""]
+            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
+            #[doc = ""]
+            #[doc = "[`Role`]: single_flight::Role"]
+            #[doc = "[`Outcome`]: single_flight::Outcome"]
+            #[doc = ""]
+            #[doc = "# Examples"]
+            #[doc = ""]
+            #[doc = concat!(
+                "```\n",
+                "use std::time::Duration;\n",
+                "use single_flight::{KeyedGroup, Role};\n",
+                "use ", $krate, "::KeyedGroupExt;\n\n",
+                $start, "\n",
+                "let group: KeyedGroup<u8, u8> = KeyedGroup::new();\n",
+                "let outcome = group.call_timeout_with_role(1, Duration::from_secs(1), |k| async move { k });\n",
+                "let outcome = outcome.await.unwrap();\n",
+                "assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));\n",
+                $end, "\n",
+                "```",
+            )]
             fn call_timeout_with_role<F, Fut>(
                 &self,
                 key: K,
@@ -275,10 +305,9 @@ macro_rules! keyed_group_ext {
 macro_rules! group_ext {
     (
         $(#[doc = $doc:expr])*
-        pub trait GroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path {
+        pub trait GroupExt where timer = $rt:ty, instant = $instant:ty, spawn = $spawn:path, examples = ($krate:literal, $start:literal, $end:literal) {
             $(#[doc = $call_timeout:expr])* fn call_timeout;
             $(#[doc = $call_deadline:expr])* fn call_deadline;
-            $(#[doc = $with_role:expr])* fn call_timeout_with_role;
             $(#[doc = $spawned:expr])* $(#[cfg($cfg:meta)])? fn do_chan_spawned;
             $($(#[doc = $spawned_on:expr])* fn do_chan_spawned_on(&$executor:ty) = $spawn_on:path;)?
         }
@@ -287,7 +316,35 @@ macro_rules! group_ext {
 
         $(#[doc = $doc])*
         pub trait GroupExt<V>: $crate::adapter::Sealed {
-            $(#[doc = $with_role])*
+            #[doc = "Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it"]
+            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
+            #[doc = ""]
+            #[doc = "# Cancellation"]
+            #[doc = ""]
+            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
+            #[doc = ""]
+            #[doc = "# Panics"]
+            #[doc = ""]
+            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
+            #[doc = ""]
+            #[doc = "[`Role`]: single_flight::Role"]
+            #[doc = "[`Outcome`]: single_flight::Outcome"]
+            #[doc = ""]
+            #[doc = "# Examples"]
+            #[doc = ""]
+            #[doc = concat!(
+                "```\n",
+                "use std::time::Duration;\n",
+                "use single_flight::{Group, Role};\n",
+                "use ", $krate, "::GroupExt;\n\n",
+                $start, "\n",
+                "let group: Group<u8> = Group::new();\n",
+                "let outcome = group.call_timeout_with_role(Duration::from_secs(1), || async { 1 });\n",
+                "let outcome = outcome.await.unwrap();\n",
+                "assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));\n",
+                $end, "\n",
+                "```",
+            )]
             fn call_timeout_with_role<F, Fut>(
                 &self,
                 duration: ::std::time::Duration,
@@ -400,17 +457,46 @@ macro_rules! group_ext {
 macro_rules! receiver_ext {
     (
         $(#[doc = $doc:expr])*
-        pub trait ReceiverExt where timer = $rt:ty, instant = $instant:ty {
+        pub trait ReceiverExt where timer = $rt:ty, instant = $instant:ty, examples = ($krate:literal, $start:literal, $end:literal) {
             $(#[doc = $recv_timeout:expr])* fn recv_timeout;
             $(#[doc = $recv_deadline:expr])* fn recv_deadline;
-            $(#[doc = $with_role:expr])* fn recv_timeout_with_role;
         }
     ) => {
         $crate::adapter::doc_links!();
 
         $(#[doc = $doc])*
         pub trait ReceiverExt<V>: $crate::adapter::Sealed {
-            $(#[doc = $with_role])*
+            #[doc = "Like [`recv_timeout`](Self::recv_timeout), and also tells this receiver's [`Role`]: it"]
+            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
+            #[doc = ""]
+            #[doc = "# Cancellation"]
+            #[doc = ""]
+            #[doc = "As for [`recv_timeout`](Self::recv_timeout)."]
+            #[doc = ""]
+            #[doc = "# Panics"]
+            #[doc = ""]
+            #[doc = "As for [`recv_timeout`](Self::recv_timeout)."]
+            #[doc = ""]
+            #[doc = "[`Role`]: single_flight::Role"]
+            #[doc = "[`Outcome`]: single_flight::Outcome"]
+            #[doc = ""]
+            #[doc = "# Examples"]
+            #[doc = ""]
+            #[doc = concat!(
+                "```\n",
+                "use std::time::Duration;\n",
+                "use single_flight::{KeyedGroup, Role};\n",
+                "use ", $krate, "::ReceiverExt;\n\n",
+                $start, "\n",
+                "let group: KeyedGroup<u8, u8> = KeyedGroup::new();\n",
+                "let first = group.do_chan(1, |k| async move { k });\n",
+                "let second = group.do_chan(1, |_| async { unreachable!(\"joins\") });\n",
+                "let second = second.recv_timeout_with_role(Duration::from_secs(1)).await.unwrap();\n",
+                "assert_eq!((second.value, second.role, second.callers), (1, Role::Joined, 2));\n",
+                "drop(first);\n",
+                $end, "\n",
+                "```",
+            )]
             fn recv_timeout_with_role(
                 self,
                 duration: ::std::time::Duration,
