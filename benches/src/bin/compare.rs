@@ -36,9 +36,9 @@ Measures single-flight against async_singleflight, singleflight-async, rs-single
   --out PATH    the markdown file to write (default: BENCHMARKS.md at the repository root)
   --reps N      repetitions per scenario (default 15, quick 3)
   --only LIST   comma-separated scenarios: solo, single-thread, herd, spread, timeouts
-  --impls LIST  comma-separated implementations (the no-dedup floor is always measured): keyed,
+  --impls LIST  comma-separated implementations (both floors are always measured): keyed,
                 keyed-foldhash, group, async_singleflight, singleflight-async, rs-singleflight, moka, oncecell,
-                shared, nodedup
+                shared, nodedup, floor (the safe floor of a solo call; solo scenarios only)
 ";
 
 /// Where the generated part of `BENCHMARKS.md` starts and ends; the rest is kept as written.
@@ -142,8 +142,10 @@ impl Config {
                         })
                         .collect::<Result<_, _>>()?;
                     // Ratios and net costs are taken against the floor.
-                    if !impls.contains(&Impl::NoDedup) {
-                        impls.push(Impl::NoDedup);
+                    for floor in [Impl::NoDedup, Impl::Floor] {
+                        if !impls.contains(&floor) {
+                            impls.push(floor);
+                        }
                     }
                 }
                 "-h" | "--help" => return Err(String::new()),
@@ -405,6 +407,7 @@ fn run_herd(config: &Config, rt: &Runtime) -> Vec<HerdRow> {
         .impls
         .iter()
         .copied()
+        .filter(|imp| !imp.solo_only())
         .map(|imp| HerdRow {
             imp,
             ns: Vec::new(),
@@ -541,7 +544,7 @@ fn run_spread(config: &Config, rt: &Runtime) -> Vec<SpreadRow> {
         .impls
         .iter()
         .copied()
-        .filter(|imp| imp.keyed())
+        .filter(|imp| imp.keyed() && !imp.solo_only())
         .map(|imp| SpreadRow {
             imp,
             calls_per_s: Vec::new(),
@@ -887,6 +890,18 @@ fn targets(results: &Results, config: &Config) -> Vec<Target> {
             measured: format!("{group:.1} ns/call"),
             met: group <= 30.0,
         });
+        let floor = ns(Impl::Floor);
+        for (name, ns, goal) in [
+            ("solo KeyedGroup vs the safe floor", keyed, 1.3),
+            ("solo Group vs the safe floor", group, 1.1),
+        ] {
+            out.push(Target {
+                name,
+                goal: format!("<= {goal}x"),
+                measured: format!("{:.2}x ({floor:.1} ns)", ns / floor),
+                met: ns / floor <= goal,
+            });
+        }
         let fastest = |filter: fn(Impl) -> bool| {
             solo.iter()
                 .filter(|r| filter(r.imp))
@@ -1015,18 +1030,22 @@ fn yes(met: bool) -> &'static str {
 
 fn solo_table(md: &mut String, rows: &[SoloRow]) {
     let ours = row(rows, Impl::SingleFlightKeyed, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
-    md.push_str("| implementation | ns/call | min–max | allocations/call | × KeyedGroup |\n");
-    md.push_str("|---|---:|---:|---:|---:|\n");
+    let floor = row(rows, Impl::Floor, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
+    md.push_str(
+        "| implementation | ns/call | min–max | allocations/call | × KeyedGroup | × safe floor |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let ns = median(&r.ns);
         let min = r.ns.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.ns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let _ = writeln!(
             md,
-            "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} |",
+            "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} | {:.2} |",
             r.imp.name(),
             r.allocs_per_call,
-            ns / ours
+            ns / ours,
+            ns / floor
         );
     }
 }
