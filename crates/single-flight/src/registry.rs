@@ -304,6 +304,28 @@ where
         drop_quietly(key);
     }
 
+    fn unlink_solo(&self, flight: &Flight<V>) -> bool {
+        let mut table = lock(&self.table);
+        if flight.has_joiners() {
+            return false;
+        }
+        let key = match table.unlink(flight) {
+            Some(Slot { key, flight }) => {
+                table.recycle(flight);
+                Some(key)
+            }
+            None => {
+                table.recycle(flight.clone());
+                None
+            }
+        };
+        drop(table);
+        if key.is_some() {
+            drop_quietly(key);
+        }
+        true
+    }
+
     fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
         let mut table = lock(&self.table);
         // `None` if someone joined between the last leave and this lock: the flight lives on.

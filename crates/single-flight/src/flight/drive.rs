@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::mem;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
 use super::state::{Change, Phase, Published, Replaced};
@@ -186,20 +185,20 @@ impl<V: Clone + Send + 'static> Flight<V> {
         value: V,
         first_poll: bool,
     ) -> (Option<V>, usize) {
+        // The solo case, without the flight's lock or a publication: the registry is locked
+        // while it checks that nobody joined, so nobody can join. The starter is the only
+        // waiter; no driver was recorded (that needs a pending poll) and nobody listens. The
+        // state keeps its `Polling` phase until the next run resets it, and only a stale waker
+        // of the work could still look at it, which a `Polling` phase tolerates. (A caller that
+        // joined during that first poll costs one more trip through the registry lock.)
+        if first_poll && registry.unlink_solo(self) {
+            return (Some(value), 1);
+        }
         let mut value = Some(value);
         let mut published = None;
         registry.unlink_with(self, false, &mut || {
             let value = value.take().expect("published once");
-            published = Some(if first_poll && !self.joined.load(Relaxed) {
-                // The solo case, without the flight's lock: the registry is locked, so nobody can
-                // join, and nobody did. The starter is the only waiter; no driver was recorded
-                // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
-                // phase until the next run resets it, and only a stale waker of the work could
-                // still look at it, which a `Polling` phase tolerates.
-                Published::solo(value)
-            } else {
-                lock(&self.state).publish(taker, value)
-            });
+            published = Some(lock(&self.state).publish(taker, value));
         });
         let Published {
             mine,

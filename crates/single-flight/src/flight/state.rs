@@ -371,19 +371,6 @@ pub(super) struct Published<V> {
     pub(super) task: Option<Waker>,
 }
 
-impl<V> Published<V> {
-    pub(super) fn solo(value: V) -> Self {
-        Self {
-            mine: Some(value),
-            unclaimed: None,
-            others: 0,
-            callers: 1,
-            driver: None,
-            task: None,
-        }
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Arc;
