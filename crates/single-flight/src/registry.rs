@@ -201,7 +201,10 @@ impl<K, V> Registry<K, V> {
             flight: flight.clone(),
         });
         drop(guard);
-        drop_quietly(expired);
+        // `drop_quietly` is not inlined (its `catch_unwind`): call it only with a key to drop.
+        if expired.is_some() {
+            drop_quietly(expired);
+        }
         Entry::Started {
             flight,
             key,
