@@ -62,7 +62,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     let replaced = state.set_driver(ticket, cx.waker());
                     drop(state);
                     replaced.release();
-                    return self.poll_work(registry, ticket, work, false, cx);
+                    return self.poll_work(registry, ticket, work, None, cx);
                 }
                 match state.driver {
                     Some(driver) if driver != ticket => Poll::Ready(Step::Listen),
@@ -118,19 +118,21 @@ impl<V: Clone + Send + 'static> Flight<V> {
         }
     }
 
-    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`);
-    /// `first_poll` is true for the starter's poll of the work it has just made.
+    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`). `started` is
+    /// the re-entrancy scope a starter made the work in, for its first poll of that work; other
+    /// polls enter their own.
     pub(crate) fn poll_work(
         &self,
         registry: &dyn Unlink<V>,
         ticket: Ticket,
         mut work: Work<V>,
-        first_poll: bool,
+        started: Option<PollingScope>,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
+        let first_poll = started.is_some();
         let waker = self.waker();
         let polled = {
-            let _scope = PollingScope::enter(self.id());
+            let _scope = started.unwrap_or_else(|| PollingScope::enter(self.id()));
             catch_unwind(AssertUnwindSafe(|| {
                 work.as_mut().poll(&mut Context::from_waker(&waker))
             }))
