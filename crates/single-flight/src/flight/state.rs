@@ -123,6 +123,24 @@ impl<V> FlightState<V> {
     /// Resets the state for a new run whose starter holds ticket 0 (and, for a detached run, the
     /// task ticket 1), behind `dropping_predecessors` abandoned flights of the same hash.
     pub(super) fn reset(&mut self, start: Start, dropping_predecessors: usize) {
+        // Reset only what the last run used: one that ended on its starter's first poll with
+        // nobody joined (`Flight::finish`'s solo case, the only one that leaves a flight
+        // `Polling`) left the state exactly as a plain `call` start makes it, except `woken`.
+        if let Phase::Polling { woken } = &mut self.phase {
+            if start == Start::Poll && dropping_predecessors == 0 {
+                debug_assert!(
+                    self.waiters == 1
+                        && self.next_ticket == 1
+                        && self.driver.is_none()
+                        && self.driver_waker.is_none()
+                        && !self.task
+                        && self.task_waker.is_none()
+                        && self.dropping_predecessors == 0
+                );
+                *woken = false;
+                return;
+            }
+        }
         let (phase, waiters) = match start {
             // A gated starter cannot poll at once: it installs its work like `do_chan` does.
             Start::Poll if dropping_predecessors == 0 => (Phase::Polling { woken: false }, 1),
@@ -417,6 +435,30 @@ mod tests {
         let detached = started(Start::Detach, 0);
         assert!(matches!(detached.phase, Phase::Detached));
         assert_eq!((detached.waiters, detached.task), (2, true));
+    }
+
+    #[test]
+    fn a_solo_runs_state_resets_to_a_call_start() {
+        let mut state = started(Start::Poll, 0);
+        state.phase = Phase::Polling { woken: true };
+        state.reset(Start::Poll, 0);
+        assert!(matches!(state.phase, Phase::Polling { woken: false }));
+        assert_eq!(
+            (state.waiters, state.next_ticket, state.task),
+            (1, 1, false)
+        );
+        // Any other start from it is a full reset.
+        for (start, gate) in [(Start::Poll, 1), (Start::Install, 0), (Start::Detach, 0)] {
+            let mut state = started(Start::Poll, 0);
+            state.reset(start, gate);
+            let fresh = started(start, gate);
+            assert_eq!(
+                (state.waiters, state.next_ticket, state.task),
+                (fresh.waiters, fresh.next_ticket, fresh.task),
+                "{start:?}"
+            );
+            assert!(!matches!(state.phase, Phase::Polling { .. }), "{start:?}");
+        }
     }
 
     #[test]
