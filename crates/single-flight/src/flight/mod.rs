@@ -57,6 +57,7 @@
 //! | `Idle` | a promoted flight's task claims the work | `Detached` |
 //! | `Detached` | the task was dropped unfinished (`give_back`) | `Idle { woken: true }` |
 //! | `Done`, `Panicked`, `Abandoned` | the next start reuses the flight | any first phase |
+//! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
 mod drive;
 mod handoff;
