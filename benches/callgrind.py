@@ -3,6 +3,7 @@
 
     python3 benches/callgrind.py solo keyed          # KeyedGroup::call, fresh key, ready work
     python3 benches/callgrind.py solo group
+    python3 benches/callgrind.py solo floor          # the safe floor every solo target is a ratio to
     python3 benches/callgrind.py herd keyed          # per caller of a 1,000-caller herd
     python3 benches/callgrind.py herd nodedup        # the herd harness alone, to subtract
 
@@ -11,6 +12,8 @@ Builds the `profile` binary (release, line tables) into target/bench-prof, runs 
 divided by N, so start-up and warm-up drop out. Costs are "self" costs: inlined code counts in the
 function it was inlined into. Atomic RMWs are the executed instructions that objdump shows with a
 `lock` prefix, or `xchg` with a memory operand (a std `Mutex` lock/unlock pair is two).
+The two callgrind outputs stay in target/bench-prof/callgrind.MODE.IMPL.{1,2} (N and 2N), for
+`callgrind_annotate --auto=yes` by source line.
 Needs valgrind, objdump (binutils) and callgrind_annotate.
 """
 
@@ -121,7 +124,8 @@ def main():
     # Per unit: a call (solo) or a caller (herd of 1,000).
     n, per = (100_000, 100_000) if mode == "solo" else (3, 3_000)
     build()
-    small, large = f"/tmp/callgrind.{mode}.{imp}.1", f"/tmp/callgrind.{mode}.{imp}.2"
+    # In this checkout's target directory, not /tmp: other checkouts may profile at the same time.
+    small, large = (os.path.join(TARGET, f"callgrind.{mode}.{imp}.{i}") for i in (1, 2))
     run(mode, imp, n, small)
     run(mode, imp, 2 * n, large)
 

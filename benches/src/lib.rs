@@ -5,7 +5,8 @@
 //!   workspace's `KeyedGroup` and `Group`, the crates `async_singleflight`, `singleflight-async`,
 //!   `rs-singleflight`, moka's `future::Cache::get_with` used as a coalescer, the two
 //!   hand-rolled maps a user would write (`tokio::sync::OnceCell`, `futures::future::Shared`),
-//!   and the floor that runs the work without deduplication.
+//!   the floor that runs the work without deduplication, and the safe floor of a solo call.
+//! * [`floor`]: the minimal safe registry that solo calls are measured against.
 //! * [`gate`]: the latch that holds a herd's work until every caller has joined.
 //! * [`alloc`]: a global allocator that counts heap allocations while switched on.
 //!
@@ -15,5 +16,6 @@
 //! for the method, the latest numbers and where the core spends its time.
 
 pub mod alloc;
+pub mod floor;
 pub mod gate;
 pub mod peers;

@@ -21,7 +21,7 @@ pub trait Coalescer: Send + Sync + 'static {
     /// The row label in the tables.
     const NAME: &'static str;
 
-    /// Whether it deduplicates at all (`false` for the no-dedup floor only).
+    /// Whether it deduplicates at all (`false` for the two floors only).
     const DEDUPLICATES: bool = true;
 
     /// Whether callers of different keys are kept apart (`false` for `Group`, which has one
@@ -402,11 +402,13 @@ pub enum Impl {
     SharedMap,
     /// [`NoDedup`].
     NoDedup,
+    /// [`SafeFloor`](crate::floor::SafeFloor): measured in the solo scenarios only.
+    Floor,
 }
 
 impl Impl {
-    /// Every implementation, ours first and the floor last.
-    pub const ALL: [Impl; 10] = [
+    /// Every implementation, ours first and the floors last.
+    pub const ALL: [Impl; 11] = [
         Impl::SingleFlightKeyed,
         Impl::SingleFlightKeyedFoldhash,
         Impl::SingleFlightGroup,
@@ -417,6 +419,7 @@ impl Impl {
         Impl::OnceCellMap,
         Impl::SharedMap,
         Impl::NoDedup,
+        Impl::Floor,
     ];
 
     /// Runs `visit` with the implementation's type.
@@ -432,6 +435,7 @@ impl Impl {
             Impl::OnceCellMap => visit.visit::<OnceCellMap>(),
             Impl::SharedMap => visit.visit::<SharedMap>(),
             Impl::NoDedup => visit.visit::<NoDedup>(),
+            Impl::Floor => visit.visit::<crate::floor::SafeFloor>(),
         }
     }
 
@@ -448,6 +452,7 @@ impl Impl {
             Impl::OnceCellMap => "oncecell",
             Impl::SharedMap => "shared",
             Impl::NoDedup => "nodedup",
+            Impl::Floor => "floor",
         }
     }
 
@@ -498,6 +503,12 @@ impl Impl {
             self,
             Impl::SingleFlightKeyed | Impl::SingleFlightKeyedFoldhash | Impl::SingleFlightGroup
         )
+    }
+
+    /// Whether only its solo figures mean anything (the safe floor: it shares nothing, and
+    /// herd and spread have the no-dedup floor).
+    pub fn solo_only(self) -> bool {
+        self == Impl::Floor
     }
 
     /// Whether it is a published crate (not ours, not hand-rolled, not the floor).

@@ -19,7 +19,8 @@
 //!   task that awaits it, so it weighs on every spawn-heavy workload).
 //!
 //! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `oncecell`, `shared`, `rs-singleflight`,
-//! `singleflight-async`, `async_singleflight`, `nodedup`. Take the difference of two runs (`N` and `2N`) to drop the
+//! `singleflight-async`, `async_singleflight`, `nodedup`, `floor` (the safe floor of a solo call,
+//! `single_flight_benches::floor`: its solo figures only). Take the difference of two runs (`N` and `2N`) to drop the
 //! start-up cost.
 
 use std::future::Future;
@@ -148,6 +149,7 @@ fn main() -> ExitCode {
         Some("singleflight-async") => Impl::SingleflightAsync,
         Some("async_singleflight") => Impl::AsyncSingleflight,
         Some("nodedup") => Impl::NoDedup,
+        Some("floor") => Impl::Floor,
         Some(other) => {
             eprintln!("profile: unknown implementation `{other}`");
             return ExitCode::from(2);

@@ -34,6 +34,7 @@ pub(crate) struct PollingScope {
 }
 
 impl PollingScope {
+    #[inline]
     pub(crate) fn enter(id: usize) -> Self {
         let outer = CURRENT.with(|current| current.replace(id));
         if outer != 0 {
@@ -44,6 +45,7 @@ impl PollingScope {
 }
 
 impl Drop for PollingScope {
+    #[inline]
     fn drop(&mut self) {
         // `try_with`: the thread may be tearing down its locals while a flight unwinds.
         let _ = CURRENT.try_with(|current| current.set(self.outer));

@@ -209,6 +209,7 @@ impl<K, V> Registry<K, V> {
             flight: flight.clone(),
         });
         drop(guard);
+        // `drop_quietly` is not inlined (its `catch_unwind`): call it only with a key to drop.
         if expired.is_some() {
             drop_quietly(expired);
         }
@@ -240,10 +241,18 @@ impl<K, V> RegistryState<K, V> {
 
     /// Keeps a finished flight for reuse. Its waiters may still hold it for a moment (taking
     /// their share, dropping their handle); it is reused once they let go (`fresh_flight`).
+    #[inline]
     fn recycle(&mut self, flight: Flight<V>) {
         if self.pool.len() < POOL_CAPACITY {
             self.pool.push(flight);
-        } else if let Some(held) = self.pool.iter_mut().find(|pooled| pooled.is_shared()) {
+        } else {
+            self.recycle_into_full_pool(flight);
+        }
+    }
+
+    #[cold]
+    fn recycle_into_full_pool(&mut self, flight: Flight<V>) {
+        if let Some(held) = self.pool.iter_mut().find(|pooled| pooled.is_shared()) {
             // A flight held for long (a stale waker kept by some timer) makes way for one that
             // will be free soon; its last holder frees it. It holds no waker, work or value of
             // its own (semantic 8), so dropping this handle runs no user or executor code.
@@ -274,9 +283,20 @@ fn fresh_flight<V>(
         }
         None => false,
     });
-    if let Some(index) = free {
-        return pool.swap_remove(index);
+    match free {
+        Some(index) => pool.swap_remove(index),
+        None => new_flight(hash, start, dropping_predecessors, started_at),
     }
+}
+
+/// A flight made new, for a start that found no free flight in the pool.
+#[cold]
+fn new_flight<V>(
+    hash: u64,
+    start: Start,
+    dropping_predecessors: usize,
+    started_at: Option<Instant>,
+) -> Flight<V> {
     let mut flight = Flight::new();
     flight.get_mut().expect("a new flight is unshared").reset(
         hash,
@@ -312,6 +332,28 @@ where
         // The key's drop is user code: not under the lock, and not allowed to unwind through
         // the publication of the flight's end.
         drop_quietly(key);
+    }
+
+    fn unlink_solo(&self, flight: &Flight<V>) -> bool {
+        let mut table = lock(&self.table);
+        if flight.has_joiners() {
+            return false;
+        }
+        let key = match table.unlink(flight) {
+            Some(Slot { key, flight }) => {
+                table.recycle(flight);
+                Some(key)
+            }
+            None => {
+                table.recycle(flight.clone());
+                None
+            }
+        };
+        drop(table);
+        if key.is_some() {
+            drop_quietly(key);
+        }
+        true
     }
 
     fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {

@@ -65,15 +65,22 @@ where
     where
         Fut: Future<Output = V> + Send + 'static,
     {
+        self.make_work_in_scope(make).0
+    }
+
+    /// `make_work`, returning the re-entrancy scope the closure ran in still entered, for the
+    /// first poll of the work to run in it too (one scope, not two, for a `call` starter).
+    fn make_work_in_scope<Fut>(&self, make: impl FnOnce() -> Fut) -> (Work<V>, PollingScope)
+    where
+        Fut: Future<Output = V> + Send + 'static,
+    {
         // The closure counts as the flight's work for the re-entrancy check: a call that
         // blocks on this flight from inside it would wait for itself.
-        let made = {
-            let _scope = PollingScope::enter(self.flight.id());
-            catch_unwind(AssertUnwindSafe(|| Box::pin(make())))
-        };
-        match made {
-            Ok(work) => work,
+        let scope = PollingScope::enter(self.flight.id());
+        match catch_unwind(AssertUnwindSafe(|| Box::pin(make()))) {
+            Ok(work) => (work, scope),
             Err(payload) => {
+                drop(scope);
                 self.flight.finish_panicked(self.unlink(), &*payload);
                 resume_unwind(payload)
             }
@@ -85,13 +92,21 @@ where
         self.flight.install(self.unlink(), work);
     }
 
-    /// The first poll of the work a `call` starter has just made, straight from registration:
-    /// no trip through the flight's state and no wait future when the work is ready at once.
-    /// `Pending` means this waiter now drives the work, its waker stored.
-    pub(crate) fn poll_first(&mut self, work: Work<V>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+    /// A `call` starter makes the work with `make` and polls it once, straight from
+    /// registration: no trip through the flight's state and no wait future when the work is
+    /// ready at once. `Pending` means this waiter now drives the work, its waker stored.
+    pub(crate) fn start<Fut>(
+        &mut self,
+        make: impl FnOnce() -> Fut,
+        cx: &mut Context<'_>,
+    ) -> Poll<Outcome<V>>
+    where
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let (work, scope) = self.make_work_in_scope(make);
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            flight.poll_work(registry, ticket, work, true, cx)
+            flight.poll_work(registry, ticket, work, Some(scope), cx)
         }));
         match polled {
             Ok(Poll::Ready(Step::Value(value, callers))) => {

@@ -99,8 +99,10 @@ impl Config {
                         })
                         .collect::<Result<_, _>>()?;
                     // Ratios and net costs are taken against the floor.
-                    if !impls.contains(&Impl::NoDedup) {
-                        impls.push(Impl::NoDedup);
+                    for floor in [Impl::NoDedup, Impl::Floor] {
+                        if !impls.contains(&floor) {
+                            impls.push(floor);
+                        }
                     }
                 }
                 "-h" | "--help" => return Err(String::new()),

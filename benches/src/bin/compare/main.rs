@@ -36,9 +36,9 @@ Measures single-flight against async_singleflight, singleflight-async, rs-single
   --out PATH    the markdown file to write (default: BENCHMARKS.md at the repository root)
   --reps N      repetitions per scenario (default 15, quick 3)
   --only LIST   comma-separated scenarios: solo, single-thread, herd, spread, timeouts
-  --impls LIST  comma-separated implementations (the no-dedup floor is always measured): keyed,
+  --impls LIST  comma-separated implementations (both floors are always measured): keyed,
                 keyed-foldhash, group, async_singleflight, singleflight-async, rs-singleflight, moka, oncecell,
-                shared, nodedup
+                shared, nodedup, floor (the safe floor of a solo call; solo scenarios only)
 ";
 
 /// Where the generated part of `BENCHMARKS.md` starts and ends; the rest is kept as written.

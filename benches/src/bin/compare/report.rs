@@ -136,6 +136,18 @@ pub(crate) fn targets(results: &Results, config: &Config) -> Vec<Target> {
             measured: format!("{group:.1} ns/call"),
             met: group <= 30.0,
         });
+        let floor = ns(Impl::Floor);
+        for (name, ns, goal) in [
+            ("solo KeyedGroup vs the safe floor", keyed, 1.3),
+            ("solo Group vs the safe floor", group, 1.1),
+        ] {
+            out.push(Target {
+                name,
+                goal: format!("<= {goal}x"),
+                measured: format!("{:.2}x ({floor:.1} ns)", ns / floor),
+                met: ns / floor <= goal,
+            });
+        }
         let fastest = |filter: fn(Impl) -> bool| {
             solo.iter()
                 .filter(|r| filter(r.imp))
@@ -264,18 +276,22 @@ pub(crate) fn yes(met: bool) -> &'static str {
 
 pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow]) {
     let ours = row(rows, Impl::SingleFlightKeyed, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
-    md.push_str("| implementation | ns/call | min–max | allocations/call | × KeyedGroup |\n");
-    md.push_str("|---|---:|---:|---:|---:|\n");
+    let floor = row(rows, Impl::Floor, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
+    md.push_str(
+        "| implementation | ns/call | min–max | allocations/call | × KeyedGroup | × safe floor |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let ns = median(&r.ns);
         let min = r.ns.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.ns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let _ = writeln!(
             md,
-            "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} |",
+            "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} | {:.2} |",
             r.imp.name(),
             r.allocs_per_call,
-            ns / ours
+            ns / ours,
+            ns / floor
         );
     }
 }

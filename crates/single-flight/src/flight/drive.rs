@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::mem;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
 use super::state::{Change, Phase, Published, Replaced};
@@ -63,7 +62,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     let replaced = state.set_driver(ticket, cx.waker());
                     drop(state);
                     replaced.release();
-                    return self.poll_work(registry, ticket, work, false, cx);
+                    return self.poll_work(registry, ticket, work, None, cx);
                 }
                 match state.driver {
                     Some(driver) if driver != ticket => Poll::Ready(Step::Listen),
@@ -119,19 +118,21 @@ impl<V: Clone + Send + 'static> Flight<V> {
         }
     }
 
-    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`);
-    /// `first_poll` is true for the starter's poll of the work it has just made.
+    /// Polls work that this waiter has moved out of the flight (`Phase::Polling`). `started` is
+    /// the re-entrancy scope a starter made the work in, for its first poll of that work; other
+    /// polls enter their own.
     pub(crate) fn poll_work(
         &self,
         registry: &dyn Unlink<V>,
         ticket: Ticket,
         mut work: Work<V>,
-        first_poll: bool,
+        started: Option<PollingScope>,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
+        let first_poll = started.is_some();
         let waker = self.waker();
         let polled = {
-            let _scope = PollingScope::enter(self.id());
+            let _scope = started.unwrap_or_else(|| PollingScope::enter(self.id()));
             catch_unwind(AssertUnwindSafe(|| {
                 work.as_mut().poll(&mut Context::from_waker(&waker))
             }))
@@ -186,26 +187,24 @@ impl<V: Clone + Send + 'static> Flight<V> {
         value: V,
         first_poll: bool,
     ) -> (Option<V>, usize) {
+        // The solo case, without the flight's lock or a publication: the registry is locked
+        // while it checks that nobody joined, so nobody can join. The starter is the only
+        // waiter; no driver was recorded (that needs a pending poll) and nobody listens. The
+        // state keeps its `Polling` phase until the next run resets it, and only a stale waker
+        // of the work could still look at it, which a `Polling` phase tolerates. (A caller that
+        // joined during that first poll costs one more trip through the registry lock.)
+        if first_poll && registry.unlink_solo(self) {
+            #[cfg(feature = "tracing")]
+            if let Some(trace) = lock(&self.state).trace.take() {
+                trace.end(crate::trace::Ending::Value { callers: 1 });
+            }
+            return (Some(value), 1);
+        }
         let mut value = Some(value);
         let mut published = None;
         registry.unlink_with(self, false, &mut || {
             let value = value.take().expect("published once");
-            published = Some(if first_poll && !self.joined.load(Relaxed) {
-                // The solo case, without the flight's lock: the registry is locked, so nobody can
-                // join, and nobody did. The starter is the only waiter; no driver was recorded
-                // (that needs a pending poll) and nobody listens. The state keeps its `Polling`
-                // phase until the next run resets it, and only a stale waker of the work could
-                // still look at it, which a `Polling` phase tolerates.
-                #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
-                let mut solo = Published::solo(value);
-                #[cfg(feature = "tracing")]
-                {
-                    solo.trace = lock(&self.state).trace.take();
-                }
-                solo
-            } else {
-                lock(&self.state).publish(taker, value)
-            });
+            published = Some(lock(&self.state).publish(taker, value));
         });
         let Published {
             mine,

@@ -57,6 +57,7 @@
 //! | `Idle` | a promoted flight's task claims the work | `Detached` |
 //! | `Detached` | the task was dropped unfinished (`give_back`) | `Idle { woken: true }` |
 //! | `Done`, `Panicked`, `Abandoned` | the next start reuses the flight | any first phase |
+//! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
 mod drive;
 mod handoff;
@@ -102,6 +103,13 @@ pub(crate) trait Unlink<V>: Send + Sync {
     /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
     /// the flight's allocation for reuse.
     fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut());
+
+    /// The end of a run whose work was ready at its starter's first poll: if nobody joined it,
+    /// unlinks and recycles the flight as `unlink_with` does and returns `true`, the starter's
+    /// value being the whole publication (nobody else waits, and the registry lock keeps anyone
+    /// from joining). If someone joined during that poll, changes nothing and returns `false`:
+    /// the caller publishes with `unlink_with`.
+    fn unlink_solo(&self, flight: &Flight<V>) -> bool;
 
     /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
     /// registry's list of flights being dropped and returns the work to drop.
@@ -263,6 +271,11 @@ impl<V> Inner<V> {
     #[cold]
     pub(crate) fn take_abandoned_work(&self) -> Option<Work<V>> {
         lock(&self.state).take_abandoned_work()
+    }
+
+    /// Whether a caller other than the starter joined this run; read with the registry locked.
+    pub(crate) fn has_joiners(&self) -> bool {
+        self.joined.load(Relaxed)
     }
 
     /// Registers one more waiter (`detach`: for `do_chan_detached`, which promotes a flight no

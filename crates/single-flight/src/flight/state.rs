@@ -128,6 +128,24 @@ impl<V> FlightState<V> {
     /// Resets the state for a new run whose starter holds ticket 0 (and, for a detached run, the
     /// task ticket 1), behind `dropping_predecessors` abandoned flights of the same hash.
     pub(super) fn reset(&mut self, start: Start, dropping_predecessors: usize) {
+        // Reset only what the last run used: one that ended on its starter's first poll with
+        // nobody joined (`Flight::finish`'s solo case, the only one that leaves a flight
+        // `Polling`) left the state exactly as a plain `call` start makes it, except `woken`.
+        if let Phase::Polling { woken } = &mut self.phase {
+            if start == Start::Poll && dropping_predecessors == 0 {
+                debug_assert!(
+                    self.waiters == 1
+                        && self.next_ticket == 1
+                        && self.driver.is_none()
+                        && self.driver_waker.is_none()
+                        && !self.task
+                        && self.task_waker.is_none()
+                        && self.dropping_predecessors == 0
+                );
+                *woken = false;
+                return;
+            }
+        }
         let (phase, waiters) = match start {
             // A gated starter cannot poll at once: it installs its work like `do_chan` does.
             Start::Poll if dropping_predecessors == 0 => (Phase::Polling { woken: false }, 1),
@@ -378,21 +396,6 @@ pub(super) struct Published<V> {
     pub(super) task: Option<Waker>,
     #[cfg(feature = "tracing")]
     pub(super) trace: Option<crate::trace::Trace>,
-}
-
-impl<V> Published<V> {
-    pub(super) fn solo(value: V) -> Self {
-        Self {
-            mine: Some(value),
-            unclaimed: None,
-            others: 0,
-            callers: 1,
-            driver: None,
-            task: None,
-            #[cfg(feature = "tracing")]
-            trace: None,
-        }
-    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -176,12 +176,12 @@ where
                 #[cfg(feature = "tracing")]
                 self.start_trace(&flight, &key);
                 let mut waiter = Waiter::new(flight, registry, 0);
-                let work = waiter.make_work(move || work(key));
                 if gated {
+                    let work = waiter.make_work(move || work(key));
                     waiter.install(work);
                     return Registered::Waiting(waiter.wait());
                 }
-                match waiter.poll_first(work, cx) {
+                match waiter.start(move || work(key), cx) {
                     Poll::Ready(output) => Registered::Done(output),
                     Poll::Pending => Registered::Driving(waiter.wait()),
                 }

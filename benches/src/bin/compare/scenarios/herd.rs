@@ -108,6 +108,7 @@ pub(crate) fn run_herd(config: &Config, rt: &Runtime) -> Vec<HerdRow> {
         .impls
         .iter()
         .copied()
+        .filter(|imp| !imp.solo_only())
         .map(|imp| HerdRow {
             imp,
             ns: Vec::new(),

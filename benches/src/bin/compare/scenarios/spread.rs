@@ -86,7 +86,7 @@ pub(crate) fn run_spread(config: &Config, rt: &Runtime) -> Vec<SpreadRow> {
         .impls
         .iter()
         .copied()
-        .filter(|imp| imp.keyed())
+        .filter(|imp| imp.keyed() && !imp.solo_only())
         .map(|imp| SpreadRow {
             imp,
             calls_per_s: Vec::new(),

@@ -47,6 +47,30 @@ fn each_start_has_its_first_phase() {
 }
 
 #[test]
+fn a_solo_runs_state_resets_to_a_call_start() {
+    let mut state = started(Start::Poll, 0);
+    state.phase = Phase::Polling { woken: true };
+    state.reset(Start::Poll, 0);
+    assert!(matches!(state.phase, Phase::Polling { woken: false }));
+    assert_eq!(
+        (state.waiters, state.next_ticket, state.task),
+        (1, 1, false)
+    );
+    // Any other start from it is a full reset.
+    for (start, gate) in [(Start::Poll, 1), (Start::Install, 0), (Start::Detach, 0)] {
+        let mut state = started(Start::Poll, 0);
+        state.reset(start, gate);
+        let fresh = started(start, gate);
+        assert_eq!(
+            (state.waiters, state.next_ticket, state.task),
+            (fresh.waiters, fresh.next_ticket, fresh.task),
+            "{start:?}"
+        );
+        assert!(!matches!(state.phase, Phase::Polling { .. }), "{start:?}");
+    }
+}
+
+#[test]
 fn due_work_nobody_drives_wakes_every_listener() {
     for change in [
         Change::Installed,
