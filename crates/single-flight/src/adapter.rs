@@ -105,6 +105,38 @@ macro_rules! doc_links {
     };
 }
 
+/// The docs of a `_with_role` form of an adapter's method `$plain`, up to its example: what
+/// it adds, and `# Cancellation` and `# Panics` as for `$plain`. `$who` is "caller" or
+/// "receiver".
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_role_doc {
+    ($plain:literal, $who:literal) => {
+        concat!(
+            "Like [`",
+            $plain,
+            "`](Self::",
+            $plain,
+            "), and also tells this ",
+            $who,
+            "'s [`Role`]: it\nstarted the flight or joined it, with how many callers got the ",
+            "value (an [`Outcome`]).\n\n",
+            "# Cancellation\n\nAs for [`",
+            $plain,
+            "`](Self::",
+            $plain,
+            ").\n\n",
+            "# Panics\n\nAs for [`",
+            $plain,
+            "`](Self::",
+            $plain,
+            ").\n\n",
+            "[`Role`]: single_flight::Role\n[`Outcome`]: single_flight::Outcome\n\n",
+            "# Examples\n",
+        )
+    };
+}
+
 /// Defines an adapter's `KeyedGroupExt` trait and its implementation for `KeyedGroup`.
 ///
 /// The adapter passes the docs of the trait and of each method, and after `where` its
@@ -131,22 +163,7 @@ macro_rules! keyed_group_ext {
 
         $(#[doc = $doc])*
         pub trait KeyedGroupExt<K, V>: $crate::adapter::Sealed {
-            #[doc = "Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it"]
-            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
-            #[doc = ""]
-            #[doc = "# Cancellation"]
-            #[doc = ""]
-            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
-            #[doc = ""]
-            #[doc = "# Panics"]
-            #[doc = ""]
-            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
-            #[doc = ""]
-            #[doc = "[`Role`]: single_flight::Role"]
-            #[doc = "[`Outcome`]: single_flight::Outcome"]
-            #[doc = ""]
-            #[doc = "# Examples"]
-            #[doc = ""]
+            #[doc = $crate::adapter::with_role_doc!("call_timeout", "caller")]
             #[doc = concat!(
                 "```\n",
                 "use std::time::Duration;\n",
@@ -316,22 +333,7 @@ macro_rules! group_ext {
 
         $(#[doc = $doc])*
         pub trait GroupExt<V>: $crate::adapter::Sealed {
-            #[doc = "Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it"]
-            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
-            #[doc = ""]
-            #[doc = "# Cancellation"]
-            #[doc = ""]
-            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
-            #[doc = ""]
-            #[doc = "# Panics"]
-            #[doc = ""]
-            #[doc = "As for [`call_timeout`](Self::call_timeout)."]
-            #[doc = ""]
-            #[doc = "[`Role`]: single_flight::Role"]
-            #[doc = "[`Outcome`]: single_flight::Outcome"]
-            #[doc = ""]
-            #[doc = "# Examples"]
-            #[doc = ""]
+            #[doc = $crate::adapter::with_role_doc!("call_timeout", "caller")]
             #[doc = concat!(
                 "```\n",
                 "use std::time::Duration;\n",
@@ -466,22 +468,7 @@ macro_rules! receiver_ext {
 
         $(#[doc = $doc])*
         pub trait ReceiverExt<V>: $crate::adapter::Sealed {
-            #[doc = "Like [`recv_timeout`](Self::recv_timeout), and also tells this receiver's [`Role`]: it"]
-            #[doc = "started the flight or joined it, with how many callers got the value (an [`Outcome`])."]
-            #[doc = ""]
-            #[doc = "# Cancellation"]
-            #[doc = ""]
-            #[doc = "As for [`recv_timeout`](Self::recv_timeout)."]
-            #[doc = ""]
-            #[doc = "# Panics"]
-            #[doc = ""]
-            #[doc = "As for [`recv_timeout`](Self::recv_timeout)."]
-            #[doc = ""]
-            #[doc = "[`Role`]: single_flight::Role"]
-            #[doc = "[`Outcome`]: single_flight::Outcome"]
-            #[doc = ""]
-            #[doc = "# Examples"]
-            #[doc = ""]
+            #[doc = $crate::adapter::with_role_doc!("recv_timeout", "receiver")]
             #[doc = concat!(
                 "```\n",
                 "use std::time::Duration;\n",
@@ -546,4 +533,4 @@ macro_rules! receiver_ext {
     };
 }
 
-pub use crate::{doc_links, group_ext, keyed_group_ext, receiver_ext};
+pub use crate::{doc_links, group_ext, keyed_group_ext, receiver_ext, with_role_doc};
