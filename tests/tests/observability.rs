@@ -74,7 +74,9 @@ all_runtimes!(expired_flight_keeps_its_waiters, |rt| async move {
     let (runs, old_gate, new_gate) = (Counter::shared(), Gate::shared(), Gate::shared());
     let old = rt.spawn(g.do_chan(1, gated(&runs, &old_gate, 1)));
     let new = rt.spawn(g.do_chan(1, gated(&runs, &new_gate, 2)));
-    assert_eq!(g.in_flight(), 1, "only the fresh flight can be joined");
+    // Under a zero limit no call can join any flight, so none counts as in flight.
+    assert_eq!(g.in_flight(), 0, "no call can join a flight under a zero age limit");
+    assert_eq!(g.stats().in_flight, 0);
     new_gate.open();
     assert_eq!(new.await.unwrap(), 2);
     old_gate.open();
@@ -94,8 +96,31 @@ all_runtimes!(young_flight_is_joined, |rt| async move {
     let (runs, gate) = (Counter::shared(), Gate::shared());
     let first = rt.spawn(g.do_chan(1, gated(&runs, &gate, 3)));
     let second = rt.spawn(g.do_chan(1, gated(&runs, &gate, 4)));
+    assert_eq!((g.in_flight(), g.stats().in_flight), (1, 1));
     gate.open();
     assert_eq!((first.await.unwrap(), second.await.unwrap()), (3, 3));
     assert_eq!(runs.get(), 1);
     assert_eq!(g.stats().expired, 0);
+});
+
+// A flight that grows past the limit while it runs stops counting as in flight at that moment
+// (no new call would join it), and `forget` no longer finds a flight to forget: it removes the
+// entry and counts it as expired. The wait is a lower bound only: the flight is at least `AGE`
+// old afterwards, however slowly the machine runs.
+all_runtimes!(flight_past_its_age_is_not_in_flight, |rt| async move {
+    const AGE: Duration = Duration::from_millis(20);
+    let g: Group = Arc::new(KeyedGroup::new().max_flight_age(AGE));
+    let (runs, gate) = (Counter::shared(), Gate::shared());
+    let old = g.do_chan(1, gated(&runs, &gate, 1));
+    std::thread::sleep(AGE);
+    assert_eq!(g.in_flight(), 0, "a flight past the age limit cannot be joined");
+    assert_eq!(g.stats().in_flight, 0);
+    assert!(!g.forget(&1), "nothing joinable to forget");
+    let stats = g.stats();
+    assert_eq!((stats.forgotten, stats.expired), (0, 1));
+    let new = rt.spawn(g.do_chan(1, gated(&runs, &gate, 2)));
+    gate.open();
+    assert_eq!((old.await, new.await.unwrap()), (1, 2));
+    assert_eq!(runs.get(), 2);
+    assert_eq!(g.in_flight(), 0);
 });

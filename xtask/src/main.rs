@@ -13,6 +13,7 @@ mod loom;
 mod manifest;
 mod package;
 mod redis;
+mod stress;
 mod tidy;
 mod util;
 
@@ -39,6 +40,10 @@ commands:
         run the Redis latency scenario (binary `redis`; needs redis-server)
   bench http [--quick]
         run the HTTP benchmark (binary `http`: single-flight-tower through hyper on loopback)
+  stress [ROUNDS] [--load] [--doc]
+        the flake hunt: run the workspace's tests ROUNDS times (default 20) and list every test
+        that failed at least once, how often, and its first message; `--load` adds two
+        busy-looping threads, `--doc` runs the doctests in every round (else in the first only)
   help
         print this text
 
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(),
         Some("loom") => loom::run(loom::DEEP_PREEMPTIONS, util::forwarded(&rest)),
         Some("bench") => bench::run(util::forwarded(&rest)),
+        Some("stress") => stress::run(util::forwarded(&rest)),
         Some(other) => {
             eprintln!("error: unknown command `{other}`\n");
             eprint!("{USAGE}");

@@ -83,7 +83,8 @@ impl<V> Group<V> {
         }
     }
 
-    /// `1` while a flight runs and has not been forgotten, else `0`.
+    /// `1` while a flight runs that a new call would join (not forgotten, and younger than the
+    /// group's maximum flight age if it has one), else `0`.
     ///
     /// # Examples
     ///

@@ -60,7 +60,9 @@
 //!    an inner wakeup wakes the waiter that polled last plus one standby, so a caller that is kept
 //!    alive but no longer polled (the driver or a follower) cannot stall the others, and
 //!    wakeups stay cheap. The bound has a price: should the driver *and* the standby a wakeup
-//!    reaches both be stalled, the others wait until one of the two is polled or dropped.
+//!    reaches both be stalled, the others wait until one of the two is polled or dropped, or
+//!    the work is woken again (each further wakeup of work nobody has polled since reaches one
+//!    more waiter).
 //! 4. **Panics propagate and never poison.** A panic in the work is caught where it is polled;
 //!    the waiter polling it unwinds with the original payload, the others with a [`Panicked`]
 //!    carrying its message; the key is freed and the group stays usable.
@@ -79,8 +81,9 @@
 //!    of recycled flight states, which keep nothing of their last use (no value, no work, no
 //!    waker).
 //! 9. **Details every crate agrees on.** `do_chan` calls the closure before it returns when it
-//!    starts the flight. `in_flight()` counts the keys a new call would join: a forgotten flight
-//!    no longer counts, and `forget` returns `false` for it; a finished or forgotten flight never
+//!    starts the flight. `in_flight()` counts the keys a new call would join: a forgotten flight,
+//!    or one past the group's maximum flight age, no longer counts, and `forget` returns `false`
+//!    for it; a finished or forgotten flight never
 //!    removes a newer flight's entry for its key. Followers of a panicked flight
 //!    unwind with [`Panicked`], which carries the message and is printable. `K: Hash + Eq +
 //!    Clone` and `V::clone` may run under the group's or the flight's short lock: they must not
@@ -90,6 +93,11 @@
 //!
 //! A flight allocates once (its boxed work), also when calls run on many threads at once: the
 //! state of a finished flight and its event are reused once the last waiter has let go of it.
+//! That count is amortised: the group's pool of states grows to the most flights that were ever
+//! alive at once (running, or ended and still held by a waiter taking its share; up to 16 are
+//! kept), so a flight that overlaps more flights than any before it allocates its state as
+//! well. A thread that runs one call at a time holds at most one state, so calls on *T* such
+//! threads allocate at most *T* states in all.
 //! The group keeps a clone of the key while the flight runs, which allocates only if cloning
 //! the key does (an integer does not, a `String` does; an `Arc<str>` key avoids it). A caller
 //! that joins with `call` or [`KeyedGroup::call_ref`] allocates nothing (`call_ref` makes an

@@ -116,15 +116,28 @@ impl<K, V> Registry<K, V> {
         }
     }
 
+    /// The flights a new call would join: those not older than the group's age limit. (An
+    /// expired flight keeps its slot until a new caller replaces it, so counting slots alone
+    /// would count flights nobody can join any more.)
     pub(crate) fn in_flight(&self) -> usize {
-        lock(&self.table).slots.len()
+        self.joinable(&lock(&self.table).slots)
     }
 
     pub(crate) fn stats(&self) -> GroupStats {
         let table = lock(&self.table);
         GroupStats {
-            in_flight: table.slots.len(),
+            in_flight: self.joinable(&table.slots),
             ..table.stats
+        }
+    }
+
+    fn joinable(&self, slots: &Slots<K, V>) -> usize {
+        match self.max_flight_age {
+            None => slots.len(),
+            Some(age) => {
+                let now = Instant::now();
+                slots.count(|flight| !flight.is_older_than_at(age, now))
+            }
         }
     }
 }
@@ -220,7 +233,9 @@ impl<K, V> Registry<K, V> {
         }
     }
 
-    /// Removes the entry for `key`; returns whether there was one.
+    /// Removes the entry for `key`; returns whether it held a flight a new call would have
+    /// joined. A flight past the age limit is removed too, but counted as expired, not
+    /// forgotten: new calls had already stopped joining it.
     pub(crate) fn forget<Q>(&self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -228,9 +243,17 @@ impl<K, V> Registry<K, V> {
     {
         let mut table = lock(&self.table);
         let removed = table.slots.remove_key(hash, key);
-        table.stats.forgotten += u64::from(removed.is_some());
+        let expired = removed.as_ref().is_some_and(|slot| {
+            self.max_flight_age
+                .is_some_and(|age| slot.flight.is_older_than(age))
+        });
+        let forgotten = removed.is_some() && !expired;
+        table.stats.forgotten += u64::from(forgotten);
+        table.stats.expired += u64::from(expired);
         drop(table);
-        removed.is_some()
+        // The key's drop is user code: not under the lock.
+        drop_quietly(removed);
+        forgotten
     }
 }
 

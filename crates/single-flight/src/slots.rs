@@ -49,6 +49,14 @@ impl<K, V> Slots<K, V> {
         }
     }
 
+    /// How many live flights `counts` accepts.
+    pub(crate) fn count(&self, counts: impl Fn(&Flight<V>) -> bool) -> usize {
+        match self {
+            Self::Many(table) => table.iter().filter(|slot| counts(&slot.flight)).count(),
+            Self::One(slot) => usize::from(slot.as_ref().is_some_and(|slot| counts(&slot.flight))),
+        }
+    }
+
     /// Finds the flight of the key that `is_key` recognizes, with one probe. `K::eq` runs in
     /// `is_key` (user code, under the registry lock); if it panics, nothing has been changed.
     /// A live flight that `expired` rejects is removed (as by `remove_key`) and returned with

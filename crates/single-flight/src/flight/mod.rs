@@ -262,8 +262,13 @@ impl<V> Inner<V> {
 
     /// Whether this run started longer than `age` ago (`false` if its start was not recorded).
     pub(crate) fn is_older_than(&self, age: Duration) -> bool {
+        self.is_older_than_at(age, Instant::now())
+    }
+
+    /// `is_older_than`, on a clock read once by the caller (for looking at many flights).
+    pub(crate) fn is_older_than_at(&self, age: Duration, now: Instant) -> bool {
         self.started_at
-            .is_some_and(|started| started.elapsed() >= age)
+            .is_some_and(|started| now.saturating_duration_since(started) >= age)
     }
 
     /// The work of a flight whose last waiter left while it was idle, for the registry to drop

@@ -199,9 +199,10 @@ impl<V> FlightState<V> {
     ///   a few times per flight (the work installed, a gate opened, the driver gone), never per
     ///   inner wakeup.
     /// * An inner wakeup of driven work wakes the driver plus one standby (a listener not
-    ///   notified before), never all waiters; a repeated wakeup of work still due wakes one more
-    ///   standby if nobody drives it. Should the driver and that standby both be stalled, the
-    ///   others wait for the next change.
+    ///   notified before), never all waiters; each repeated wakeup of work still due (nobody
+    ///   has polled it since) wakes one more standby, so stalled waiters hold the others only
+    ///   until the work wakes once more than there are stalled waiters. Should the driver and
+    ///   the standby of a single wakeup both be stalled, the others wait for the next change.
     /// * A driver that leaves hands its role to one standby at once.
     ///
     /// And every waiter that is polled, notified or not, looks at the flight and takes up due
@@ -211,7 +212,10 @@ impl<V> FlightState<V> {
         let undriven = self.driver.is_none();
         let (wake_driver, listeners) = match change {
             Change::InnerWakeup { first: true } if due => (true, Listeners::One),
-            Change::InnerWakeup { first: false } if due && undriven => (false, Listeners::One),
+            // Woken again before anyone polled it: the driver and every standby notified so far
+            // are not polling (or not yet), so reach one listener more (`notify_additional`
+            // skips those already notified).
+            Change::InnerWakeup { first: false } if due => (false, Listeners::One),
             Change::InnerWakeup { .. } => (false, Listeners::None),
             Change::Installed | Change::Left { .. } if due && undriven => (false, Listeners::All),
             Change::Installed if due => (true, Listeners::One),

@@ -192,11 +192,14 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// running for `age` or longer does not join it but starts a fresh flight, exactly as after
     /// [`forget`](Self::forget); the old flight's waiters keep it and get its value. One hung
     /// upstream call then holds only the callers that arrived within `age` of its start, not
-    /// every later caller of its key. Counted in [`GroupStats::expired`](crate::GroupStats).
+    /// every later caller of its key. From the moment it reaches `age`, the flight no longer
+    /// counts in [`in_flight`](Self::in_flight) (no new call can join it), and `forget` returns
+    /// `false` for it; it is counted in [`GroupStats::expired`](crate::GroupStats) when a new
+    /// caller replaces it or `forget` removes it.
     ///
     /// The age is measured with `std::time::Instant`, read only when a limit is set: once when
-    /// a flight starts and once when a caller finds a flight to join. By default there is no
-    /// limit. `const`, so a limited group can be a `static`.
+    /// a flight starts, once when a caller finds a flight to join, and once by `in_flight` and
+    /// `stats`. By default there is no limit. `const`, so a limited group can be a `static`.
     ///
     /// # Examples
     ///
@@ -274,7 +277,8 @@ impl<K, V, S> KeyedGroup<K, V, S> {
             .map_or_else(GroupStats::default, |registry| registry.stats())
     }
 
-    /// The number of keys a new call would join: flights that are running and not forgotten.
+    /// The number of keys a new call would join: flights that are running, not forgotten, and
+    /// younger than the group's [`max_flight_age`](Self::max_flight_age) if it has one.
     ///
     /// # Examples
     ///
@@ -297,7 +301,8 @@ impl<K, V, S> KeyedGroup<K, V, S> {
 impl<K, V, S: BuildHasher> KeyedGroup<K, V, S> {
     /// Forgets the flight running for `key`: the next call for it starts a new flight. Callers
     /// already waiting keep the old flight and get its value. Returns whether a flight was
-    /// forgotten (`false` also for one already forgotten).
+    /// forgotten (`false` also for one already forgotten, and for one past the group's
+    /// [`max_flight_age`](Self::max_flight_age), which new calls no longer join anyway).
     ///
     /// # Examples
     ///

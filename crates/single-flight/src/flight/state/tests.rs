@@ -94,11 +94,11 @@ fn inner_wakeup_wakes_the_driver_and_one_standby() {
     assert!(first.driver.is_some());
     assert_eq!(first.listeners, Listeners::One);
     let again = state.nudge(Change::InnerWakeup { first: false });
-    assert!(again.driver.is_none());
+    assert!(again.driver.is_none(), "the driver was woken once");
     assert_eq!(
         again.listeners,
-        Listeners::None,
-        "the driver was woken once"
+        Listeners::One,
+        "nobody polled since the first wakeup: one more standby"
     );
     drop(state.clear_driver());
     let undriven = state.nudge(Change::InnerWakeup { first: false });
