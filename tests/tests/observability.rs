@@ -75,7 +75,11 @@ all_runtimes!(expired_flight_keeps_its_waiters, |rt| async move {
     let old = rt.spawn(g.do_chan(1, gated(&runs, &old_gate, 1)));
     let new = rt.spawn(g.do_chan(1, gated(&runs, &new_gate, 2)));
     // Under a zero limit no call can join any flight, so none counts as in flight.
-    assert_eq!(g.in_flight(), 0, "no call can join a flight under a zero age limit");
+    assert_eq!(
+        g.in_flight(),
+        0,
+        "no call can join a flight under a zero age limit"
+    );
     assert_eq!(g.stats().in_flight, 0);
     new_gate.open();
     assert_eq!(new.await.unwrap(), 2);
@@ -113,7 +117,11 @@ all_runtimes!(flight_past_its_age_is_not_in_flight, |rt| async move {
     let (runs, gate) = (Counter::shared(), Gate::shared());
     let old = g.do_chan(1, gated(&runs, &gate, 1));
     std::thread::sleep(AGE);
-    assert_eq!(g.in_flight(), 0, "a flight past the age limit cannot be joined");
+    assert_eq!(
+        g.in_flight(),
+        0,
+        "a flight past the age limit cannot be joined"
+    );
     assert_eq!(g.stats().in_flight, 0);
     assert!(!g.forget(&1), "nothing joinable to forget");
     let stats = g.stats();

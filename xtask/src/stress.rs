@@ -175,7 +175,7 @@ fn failed_tests(output: &str) -> Vec<(String, Vec<String>)> {
     while let Some(line) = lines.next() {
         let trimmed = line.trim();
         if let Some(running) = trimmed.strip_prefix("Running ") {
-            // `Running tests/foo.rs (target/debug/deps/foo-hash)` or `Running unittests src/lib.rs (...)`
+            // `Running tests/<name>.rs (target/debug/deps/<name>-<hash>)`, `Running unittests src/lib.rs (...)`
             target = running
                 .split(" (")
                 .next()

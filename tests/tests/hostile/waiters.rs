@@ -87,51 +87,60 @@ impl std::task::Wake for WakeCount {
 // woken again before anyone has polled it: that wakeup reaches one listener more, the active
 // one, which finishes the work (each repeated wakeup of due work notifies one more standby).
 // Polled by hand, so that whom each wakeup reached is seen, not raced.
-hostile!(stalled_driver_and_follower_second_wakeup, |_rt| async move {
-    let f = Fixture::new();
-    let pulse = Arc::new(Pulse::default());
-    let work = {
-        let (pulse, val) = (pulse.clone(), f.val(7));
-        move |_| {
-            futures_lite::future::poll_fn(move |cx| {
-                if pulse.fired.load(SeqCst) {
-                    return Poll::Ready(val.clone());
-                }
-                *pulse.waker.lock().unwrap() = Some(cx.waker().clone());
-                Poll::Pending
-            })
-        }
-    };
-    let noop = &mut Context::from_waker(std::task::Waker::noop());
-    let mut d = f.group.do_chan(f.key(1), work);
-    let mut s = f.group.do_chan(f.key(1), f.work(8));
-    assert!(Pin::new(&mut d).poll(noop).is_pending(), "d drives the work");
-    assert!(Pin::new(&mut s).poll(noop).is_pending(), "s listens");
-    let mut t = f.group.do_chan(f.key(1), f.work(9));
-    let woken = Arc::new(WakeCount::default());
-    let t_waker = std::task::Waker::from(woken.clone());
-    let t_cx = &mut Context::from_waker(&t_waker);
-    assert!(Pin::new(&mut t).poll(t_cx).is_pending(), "t listens after s");
+hostile!(
+    stalled_driver_and_follower_second_wakeup,
+    |_rt| async move {
+        let f = Fixture::new();
+        let pulse = Arc::new(Pulse::default());
+        let work = {
+            let (pulse, val) = (pulse.clone(), f.val(7));
+            move |_| {
+                futures_lite::future::poll_fn(move |cx| {
+                    if pulse.fired.load(SeqCst) {
+                        return Poll::Ready(val.clone());
+                    }
+                    *pulse.waker.lock().unwrap() = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+            }
+        };
+        let noop = &mut Context::from_waker(std::task::Waker::noop());
+        let mut d = f.group.do_chan(f.key(1), work);
+        let mut s = f.group.do_chan(f.key(1), f.work(8));
+        assert!(
+            Pin::new(&mut d).poll(noop).is_pending(),
+            "d drives the work"
+        );
+        assert!(Pin::new(&mut s).poll(noop).is_pending(), "s listens");
+        let mut t = f.group.do_chan(f.key(1), f.work(9));
+        let woken = Arc::new(WakeCount::default());
+        let t_waker = std::task::Waker::from(woken.clone());
+        let t_cx = &mut Context::from_waker(&t_waker);
+        assert!(
+            Pin::new(&mut t).poll(t_cx).is_pending(),
+            "t listens after s"
+        );
 
-    pulse.fire();
-    assert_eq!(
-        woken.0.load(SeqCst),
-        0,
-        "a first wakeup reaches the driver and one standby (s)"
-    );
-    pulse.fire();
-    assert_eq!(
-        woken.0.load(SeqCst),
-        1,
-        "woken again before anyone polled it: one standby more (t)"
-    );
-    match Pin::new(&mut t).poll(t_cx) {
-        Poll::Ready(val) => assert_eq!(val.v, 7, "t finished the work"),
-        Poll::Pending => panic!("t was woken to finish the due work"),
+        pulse.fire();
+        assert_eq!(
+            woken.0.load(SeqCst),
+            0,
+            "a first wakeup reaches the driver and one standby (s)"
+        );
+        pulse.fire();
+        assert_eq!(
+            woken.0.load(SeqCst),
+            1,
+            "woken again before anyone polled it: one standby more (t)"
+        );
+        match Pin::new(&mut t).poll(t_cx) {
+            Poll::Ready(val) => assert_eq!(val.v, 7, "t finished the work"),
+            Poll::Pending => panic!("t was woken to finish the due work"),
+        }
+        drop((d, s));
+        f.assert_usable(1).await;
     }
-    drop((d, s));
-    f.assert_usable(1).await;
-});
+);
 
 // Both the driver and the standby that the work's only wakeup reaches are stalled. The core wakes
 // the driver and one standby only (semantic 3: wakeups stay cheap), so the active waiter is not
