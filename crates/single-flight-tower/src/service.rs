@@ -11,7 +11,7 @@ use single_flight::KeyedGroup;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
+use crate::future::{Own, ResponseFuture};
 use crate::outcome::{self, Outcome};
 use crate::policy::{Admission, Policy};
 
@@ -230,9 +230,15 @@ where
         let (inner, policy) = (&mut self.inner, &self.policy);
         let receiver = self.group.do_chan(key, |_key| {
             let request = request.take().expect("the closure runs once");
-            outcome::lead(policy.clone(), inner.call(request))
+            // The leader's request headers, for the followers to compare theirs with if the
+            // response varies (its `Vary`); dropped once the response's head is read.
+            let headers = request.headers().clone();
+            outcome::lead(policy.clone(), headers, inner.call(request))
         });
-        let own = request.map(|request| (self.inner.clone(), request));
-        ResponseFuture::waiting(receiver, own, role_header)
+        let own = request.map(|request| {
+            let (policy, group) = (self.policy.clone(), self.group.clone());
+            Own::new(self.inner.clone(), request, policy, group)
+        });
+        ResponseFuture::waiting(receiver.with_role(), own, role_header)
     }
 }

@@ -6,17 +6,28 @@
 //!   inner service as it is, alone) unless its method is configured, it carries no body, and it
 //!   carries no header that makes its response its own (credentials, conditions, a range, an
 //!   upgrade) unless the key includes that header. An admitted request gets its key.
-//! * [`Policy::verdict`]: may this response go to every request that waited for it? Not if it
-//!   belongs to one client (`Set-Cookie`, `Cache-Control: private` or `no-store`), depends on a
-//!   header the key does not include (`Vary`), switches protocols, is an open-ended event stream,
-//!   or declares a body over the cap. (A body over the cap that declares no length is found out
-//!   while buffering, in `outcome.rs`.)
+//! * [`Policy::verdict`]: may this response go to the requests that waited for it? Not if it
+//!   belongs to one client (`Set-Cookie`, `Cache-Control: private` or `no-store`), varies on
+//!   everything (`Vary: *`), switches protocols, is an open-ended event stream, or declares a
+//!   body over the cap. (A body over the cap that declares no length is found out while
+//!   buffering, in `outcome.rs`.) A response with `Vary` on request headers goes only to the
+//!   waiters whose values of them equal the leader's ([`Varied`]); the others regroup under
+//!   [`key::regroup_key`].
 //!
 //! The rules rest on one invariant: **two requests share a response only if their keys are
-//! equal, and the key holds everything the response may depend on that the layer can see**: the
-//! method, the target (scheme, authority or `Host`, path and query) and the configured key
-//! headers. Whatever else a response depends on (a header outside the key, the client address)
-//! must be put in the key by a custom key function, or the route kept out of the layer.
+//! equal (and their values of the headers the response varies on), and the key holds
+//! everything the response may depend on that the layer can see and that is the same for the
+//! ordinary requests behind one proxy**: the method, the target (scheme, authority, `Host`,
+//! path and query), the target headers a proxy or framework rewrites the target with
+//! (`X-Forwarded-Host`, `Forwarded` but its `for`, ...) and the configured key headers.
+//! Whatever else a response depends on (a per-client header such as `X-Forwarded-For`, the
+//! client address) must be put in the key by a custom key function, or the route kept out of
+//! the layer.
+
+mod key;
+mod vary;
+
+pub(crate) use vary::{union, Varied};
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,6 +50,36 @@ pub(crate) const DEFAULT_CREDENTIALS: [HeaderName; 3] = [
     header::COOKIE,
 ];
 
+/// Request headers that change the target or the method an upstream sees, set by proxies and
+/// read by frameworks to build absolute links and redirects, yet the same for every ordinary
+/// request behind one proxy: part of the default key, so that a client that sets them itself
+/// (the "unkeyed input" of web cache poisoning) gets a flight of its own. `Forwarded` is keyed
+/// without its `for` parameters.
+pub(crate) const DEFAULT_TARGET_HEADERS: [HeaderName; 13] = [
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-host"),
+    header::FORWARDED,
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// Request headers that ask the upstream to treat the request as another method. A request
+/// that names a method which is not coalesced passes through: a `GET` that the upstream runs
+/// as a `DELETE` must not be answered once for everyone. Not configurable.
+pub(crate) const METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
 /// Request headers that always make a response this request's own (a conditional request may get
 /// `304 Not Modified`, a range request `206 Partial Content`, an upgrade `101`), unless the key
 /// includes them. Not configurable: sharing them across requests that differ in them is never
@@ -58,6 +99,9 @@ pub(crate) const PER_REQUEST: [HeaderName; 7] = [
 pub(crate) struct Policy {
     /// Methods whose requests may be coalesced (`GET`, `HEAD` by default).
     pub(crate) methods: Vec<Method>,
+    /// Request headers that rewrite the target, part of the default key
+    /// ([`DEFAULT_TARGET_HEADERS`] by default).
+    pub(crate) target_headers: Vec<HeaderName>,
     /// Request headers that are part of the key (`Accept`, `Accept-Encoding` by default).
     pub(crate) key_headers: Vec<HeaderName>,
     /// Request headers that carry credentials.
@@ -74,6 +118,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             methods: vec![Method::GET, Method::HEAD],
+            target_headers: DEFAULT_TARGET_HEADERS.to_vec(),
             key_headers: vec![header::ACCEPT, header::ACCEPT_ENCODING],
             credential_headers: DEFAULT_CREDENTIALS.to_vec(),
             max_body: DEFAULT_MAX_BODY,
@@ -87,6 +132,7 @@ impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
             .field("methods", &self.methods)
+            .field("target_headers", &self.target_headers)
             .field("key_headers", &self.key_headers)
             .field("credential_headers", &self.credential_headers)
             .field("max_body", &self.max_body)
@@ -111,15 +157,19 @@ pub(crate) enum Pass {
     /// It carries this header (credentials, a condition, a range, an upgrade) and the key does
     /// not include it.
     Header(HeaderName),
+    /// It asks for another method (`X-HTTP-Method-Override` and the like) that is not
+    /// coalesced.
+    MethodOverride,
     /// The custom key function returned `None`.
     NoKey,
 }
 
 /// The decision on a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Buffer it (up to the cap) and hand it to every waiter.
-    Share,
+    /// Buffer it (up to the cap) and hand it to the waiters whose values of these request
+    /// headers (its `Vary`, none for most responses) equal the leader's.
+    Share(Vec<HeaderName>),
     /// It goes to the request that produced it alone; the other waiters send their own request.
     Keep(Unshareable),
 }
@@ -133,7 +183,8 @@ pub(crate) enum Unshareable {
     Private,
     /// `Cache-Control: no-store`.
     NoStore,
-    /// `Vary: *`, or `Vary` on a header the key does not include.
+    /// `Vary: *` (or a `Vary` element that is not a header name): it depends on more than
+    /// the request's head.
     Vary,
     /// `101 Switching Protocols`: the connection itself belongs to the request.
     SwitchingProtocols,
@@ -162,63 +213,45 @@ impl Policy {
                 return Admission::Pass(Pass::Header(name.clone()));
             }
         }
+        for name in &METHOD_OVERRIDES {
+            for value in parts.headers.get_all(name) {
+                let coalesced = self.methods.iter().any(|method| {
+                    method.as_str().as_bytes().eq_ignore_ascii_case(trim(value.as_bytes()))
+                });
+                if !coalesced {
+                    return Admission::Pass(Pass::MethodOverride);
+                }
+            }
+        }
         match &self.key_fn {
-            None => Admission::Share(self.default_key(parts)),
+            None => Admission::Share(key::default_key(
+                parts,
+                &self.target_headers,
+                &self.key_headers,
+            )),
             Some(key_fn) => match key_fn(parts) {
-                Some(custom) => Admission::Share(custom_key(&parts.method, &custom)),
+                Some(custom) => Admission::Share(key::custom_key(&parts.method, &custom)),
                 None => Admission::Pass(Pass::NoKey),
             },
         }
     }
 
-    /// The default key: method, scheme, authority (or `Host`), path and query, then each key
-    /// header's values in order.
-    ///
-    /// Header values and URIs cannot hold `\n` or `\0`, so the separators keep the encoding
-    /// unambiguous: a missing header, an empty value and two values all encode differently.
-    fn default_key(&self, parts: &request::Parts) -> Bytes {
-        let uri = &parts.uri;
-        let method = parts.method.as_str().as_bytes();
-        let scheme = uri.scheme_str().unwrap_or_default().as_bytes();
-        let authority = match uri.authority() {
-            Some(authority) => authority.as_str().as_bytes(),
-            None => parts
-                .headers
-                .get(header::HOST)
-                .map_or(&[][..], |h| h.as_bytes()),
-        };
-        let target = uri
-            .path_and_query()
-            .map_or(&b"/"[..], |t| t.as_str().as_bytes());
-        let headers: usize = self
-            .key_headers
-            .iter()
-            .map(|name| {
-                let values = parts.headers.get_all(name).iter();
-                1 + values.map(|value| value.len() + 1).sum::<usize>()
-            })
-            .sum();
-        // The exact length, so that `Bytes::from` takes the buffer as it is: a request that
-        // joins a flight then allocates for its key once.
-        let len = method.len() + scheme.len() + authority.len() + target.len() + 3 + headers;
-        let mut key = Vec::with_capacity(len);
-        for (part, separator) in [(method, b'\n'), (scheme, b'\n'), (authority, b'\n')] {
-            key.extend_from_slice(part);
-            key.push(separator);
+    /// The key of the flight a waiter regroups into when the response it waited for varies on
+    /// `varied` and its values differ from the leader's: its own key, extended by its values of
+    /// `varied`. Waiters with equal values get equal keys. `None` if the request would not be
+    /// admitted now (a custom key function that changed its mind).
+    pub(crate) fn regroup_key(
+        &self,
+        parts: &request::Parts,
+        varied: &[HeaderName],
+    ) -> Option<Bytes> {
+        match self.admit(parts) {
+            Admission::Share(base) => Some(key::regroup_key(&base, varied, &parts.headers)),
+            Admission::Pass(_) => None,
         }
-        key.extend_from_slice(target);
-        for name in &self.key_headers {
-            key.push(b'\n');
-            for value in parts.headers.get_all(name) {
-                key.extend_from_slice(value.as_bytes());
-                key.push(0);
-            }
-        }
-        debug_assert_eq!(key.len(), len);
-        Bytes::from(key)
     }
 
-    /// Decides whether a response may go to every waiter of its flight, from its head alone.
+    /// Decides whether a response may go to the waiters of its flight, from its head alone.
     pub(crate) fn verdict(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
         if status == StatusCode::SWITCHING_PROTOCOLS {
             return Verdict::Keep(Unshareable::SwitchingProtocols);
@@ -237,15 +270,14 @@ impl Policy {
                 }
             }
         }
+        // Every varied header is compared, key headers too: with a custom key function the
+        // key may not hold them, and comparing equal values costs next to nothing.
+        let mut varied = Vec::new();
         for value in headers.get_all(header::VARY) {
             for field in comma_list(value.as_bytes()) {
-                let in_key = self
-                    .key_headers
-                    .iter()
-                    .any(|name| name.as_str().as_bytes().eq_ignore_ascii_case(field));
-                if !in_key {
-                    // `*` is never a header name, so it lands here too.
-                    return Verdict::Keep(Unshareable::Vary);
+                match HeaderName::from_bytes(field) {
+                    Ok(name) if field != b"*" => varied.push(name),
+                    _ => return Verdict::Keep(Unshareable::Vary),
                 }
             }
         }
@@ -262,17 +294,8 @@ impl Policy {
         if declared.is_some_and(|len| len > self.max_body as u64) {
             return Verdict::Keep(Unshareable::TooLarge);
         }
-        Verdict::Share
+        Verdict::Share(varied)
     }
-}
-
-/// The key of a custom key function: the method stays in it, so that `GET` and `HEAD` never mix.
-fn custom_key(method: &Method, custom: &[u8]) -> Bytes {
-    let mut key = Vec::with_capacity(method.as_str().len() + 2 + custom.len());
-    key.extend_from_slice(method.as_str().as_bytes());
-    key.extend_from_slice(b"\n\0");
-    key.extend_from_slice(custom);
-    Bytes::from(key)
 }
 
 /// The non-empty, trimmed elements of an HTTP comma-separated list.
@@ -372,6 +395,91 @@ mod tests {
         // Headers outside the key do not split it.
         let with_agent = parts(Method::GET, "/a?x=1", &[("host", "h"), ("user-agent", "x")]);
         assert_eq!(get, key(&policy, &with_agent));
+    }
+
+    #[test]
+    fn target_headers_split_the_key_and_per_client_headers_do_not() {
+        let policy = Policy::default();
+        let proxy = [
+            ("host", "shop.example"),
+            ("x-forwarded-host", "shop.example"),
+            ("x-forwarded-proto", "https"),
+            ("forwarded", "for=192.0.2.1;host=shop.example;proto=https"),
+        ];
+        let ordinary = key(&policy, &parts(Method::GET, "/a", &proxy));
+        // What differs per client behind one proxy stays out of the key.
+        let mut client = proxy.to_vec();
+        client[3] = ("forwarded", "for=192.0.2.2;host=shop.example;proto=https");
+        client.extend([
+            ("x-forwarded-for", "192.0.2.2"),
+            ("user-agent", "curl/8"),
+            ("referer", "https://shop.example/b"),
+            ("x-request-id", "42"),
+        ]);
+        assert_eq!(ordinary, key(&policy, &parts(Method::GET, "/a", &client)));
+        // Each target header set by a client splits it.
+        for name in DEFAULT_TARGET_HEADERS {
+            let mut attack = proxy.to_vec();
+            let value = match name.as_str() {
+                "forwarded" => "for=192.0.2.1;host=evil.example;proto=https",
+                // A method override to a coalesced method is admitted, and keyed apart.
+                "x-http-method-override" | "x-http-method" | "x-method-override" => "HEAD",
+                _ => "evil.example",
+            };
+            attack.retain(|(n, _)| *n != name.as_str());
+            attack.push((name.as_str(), value));
+            assert_ne!(
+                ordinary,
+                key(&policy, &parts(Method::GET, "/a", &attack)),
+                "{name}"
+            );
+        }
+        // Configurable: without target headers, `X-Forwarded-Host` is unkeyed again.
+        let bare = Policy {
+            target_headers: Vec::new(),
+            ..Policy::default()
+        };
+        let evil = [("host", "shop.example"), ("x-forwarded-host", "evil.example")];
+        assert_eq!(
+            key(&bare, &parts(Method::GET, "/a", &proxy[..1])),
+            key(&bare, &parts(Method::GET, "/a", &evil))
+        );
+    }
+
+    #[test]
+    fn a_method_override_to_an_uncoalesced_method_passes_through() {
+        let policy = Policy::default();
+        for (name, value) in [
+            ("x-http-method-override", "DELETE"),
+            ("x-http-method", "put"),
+            ("x-method-override", " POST "),
+        ] {
+            assert_eq!(
+                policy.admit(&parts(Method::GET, "/", &[(name, value)])),
+                Admission::Pass(Pass::MethodOverride),
+                "{name}: {value}"
+            );
+        }
+        key(
+            &policy,
+            &parts(Method::GET, "/", &[("x-http-method-override", "head")]),
+        );
+    }
+
+    #[test]
+    fn a_regroup_key_extends_the_requests_own_key() {
+        let policy = Policy::default();
+        let lang = [HeaderName::from_static("accept-language")];
+        let de = parts(Method::GET, "/a", &[("accept-language", "de")]);
+        let fr = parts(Method::GET, "/a", &[("accept-language", "fr")]);
+        let de_b = parts(Method::GET, "/b", &[("accept-language", "de")]);
+        let keys = [&de, &fr, &de_b].map(|p| policy.regroup_key(p, &lang).unwrap());
+        assert_eq!(keys[0], policy.regroup_key(&de, &lang).unwrap());
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_ne!(keys[0], key(&policy, &de));
+        let cookie = parts(Method::GET, "/a", &[("cookie", "c")]);
+        assert_eq!(policy.regroup_key(&cookie, &lang), None);
     }
 
     #[test]
@@ -478,16 +586,23 @@ mod tests {
             ..Policy::default()
         };
         let ok = StatusCode::OK;
+        let share = Verdict::Share(Vec::new());
+        let vary = |names: &[&'static str]| {
+            Verdict::Share(names.iter().map(|n| HeaderName::from_static(n)).collect())
+        };
         let cases: &[(&[(&str, &str)], Verdict)] = &[
-            (&[], Verdict::Share),
-            (&[("content-length", "10")], Verdict::Share),
-            (&[("cache-control", "public, max-age=60")], Verdict::Share),
-            (&[("cache-control", "no-cache")], Verdict::Share),
-            (&[("vary", "Accept-Encoding")], Verdict::Share),
-            (&[("vary", "accept, accept-encoding")], Verdict::Share),
+            (&[], share.clone()),
+            (&[("content-length", "10")], share.clone()),
+            (&[("cache-control", "public, max-age=60")], share.clone()),
+            (&[("cache-control", "no-cache")], share.clone()),
+            (&[("vary", "Accept-Encoding")], vary(&["accept-encoding"])),
+            (
+                &[("vary", "accept, accept-encoding"), ("vary", "Origin")],
+                vary(&["accept", "accept-encoding", "origin"]),
+            ),
             (
                 &[("content-type", "text/html; charset=utf-8")],
-                Verdict::Share,
+                share.clone(),
             ),
             (
                 &[("set-cookie", "id=1")],
@@ -507,7 +622,11 @@ mod tests {
             ),
             (&[("vary", "*")], Verdict::Keep(Unshareable::Vary)),
             (
-                &[("vary", "accept-encoding, Origin")],
+                &[("vary", "accept-encoding, *")],
+                Verdict::Keep(Unshareable::Vary),
+            ),
+            (
+                &[("vary", "accept-encoding, a b")],
                 Verdict::Keep(Unshareable::Vary),
             ),
             (
@@ -529,7 +648,7 @@ mod tests {
         // Errors from upstream are shared like any other status.
         assert_eq!(
             policy.verdict(StatusCode::BAD_GATEWAY, &HeaderMap::new()),
-            Verdict::Share
+            share
         );
     }
 
