@@ -208,9 +208,9 @@ where
                     let flight = ready!(Pin::new(receiver).poll(cx));
                     let recipient = match flight.role {
                         Role::Started => Recipient::Leader,
-                        Role::Joined => {
-                            Recipient::Follower(own.as_ref().expect(NO_OWN_REQUEST).request.headers())
-                        }
+                        Role::Joined => Recipient::Follower(
+                            own.as_ref().expect(NO_OWN_REQUEST).request.headers(),
+                        ),
                     };
                     match flight.value.deliver::<ResBody, S::Error>(recipient) {
                         Delivery::Response(response) => {

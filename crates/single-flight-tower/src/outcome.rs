@@ -383,7 +383,11 @@ mod tests {
 
     #[test]
     fn a_shareable_response_reaches_everyone() {
-        let outcome = now(lead(policy(10), HeaderMap::new(), ok(body_of(&["ab", "cd"]))));
+        let outcome = now(lead(
+            policy(10),
+            HeaderMap::new(),
+            ok(body_of(&["ab", "cd"])),
+        ));
         assert!(matches!(outcome, Outcome::Shared(_)));
         for leader in [true, false, false] {
             match outcome.clone().deliver::<Chunks, String>(who(leader)) {
@@ -420,7 +424,11 @@ mod tests {
 
     #[test]
     fn over_the_cap_the_leader_gets_every_byte() {
-        let outcome = now(lead(policy(3), HeaderMap::new(), ok(body_of(&["ab", "cd", "ef"]))));
+        let outcome = now(lead(
+            policy(3),
+            HeaderMap::new(),
+            ok(body_of(&["ab", "cd", "ef"])),
+        ));
         assert!(matches!(outcome, Outcome::Own(_)));
         assert!(matches!(
             outcome.clone().deliver::<Chunks, String>(follower()),

@@ -179,10 +179,12 @@ mod tests {
 
     #[test]
     fn forwarded_keys_everything_but_for() {
-        let behind_proxy = |client: &str| {
-            forwarded_key(&[&format!("for={client};host=shop.example;proto=https")])
-        };
-        assert_eq!(behind_proxy("192.0.2.1"), behind_proxy("\"[2001:db8::1]:4711\""));
+        let behind_proxy =
+            |client: &str| forwarded_key(&[&format!("for={client};host=shop.example;proto=https")]);
+        assert_eq!(
+            behind_proxy("192.0.2.1"),
+            behind_proxy("\"[2001:db8::1]:4711\"")
+        );
         let base = behind_proxy("192.0.2.1");
         for other in [
             "for=192.0.2.1;host=evil.example;proto=https",
@@ -216,7 +218,10 @@ mod tests {
         assert_ne!(origin, key("/a", &[("host", "evil.example")]));
         assert_ne!(origin, key("/a", &[]));
         let absolute = key("http://shop.example/a", &[("host", "shop.example")]);
-        assert_ne!(absolute, key("http://shop.example/a", &[("host", "evil.example")]));
+        assert_ne!(
+            absolute,
+            key("http://shop.example/a", &[("host", "evil.example")])
+        );
         assert_ne!(absolute, origin);
     }
 

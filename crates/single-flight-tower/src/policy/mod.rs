@@ -216,7 +216,10 @@ impl Policy {
         for name in &METHOD_OVERRIDES {
             for value in parts.headers.get_all(name) {
                 let coalesced = self.methods.iter().any(|method| {
-                    method.as_str().as_bytes().eq_ignore_ascii_case(trim(value.as_bytes()))
+                    method
+                        .as_str()
+                        .as_bytes()
+                        .eq_ignore_ascii_case(trim(value.as_bytes()))
                 });
                 if !coalesced {
                     return Admission::Pass(Pass::MethodOverride);
@@ -439,7 +442,10 @@ mod tests {
             target_headers: Vec::new(),
             ..Policy::default()
         };
-        let evil = [("host", "shop.example"), ("x-forwarded-host", "evil.example")];
+        let evil = [
+            ("host", "shop.example"),
+            ("x-forwarded-host", "evil.example"),
+        ];
         assert_eq!(
             key(&bare, &parts(Method::GET, "/a", &proxy[..1])),
             key(&bare, &parts(Method::GET, "/a", &evil))

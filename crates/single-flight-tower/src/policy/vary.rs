@@ -97,7 +97,12 @@ mod tests {
             headers(&[("x-a", "1"), ("x-a", "2")]),
             headers(&[("accept-language", "de"), ("x-a", "2"), ("x-a", "1")]),
             headers(&[("accept-language", "de"), ("x-a", "1")]),
-            headers(&[("accept-language", "de"), ("x-a", "1"), ("x-a", "2"), ("x-none", "")]),
+            headers(&[
+                ("accept-language", "de"),
+                ("x-a", "1"),
+                ("x-a", "2"),
+                ("x-none", ""),
+            ]),
         ] {
             assert!(!varied.matches(&other), "{other:?}");
         }
