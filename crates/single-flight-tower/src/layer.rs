@@ -22,7 +22,7 @@ use crate::service::Coalesce;
 /// | setting                                      | default                                      |
 /// |----------------------------------------------|----------------------------------------------|
 /// | [`methods`](Self::methods)                   | `GET`, `HEAD`                                |
-/// | [`target_headers`](Self::target_headers)     | `X-Forwarded-Host`, `-Proto`, `-Scheme`, `-Prefix`, `-Port`, `-Server`, `X-Host`, `Forwarded` (but its `for`), `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` |
+/// | [`target_headers`](Self::target_headers)     | `X-Forwarded-` `Host`, `Proto`, `Scheme`, `Prefix`, `Port`, `Server`; `X-Host`; `Forwarded` without `for`; `X-Original-URL`, `X-Rewrite-URL`; `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` |
 /// | [`key_headers`](Self::key_headers)           | `Accept`, `Accept-Encoding`                  |
 /// | [`credential_headers`](Self::credential_headers) | `Authorization`, `Proxy-Authorization`, `Cookie` |
 /// | [`max_body_bytes`](Self::max_body_bytes)     | 1 MiB                                        |
@@ -278,7 +278,11 @@ impl CoalesceLayer {
     /// * `leader`: its call of the inner service produced the response;
     /// * `follower`: it got a copy of the response another request's call produced;
     /// * `fallback`: it waited for a response that could not be shared, then sent its own;
-    /// * `bypass`: it was not coalesced (method, body, credentials, declined by the key function).
+    /// * `bypass`: it was not coalesced (method, body, credentials, a method override to a
+    ///   method that is not coalesced, declined by the key function).
+    ///
+    /// A request that regrouped after a response with `Vary` is marked by its part in the flight
+    /// it regrouped into: `leader` or `follower`.
     ///
     /// # Examples
     ///

@@ -401,6 +401,38 @@ mod tests {
     }
 
     #[test]
+    fn a_varied_response_reaches_the_followers_with_the_leaders_values() {
+        let call = std::future::ready(Ok::<_, String>(
+            Response::builder()
+                .header("vary", "accept-language")
+                .body(body_of(&["hallo"]))
+                .unwrap(),
+        ));
+        let mut leader = HeaderMap::new();
+        leader.insert("accept-language", "de".parse().unwrap());
+        leader.insert("user-agent", "a".parse().unwrap());
+        let outcome = now(lead(policy(10), leader, call));
+        let mut same = HeaderMap::new();
+        same.insert("accept-language", "de".parse().unwrap());
+        let mut other = HeaderMap::new();
+        other.insert("accept-language", "fr".parse().unwrap());
+        for to in [Recipient::Leader, Recipient::Follower(&same)] {
+            match outcome.clone().deliver::<Chunks, String>(to) {
+                Delivery::Response(response) => {
+                    assert_eq!(collect(response.into_body()), (b"hallo".to_vec(), None));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for to in [Recipient::Follower(&other), follower()] {
+            match outcome.clone().deliver::<Chunks, String>(to) {
+                Delivery::Regroup(names) => assert_eq!(names, ["accept-language"]),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn an_unshareable_response_goes_to_the_leader_alone() {
         let call = std::future::ready(Ok::<_, String>(
             Response::builder()

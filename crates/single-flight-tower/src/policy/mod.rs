@@ -5,7 +5,8 @@
 //! * [`Policy::admit`]: may this request join others? A request passes through (is sent to the
 //!   inner service as it is, alone) unless its method is configured, it carries no body, and it
 //!   carries no header that makes its response its own (credentials, conditions, a range, an
-//!   upgrade) unless the key includes that header. An admitted request gets its key.
+//!   upgrade) unless the key includes that header, nor a method override to a method that is
+//!   not coalesced. An admitted request gets its key ([`key`] writes it).
 //! * [`Policy::verdict`]: may this response go to the requests that waited for it? Not if it
 //!   belongs to one client (`Set-Cookie`, `Cache-Control: private` or `no-store`), varies on
 //!   everything (`Vary: *`), switches protocols, is an open-ended event stream, or declares a
