@@ -15,7 +15,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::outcome::{self, Delivery, Outcome, Recipient};
-use crate::policy::{self, Policy};
+use crate::policy::{self, HeaderCopy, Policy};
 
 /// How many times a request regroups (a response varied on a header whose value it does not
 /// share with the leader) before it sends its own request. Each regrouping adds a varied header
@@ -286,7 +286,7 @@ where
     let mut request = Some(request);
     let receiver = group.do_chan(key, |_key| {
         let request = request.take().expect("the closure runs once");
-        let headers = request.headers().clone();
+        let headers = HeaderCopy::new(request.headers());
         outcome::lead(policy.clone(), headers, service.call(request))
     });
     let own = request.map(|request| Own {

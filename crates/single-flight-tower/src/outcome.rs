@@ -35,7 +35,7 @@ use http::{response, HeaderMap, HeaderName, Response};
 use http_body::Body;
 
 use crate::body::ResponseBody;
-use crate::policy::{Policy, Varied, Verdict};
+use crate::policy::{HeaderCopy, Policy, Varied, Verdict};
 
 /// A shared response: its head and its body, buffered once, and the request headers it
 /// varies on with the leader's values of them.
@@ -156,7 +156,7 @@ impl Outcome {
 /// The work of a flight: awaits the leader's inner call, then decides and buffers.
 /// `request` is the leader's request headers, whose values of the headers a response varies on
 /// are kept for the followers to compare with theirs.
-pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, request: HeaderMap, call: F) -> Outcome
+pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, request: HeaderCopy, call: F) -> Outcome
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body + Send + 'static,
@@ -385,7 +385,7 @@ mod tests {
     fn a_shareable_response_reaches_everyone() {
         let outcome = now(lead(
             policy(10),
-            HeaderMap::new(),
+            HeaderCopy::default(),
             ok(body_of(&["ab", "cd"])),
         ));
         assert!(matches!(outcome, Outcome::Shared(_)));
@@ -411,7 +411,7 @@ mod tests {
         let mut leader = HeaderMap::new();
         leader.insert("accept-language", "de".parse().unwrap());
         leader.insert("user-agent", "a".parse().unwrap());
-        let outcome = now(lead(policy(10), leader, call));
+        let outcome = now(lead(policy(10), HeaderCopy::new(&leader), call));
         let mut same = HeaderMap::new();
         same.insert("accept-language", "de".parse().unwrap());
         let mut other = HeaderMap::new();
@@ -440,7 +440,7 @@ mod tests {
                 .body(body_of(&["mine"]))
                 .unwrap(),
         ));
-        let outcome = now(lead(policy(10), HeaderMap::new(), call));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), call));
         assert!(matches!(
             outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn
@@ -458,7 +458,7 @@ mod tests {
     fn over_the_cap_the_leader_gets_every_byte() {
         let outcome = now(lead(
             policy(3),
-            HeaderMap::new(),
+            HeaderCopy::default(),
             ok(body_of(&["ab", "cd", "ef"])),
         ));
         assert!(matches!(outcome, Outcome::Own(_)));
@@ -477,7 +477,7 @@ mod tests {
     #[test]
     fn a_failing_body_is_not_shared_and_the_leader_sees_the_failure() {
         let body = Chunks(["ab"].into_iter().collect(), Some("reset"));
-        let outcome = now(lead(policy(10), HeaderMap::new(), ok(body)));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), ok(body)));
         assert!(matches!(
             outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn errors_reach_everyone_and_mismatched_types_send_their_own() {
         let call = std::future::ready(Err::<Response<Chunks>, _>("down".to_owned()));
-        let outcome = now(lead(policy(10), HeaderMap::new(), call));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), call));
         for leader in [true, false] {
             match outcome.clone().deliver::<Chunks, String>(who(leader)) {
                 Delivery::Error(error) => assert_eq!(error, "down"),

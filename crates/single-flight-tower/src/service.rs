@@ -13,7 +13,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::future::{Own, ResponseFuture};
 use crate::outcome::{self, Outcome};
-use crate::policy::{Admission, Policy};
+use crate::policy::{Admission, HeaderCopy, Policy};
 
 /// Coalesces identical in-flight HTTP requests in front of an inner service: one inner call per
 /// key at a time, its response buffered once and handed to every request that waited for it.
@@ -232,7 +232,7 @@ where
             let request = request.take().expect("the closure runs once");
             // The leader's request headers, for the followers to compare theirs with if the
             // response varies (its `Vary`); dropped once the response's head is read.
-            let headers = request.headers().clone();
+            let headers = HeaderCopy::new(request.headers());
             outcome::lead(policy.clone(), headers, inner.call(request))
         });
         let own = request.map(|request| {

@@ -28,7 +28,7 @@
 mod key;
 mod vary;
 
-pub(crate) use vary::{union, Varied};
+pub(crate) use vary::{union, HeaderCopy, Varied};
 
 use std::fmt;
 use std::sync::Arc;
