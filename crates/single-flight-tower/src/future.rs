@@ -326,3 +326,23 @@ where
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regrouping_is_bounded() {
+        let request = Request::get("/").body(()).unwrap();
+        let mut own = Own::new((), request, Arc::default(), Arc::default());
+        let names = [HeaderName::from_static("accept-language")];
+        for _ in 0..MAX_REGROUPS {
+            let (next, key) = own.regroup_key(&names);
+            assert!(key.is_some_and(|key| key[0] == 0));
+            own = next;
+        }
+        assert_eq!(own.varied, names);
+        let (_, key) = own.regroup_key(&names);
+        assert_eq!(key, None, "it sends its own request");
+    }
+}

@@ -29,7 +29,8 @@ use crate::policy::{Admission, HeaderCopy, Policy};
 /// service this `Coalesce` made ready; a request that joins a flight leaves that readiness
 /// unused (it is released when this clone is dropped, as hyper and axum do after each request)
 /// and keeps a clone of the inner service in case it must send its own request, which then
-/// waits for readiness again.
+/// waits for readiness again. So does a request that regroups after a response with `Vary`,
+/// before it joins or starts the flight of its values (it may have to lead it).
 ///
 /// # Examples
 ///
@@ -111,7 +112,10 @@ impl<S> Coalesce<S> {
 
     /// A snapshot of the counters of the flights this service (and every service made by the
     /// same layer) ran: flights started, requests that joined one, flights abandoned, panicked
-    /// and expired by age. `joined` is the number of inner calls the layer saved.
+    /// and expired by age. `joined` counts the times a request waited for another request's
+    /// call: the inner calls the layer saved, less the requests that then sent their own (after
+    /// a response that could not be shared) or regrouped (after a `Vary`; a request that
+    /// regroups and joins again counts twice).
     ///
     /// # Examples
     ///
