@@ -22,6 +22,7 @@ use crate::service::Coalesce;
 /// | setting                                      | default                                      |
 /// |----------------------------------------------|----------------------------------------------|
 /// | [`methods`](Self::methods)                   | `GET`, `HEAD`                                |
+/// | [`target_headers`](Self::target_headers)     | `X-Forwarded-` `Host`, `Proto`, `Scheme`, `Prefix`, `Port`, `Server`; `X-Host`; `Forwarded` without `for`; `X-Original-URL`, `X-Rewrite-URL`; `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` |
 /// | [`key_headers`](Self::key_headers)           | `Accept`, `Accept-Encoding`                  |
 /// | [`credential_headers`](Self::credential_headers) | `Authorization`, `Proxy-Authorization`, `Cookie` |
 /// | [`max_body_bytes`](Self::max_body_bytes)     | 1 MiB                                        |
@@ -160,12 +161,55 @@ impl CoalesceLayer {
         self
     }
 
+    /// The request headers that rewrite the target, part of the default key (replacing the
+    /// list in the table above): headers that proxies set and frameworks read to build
+    /// absolute links, redirects and routes (the host, scheme, port, path prefix, original
+    /// URL or method the client asked for), the same for every ordinary request behind one
+    /// proxy. A client that sets one of them itself gets a flight of its own, so that whatever
+    /// the upstream builds from it reaches that client alone (see *What the key cannot see* in
+    /// the crate docs).
+    ///
+    /// `Forwarded` (RFC 7239) is keyed without its `for` parameters, which name the client and
+    /// differ for every request behind one proxy: its `host`, `proto`, `by` and other
+    /// parameters, element by element. To key it whole, list it in
+    /// [`key_headers`](Self::key_headers) instead. A header in this list and its values count
+    /// exactly as a key header's do; the two lists are apart so that setting the
+    /// representation headers (`Accept-Language`, say) cannot drop these by mistake.
+    ///
+    /// Remove a header only if neither the inner service nor anything between it and the
+    /// layer reads it; add any other header your stack rewrites the target from. The default
+    /// key always holds the URI's authority and `Host`; a [custom key](Self::key_fn) replaces
+    /// all of it.
+    ///
+    /// # Examples
+    ///
+    /// Behind a proxy that sets `X-Forwarded-Host` and `X-Forwarded-Proto` (and a service that
+    /// reads nothing else), with one more header of that proxy:
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use single_flight_tower::CoalesceLayer;
+    ///
+    /// let layer = CoalesceLayer::new().target_headers([
+    ///     HeaderName::from_static("x-forwarded-host"),
+    ///     HeaderName::from_static("x-forwarded-proto"),
+    ///     HeaderName::from_static("x-envoy-original-path"),
+    /// ]);
+    /// # let _ = layer;
+    /// ```
+    pub fn target_headers(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.policy().target_headers = headers.into_iter().collect();
+        self
+    }
+
     /// The request headers that are part of the key (replacing `Accept` and
     /// `Accept-Encoding`): requests share a response only if these headers are equal (same
     /// values, same order; a missing header differs from an empty one).
     ///
-    /// List every header the inner service's response depends on. A response whose `Vary`
-    /// names a header that is not in this list is not shared. Listing a credential header
+    /// List the headers the inner service selects a representation by. A response whose
+    /// `Vary` names a header that is not in this list is still shared, the way an HTTP cache
+    /// does it: with the requests whose values of that header equal those of the request that
+    /// produced it; the others regroup by their values. Listing a credential header
     /// (`Authorization`, `Cookie`) lets requests with equal credentials share: the key then
     /// separates users.
     ///
@@ -234,7 +278,11 @@ impl CoalesceLayer {
     /// * `leader`: its call of the inner service produced the response;
     /// * `follower`: it got a copy of the response another request's call produced;
     /// * `fallback`: it waited for a response that could not be shared, then sent its own;
-    /// * `bypass`: it was not coalesced (method, body, credentials, declined by the key function).
+    /// * `bypass`: it was not coalesced (method, body, credentials, a method override to a
+    ///   method that is not coalesced, declined by the key function).
+    ///
+    /// A request that regrouped after a response with `Vary` is marked by its part in the flight
+    /// it regrouped into: `leader` or `follower`.
     ///
     /// # Examples
     ///

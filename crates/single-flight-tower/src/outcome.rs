@@ -6,15 +6,17 @@
 //! | inner answer                                  | `Outcome` | the leader gets    | each follower           |
 //! |-----------------------------------------------|-----------|--------------------|-------------------------|
 //! | response, shareable, body within the cap      | `Shared`  | a rebuilt copy     | a rebuilt copy          |
+//! | the same with `Vary`                          | `Shared`  | a rebuilt copy     | a copy if its values of the varied headers are the leader's, else regroups |
 //! | response not shareable (head, or body > cap)  | `Own`     | the response itself| sends its own request   |
 //! | error `E`                                     | `Failed`  | a clone of `E`     | a clone of `E`          |
 //!
 //! Invariants:
 //!
 //! 1. **A response that is not shareable reaches the request that produced it, and no other.**
-//!    `Own` holds it in a slot that only the leader (the caller whose closure ran) takes from; a
-//!    follower never looks inside. If the leader has gone (its client disconnected), the response
-//!    is dropped with the last clone of the `Outcome`.
+//!    `Own` holds it in a slot that only the leader (the caller whose closure ran, as the core's
+//!    `Role::Started` tells) takes from; a follower never looks inside. If the leader has gone
+//!    (its client disconnected), the response is dropped with the last clone of the `Outcome`.
+//!    A shared response that varies goes to a follower only if [`Varied::matches`] its request.
 //! 2. **The leader gets its body whole.** Whatever buffering read before the cap was crossed (or
 //!    before the body failed) is handed back in front of the rest ([`ResponseBody::resumed`],
 //!    [`ResponseBody::failed`]).
@@ -29,17 +31,19 @@ use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{response, HeaderMap, Response};
+use http::{response, HeaderMap, HeaderName, Response};
 use http_body::Body;
 
 use crate::body::ResponseBody;
-use crate::policy::{Policy, Verdict};
+use crate::policy::{HeaderCopy, Policy, Varied, Verdict};
 
-/// A shared response: its head and its body, buffered once.
+/// A shared response: its head and its body, buffered once, and the request headers it
+/// varies on with the leader's values of them.
 pub(crate) struct Buffered {
     head: response::Parts,
     data: Bytes,
     trailers: Option<HeaderMap>,
+    varied: Varied,
 }
 
 impl Buffered {
@@ -79,6 +83,15 @@ impl fmt::Debug for Outcome {
     }
 }
 
+/// Who takes an outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Recipient<'a> {
+    /// The request whose call made it (the core's `Role::Started`).
+    Leader,
+    /// A request that joined the flight, with its own request headers.
+    Follower(&'a HeaderMap),
+}
+
 /// What one waiter does with the outcome of its flight.
 // Returned once per request and matched at once: boxing the response would allocate for nothing.
 #[allow(clippy::large_enum_variant)]
@@ -90,6 +103,9 @@ pub(crate) enum Delivery<B: Body, E> {
     Error(E),
     /// Send this waiter's own request to the inner service.
     SendOwn,
+    /// The response varies on these request headers, and this waiter's values differ from the
+    /// leader's: join or start the flight of the waiters with its values.
+    Regroup(Vec<HeaderName>),
 }
 
 type Slot<B> = Mutex<Option<Response<ResponseBody<B>>>>;
@@ -104,21 +120,26 @@ impl Outcome {
         Outcome::Own(Arc::new(slot))
     }
 
-    /// Decides what a waiter gets; `leader` says whether this waiter's call ran the work.
-    pub(crate) fn deliver<B, E>(self, leader: bool) -> Delivery<B, E>
+    /// Decides what a waiter gets.
+    pub(crate) fn deliver<B, E>(self, to: Recipient<'_>) -> Delivery<B, E>
     where
         B: Body + Send + 'static,
         B::Error: Send,
         E: Clone + Send + Sync + 'static,
     {
-        match self {
-            Outcome::Shared(buffered) => Delivery::Response(Buffered::response(buffered)),
-            Outcome::Failed(error) => match error.downcast_ref::<E>() {
+        match (self, to) {
+            (Outcome::Shared(buffered), Recipient::Follower(request))
+                if !buffered.varied.matches(request) =>
+            {
+                Delivery::Regroup(buffered.varied.names().to_vec())
+            }
+            (Outcome::Shared(buffered), _) => Delivery::Response(Buffered::response(buffered)),
+            (Outcome::Failed(error), _) => match error.downcast_ref::<E>() {
                 Some(error) => Delivery::Error(error.clone()),
                 None => Delivery::SendOwn,
             },
-            Outcome::Own(_) if !leader => Delivery::SendOwn,
-            Outcome::Own(slot) => {
+            (Outcome::Own(_), Recipient::Follower(_)) => Delivery::SendOwn,
+            (Outcome::Own(slot), Recipient::Leader) => {
                 let taken = slot
                     .downcast_ref::<Slot<B>>()
                     .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take());
@@ -133,7 +154,9 @@ impl Outcome {
 }
 
 /// The work of a flight: awaits the leader's inner call, then decides and buffers.
-pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, call: F) -> Outcome
+/// `request` is the leader's request headers, whose values of the headers a response varies on
+/// are kept for the followers to compare with theirs.
+pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, request: HeaderCopy, call: F) -> Outcome
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body + Send + 'static,
@@ -145,14 +168,20 @@ where
         Err(error) => return Outcome::Failed(Arc::new(error)),
     };
     let (head, body) = response.into_parts();
-    if let Verdict::Keep(_) = policy.verdict(head.status, &head.headers) {
-        return Outcome::own(Response::from_parts(head, ResponseBody::inner(body)));
-    }
+    let varied = match policy.verdict(head.status, &head.headers) {
+        Verdict::Share(names) if names.is_empty() => Varied::default(),
+        Verdict::Share(names) => Varied::new(names, &request),
+        Verdict::Keep(_) => {
+            return Outcome::own(Response::from_parts(head, ResponseBody::inner(body)));
+        }
+    };
+    drop(request);
     match buffer(body, policy.max_body).await {
         Buffering::Whole { data, trailers } => Outcome::Shared(Arc::new(Buffered {
             head,
             data,
             trailers,
+            varied,
         })),
         Buffering::OverCap { prefix, rest } => Outcome::own(Response::from_parts(
             head,
@@ -327,6 +356,20 @@ mod tests {
         (data, error)
     }
 
+    static NO_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
+
+    fn follower() -> Recipient<'static> {
+        Recipient::Follower(&NO_HEADERS)
+    }
+
+    fn who(leader: bool) -> Recipient<'static> {
+        if leader {
+            Recipient::Leader
+        } else {
+            follower()
+        }
+    }
+
     fn policy(max_body: usize) -> Arc<Policy> {
         Arc::new(Policy {
             max_body,
@@ -340,14 +383,50 @@ mod tests {
 
     #[test]
     fn a_shareable_response_reaches_everyone() {
-        let outcome = now(lead(policy(10), ok(body_of(&["ab", "cd"]))));
+        let outcome = now(lead(
+            policy(10),
+            HeaderCopy::default(),
+            ok(body_of(&["ab", "cd"])),
+        ));
         assert!(matches!(outcome, Outcome::Shared(_)));
         for leader in [true, false, false] {
-            match outcome.clone().deliver::<Chunks, String>(leader) {
+            match outcome.clone().deliver::<Chunks, String>(who(leader)) {
                 Delivery::Response(response) => {
                     assert_eq!(response.status(), StatusCode::OK);
                     assert_eq!(collect(response.into_body()), (b"abcd".to_vec(), None));
                 }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_varied_response_reaches_the_followers_with_the_leaders_values() {
+        let call = std::future::ready(Ok::<_, String>(
+            Response::builder()
+                .header("vary", "accept-language")
+                .body(body_of(&["hallo"]))
+                .unwrap(),
+        ));
+        let mut leader = HeaderMap::new();
+        leader.insert("accept-language", "de".parse().unwrap());
+        leader.insert("user-agent", "a".parse().unwrap());
+        let outcome = now(lead(policy(10), HeaderCopy::new(&leader), call));
+        let mut same = HeaderMap::new();
+        same.insert("accept-language", "de".parse().unwrap());
+        let mut other = HeaderMap::new();
+        other.insert("accept-language", "fr".parse().unwrap());
+        for to in [Recipient::Leader, Recipient::Follower(&same)] {
+            match outcome.clone().deliver::<Chunks, String>(to) {
+                Delivery::Response(response) => {
+                    assert_eq!(collect(response.into_body()), (b"hallo".to_vec(), None));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for to in [Recipient::Follower(&other), follower()] {
+            match outcome.clone().deliver::<Chunks, String>(to) {
+                Delivery::Regroup(names) => assert_eq!(names, ["accept-language"]),
                 other => panic!("{other:?}"),
             }
         }
@@ -361,12 +440,12 @@ mod tests {
                 .body(body_of(&["mine"]))
                 .unwrap(),
         ));
-        let outcome = now(lead(policy(10), call));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), call));
         assert!(matches!(
-            outcome.clone().deliver::<Chunks, String>(false),
+            outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn
         ));
-        match outcome.clone().deliver::<Chunks, String>(true) {
+        match outcome.clone().deliver::<Chunks, String>(Recipient::Leader) {
             Delivery::Response(response) => {
                 assert_eq!(response.headers()["set-cookie"], "id=1");
                 assert_eq!(collect(response.into_body()), (b"mine".to_vec(), None));
@@ -377,13 +456,17 @@ mod tests {
 
     #[test]
     fn over_the_cap_the_leader_gets_every_byte() {
-        let outcome = now(lead(policy(3), ok(body_of(&["ab", "cd", "ef"]))));
+        let outcome = now(lead(
+            policy(3),
+            HeaderCopy::default(),
+            ok(body_of(&["ab", "cd", "ef"])),
+        ));
         assert!(matches!(outcome, Outcome::Own(_)));
         assert!(matches!(
-            outcome.clone().deliver::<Chunks, String>(false),
+            outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn
         ));
-        match outcome.deliver::<Chunks, String>(true) {
+        match outcome.deliver::<Chunks, String>(Recipient::Leader) {
             Delivery::Response(response) => {
                 assert_eq!(collect(response.into_body()), (b"abcdef".to_vec(), None));
             }
@@ -394,12 +477,12 @@ mod tests {
     #[test]
     fn a_failing_body_is_not_shared_and_the_leader_sees_the_failure() {
         let body = Chunks(["ab"].into_iter().collect(), Some("reset"));
-        let outcome = now(lead(policy(10), ok(body)));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), ok(body)));
         assert!(matches!(
-            outcome.clone().deliver::<Chunks, String>(false),
+            outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn
         ));
-        match outcome.deliver::<Chunks, String>(true) {
+        match outcome.deliver::<Chunks, String>(Recipient::Leader) {
             Delivery::Response(response) => {
                 assert_eq!(
                     collect(response.into_body()),
@@ -413,15 +496,15 @@ mod tests {
     #[test]
     fn errors_reach_everyone_and_mismatched_types_send_their_own() {
         let call = std::future::ready(Err::<Response<Chunks>, _>("down".to_owned()));
-        let outcome = now(lead(policy(10), call));
+        let outcome = now(lead(policy(10), HeaderCopy::default(), call));
         for leader in [true, false] {
-            match outcome.clone().deliver::<Chunks, String>(leader) {
+            match outcome.clone().deliver::<Chunks, String>(who(leader)) {
                 Delivery::Error(error) => assert_eq!(error, "down"),
                 other => panic!("{other:?}"),
             }
         }
         assert!(matches!(
-            outcome.deliver::<Chunks, u8>(false),
+            outcome.deliver::<Chunks, u8>(follower()),
             Delivery::SendOwn
         ));
     }

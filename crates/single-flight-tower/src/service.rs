@@ -11,9 +11,9 @@ use single_flight::KeyedGroup;
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
+use crate::future::{Own, ResponseFuture};
 use crate::outcome::{self, Outcome};
-use crate::policy::{Admission, Policy};
+use crate::policy::{Admission, HeaderCopy, Policy};
 
 /// Coalesces identical in-flight HTTP requests in front of an inner service: one inner call per
 /// key at a time, its response buffered once and handed to every request that waited for it.
@@ -29,7 +29,8 @@ use crate::policy::{Admission, Policy};
 /// service this `Coalesce` made ready; a request that joins a flight leaves that readiness
 /// unused (it is released when this clone is dropped, as hyper and axum do after each request)
 /// and keeps a clone of the inner service in case it must send its own request, which then
-/// waits for readiness again.
+/// waits for readiness again. So does a request that regroups after a response with `Vary`,
+/// before it joins or starts the flight of its values (it may have to lead it).
 ///
 /// # Examples
 ///
@@ -111,7 +112,10 @@ impl<S> Coalesce<S> {
 
     /// A snapshot of the counters of the flights this service (and every service made by the
     /// same layer) ran: flights started, requests that joined one, flights abandoned, panicked
-    /// and expired by age. `joined` is the number of inner calls the layer saved.
+    /// and expired by age. `joined` counts the times a request waited for another request's
+    /// call: the inner calls the layer saved, less the requests that then sent their own (after
+    /// a response that could not be shared) or regrouped (after a `Vary`; a request that
+    /// regroups and joins again counts twice).
     ///
     /// # Examples
     ///
@@ -230,9 +234,15 @@ where
         let (inner, policy) = (&mut self.inner, &self.policy);
         let receiver = self.group.do_chan(key, |_key| {
             let request = request.take().expect("the closure runs once");
-            outcome::lead(policy.clone(), inner.call(request))
+            // The leader's request headers, for the followers to compare theirs with if the
+            // response varies (its `Vary`); dropped once the response's head is read.
+            let headers = HeaderCopy::new(request.headers());
+            outcome::lead(policy.clone(), headers, inner.call(request))
         });
-        let own = request.map(|request| (self.inner.clone(), request));
-        ResponseFuture::waiting(receiver, own, role_header)
+        let own = request.map(|request| {
+            let (policy, group) = (self.policy.clone(), self.group.clone());
+            Own::new(self.inner.clone(), request, policy, group)
+        });
+        ResponseFuture::waiting(receiver.with_role(), own, role_header)
     }
 }

@@ -165,6 +165,7 @@ where
 /// flight.
 pub(crate) struct Fixture {
     pub(crate) addr: SocketAddr,
+    pub(crate) events: Events,
     pub(crate) calls: Arc<AtomicUsize>,
     pub(crate) in_flight: Box<dyn Fn() -> usize + Send + Sync>,
 }
@@ -185,6 +186,7 @@ where
     slot.send_replace(Some(events.clone()));
     Fixture {
         addr,
+        events,
         calls,
         in_flight: Box::new(move || coalesce.in_flight()),
     }
@@ -284,4 +286,16 @@ pub(crate) fn layer() -> CoalesceLayer {
 /// The body of the `n`th call, so that a body from another call is caught.
 pub(crate) fn numbered(n: usize) -> Result<Response<UpBody>, SharedError> {
     ok(format!("answer of call {n}"))
+}
+
+/// Waits until `condition` holds (bounded by [`GATE_LIMIT`]), for the states no event tells,
+/// such as the layer's counters. It checks again every millisecond: what a test decides
+/// rests on the condition, never on how long the wait took.
+pub(crate) async fn until(condition: impl Fn() -> bool) {
+    let wait = async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(GATE_LIMIT, wait).await;
 }

@@ -46,5 +46,7 @@ mod disconnect;
 mod fixture;
 mod misc;
 mod sharing;
+mod unkeyed;
+mod vary;
 
 use fixture::*;
