@@ -153,11 +153,13 @@ mod flight;
 mod group;
 mod options;
 mod protocol;
+mod stats;
 mod wire;
 
 pub use crate::error::{Error, ErrorKind};
-pub use crate::group::{RedisGroup, Role, Stats};
+pub use crate::group::{RedisGroup, Role};
 pub use crate::options::{FailurePolicy, Options};
+pub use crate::stats::Stats;
 
 // The README's example is compiled as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]

@@ -147,7 +147,13 @@ struct Kid {
 impl Kid {
     fn spawn(url: &str, mode: &str, index: usize, secs: f64) -> Kid {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["fanout-child", url, mode, &index.to_string(), &secs.to_string()])
+            .args([
+                "fanout-child",
+                url,
+                mode,
+                &index.to_string(),
+                &secs.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -206,7 +212,7 @@ fn net(conn: &mut redis::Connection) -> (u64, u64, u64, u64) {
 /// The keys of the bench's namespace (not `DBSIZE`: `REDIS_URL` may be a shared server).
 fn namespace_keys(conn: &mut redis::Connection) -> Vec<String> {
     redis::cmd("SCAN")
-        .arg(0)
+        .cursor_arg(0)
         .arg("MATCH")
         .arg(format!("{NAMESPACE}:{{*"))
         .arg("COUNT")
