@@ -139,7 +139,7 @@ async fn coordinate<V: DeserializeOwned>(
         let mut awaited = match acquired {
             Acquire::Acquired => return Ok(Coordinated::Own { token, takeover }),
             // Counted in the holder's lease now (invariant 2): it will leave us its value.
-            Acquire::Held { owner, .. } => owner,
+            Acquire::Held { owner } => owner,
         };
         let watch = match &mut watch {
             Some(watch) => watch,

@@ -9,7 +9,7 @@
 //! `.lua` files beside `wire/scripts.rs`.
 //!
 //! 1. **Contend.** `ACQUIRE`: if the lease (a hash `{t: token, w: waiters}`) is held by `O`,
-//!    count one more waiting process in it (`w`) and answer `O` and its remaining time;
+//!    count one more waiting process in it (`w`) and answer `O`;
 //!    otherwise write `{t: T}` with the lease's TTL and answer "acquired".
 //! 2. **Own.** The owner runs the work and renews the lease (`RENEW`, only while it holds `T`)
 //!    every renewal interval. When the work ends, `RELEASE` answers how many processes
@@ -89,7 +89,7 @@ impl Names {
 
     /// The names of one key's flight, from the key's encoding.
     pub(crate) fn flight(&self, key_bytes: &[u8]) -> FlightNames {
-        let tag = hex(key_bytes);
+        let tag = base64(key_bytes);
         let channel = format!("{}:{{{tag}}}", self.namespace);
         FlightNames {
             lease: format!("{channel}:lease"),
@@ -134,22 +134,34 @@ impl FlightNames {
     }
 }
 
-/// Lower-case hex, two digits per byte.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+/// The alphabet of [`base64`]: URL-safe base64, which has no brace (the hash tag's
+/// delimiters), no glob character and no `:` or `|` (the separators of names and messages).
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// URL-safe base64 without padding: 4 characters per 3 bytes. A key's tag and a token travel
+/// in almost every command and message of a flight, so their length is most of what a flight
+/// costs besides its value (hex would take 2 characters per byte).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            s.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
     }
     s
 }
 
-/// A flight's random token: 64 bits as 16 hex digits, mixed with the process id so that two
+/// A flight's random token: 64 bits as 11 base64 characters, mixed with the process id so that two
 /// processes seeded alike still differ. It only tells apart the flights of one key that are
 /// alive at once (a lease and the results of the last result lifetime), and it travels in
 /// every command of a flight: 64 bits are plenty and cost half the bytes of 128.
 pub(crate) fn token() -> String {
     let token = fastrand::u64(..) ^ u64::from(std::process::id()).rotate_left(32);
-    format!("{token:016x}")
+    base64(&token.to_be_bytes())
 }
 
 /// The end-of-flight message on a flight's channel: `<token>|<envelope>`, or `<token>|` when
@@ -283,8 +295,8 @@ pub(crate) fn decode<V: serde::de::DeserializeOwned>(
 pub(crate) enum Acquire {
     /// This process holds the lease now.
     Acquired,
-    /// Another flight holds it: its token and the lease's remaining milliseconds.
-    Held { owner: String, pttl_ms: i64 },
+    /// Another flight holds it (and now counts this process among its waiters): its token.
+    Held { owner: String },
 }
 
 /// The answer of `CHECK` for the awaited flight `O`.
@@ -427,10 +439,10 @@ mod tests {
         let names = Names::new("customers").unwrap();
         let key = rmp_serde::to_vec(&"ada").unwrap();
         let flight = names.flight(&key);
-        assert_eq!(flight.tag, "a3616461");
-        assert_eq!(flight.lease, "customers:{a3616461}:lease");
-        assert_eq!(flight.result("t1"), "customers:{a3616461}:result:t1");
-        assert_eq!(flight.channel, "customers:{a3616461}");
+        assert_eq!(flight.tag, "o2FkYQ");
+        assert_eq!(flight.lease, "customers:{o2FkYQ}:lease");
+        assert_eq!(flight.result("t1"), "customers:{o2FkYQ}:result:t1");
+        assert_eq!(flight.channel, "customers:{o2FkYQ}");
         assert_eq!(names.pattern(), "customers:{*");
     }
 
@@ -461,6 +473,16 @@ mod tests {
     }
 
     #[test]
+    fn base64_is_url_safe_and_unpadded() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg");
+        assert_eq!(base64(b"fo"), "Zm8");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg");
+        assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "-__-");
+    }
+
+    #[test]
     fn namespaces_with_braces_are_refused() {
         assert!(Names::new("a{b").is_none());
         assert!(Names::new("a}b").is_none());
@@ -471,7 +493,7 @@ mod tests {
     #[test]
     fn tokens_differ() {
         let (a, b) = (token(), token());
-        assert_eq!(a.len(), 16);
+        assert_eq!(a.len(), 11);
         assert_ne!(a, b);
     }
 

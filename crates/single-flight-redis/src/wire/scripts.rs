@@ -56,8 +56,9 @@ impl Scripts {
         if let Value::Int(1) = answer {
             return Ok(Acquire::Acquired);
         }
-        let (owner, pttl_ms): (String, i64) = redis::from_redis_value(answer)?;
-        Ok(Acquire::Held { owner, pttl_ms })
+        Ok(Acquire::Held {
+            owner: redis::from_redis_value(answer)?,
+        })
     }
 
     pub(crate) async fn check(

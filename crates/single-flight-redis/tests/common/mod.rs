@@ -248,11 +248,20 @@ pub fn lines<'a>(output: &'a str, prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The hash tag of a key, as the crate builds it (hex of the MessagePack encoding).
+/// The hash tag of a key, as the crate builds it (URL-safe base64 of the MessagePack
+/// encoding, without padding).
 pub fn tag<K: serde::Serialize>(key: &K) -> String {
-    rmp_serde::to_vec(key)
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = rmp_serde::to_vec(key).unwrap();
+    let mut s = String::new();
+    for chunk in bytes.chunks(3) {
+        let mut n = 0u32;
+        for (i, &b) in chunk.iter().enumerate() {
+            n |= u32::from(b) << (16 - 8 * i);
+        }
+        for i in 0..=chunk.len() {
+            s.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    s
 }
