@@ -63,7 +63,6 @@
 //! 5. A process listens on a channel while at least one of its flights waits on it, and not
 //!    after: subscribing and unsubscribing a channel take turns (`wire/dispatch.rs`).
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Builds the Redis names of one namespace (the rule is documented in the crate docs, "Keys").
