@@ -15,6 +15,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ));
     }
     // `bench redis ...`: the latency a flight through Redis adds (needs `redis-server`);
+    // `bench redis fanout [SECONDS]`: bytes and keys per flight from 1 to 16 processes;
     // `bench http ...`: single-flight-tower through hyper on loopback.
     let (bin, args) = match args.split_first() {
         Some((first, rest)) if first == "redis" => {

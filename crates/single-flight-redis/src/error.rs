@@ -19,6 +19,11 @@ pub enum ErrorKind {
     Key,
     /// The namespace is empty or contains a brace.
     Namespace,
+    /// The owner's value did not serialize (its `Serialize` failed), so it could not cross
+    /// the wire.
+    Encode,
+    /// The server lacks something the group needs (sharded pub/sub in a cluster: Redis 7+).
+    Unsupported,
 }
 
 /// The error of a [`RedisGroup`](crate::RedisGroup) call under

@@ -1,10 +1,10 @@
-//! One process's flight of a key: contend for the lease, own it (run, renew, finish or
-//! abandon) or wait for its holder, and apply the failure policy. Decisions come from
-//! `protocol.rs`, commands from `wire.rs`.
+//! One process's flight of a key: contend for the lease, own it (run, renew, release, finish
+//! or abandon) or wait for its holder, and apply the failure policy. Decisions come from
+//! `protocol.rs`, commands from `wire/`.
 
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,10 @@ use single_flight::Panicked;
 
 use crate::error::{Error, ErrorKind};
 use crate::options::{FailurePolicy, Options};
-use crate::protocol::{self, Acquire, DecodeError, FlightNames, Names, Next, Outcome};
+use crate::protocol::{
+    self, Acquire, DecodeError, FlightNames, LeaseLeft, Names, Next, Outcome, Release,
+};
+use crate::stats::{bump, Counters};
 use crate::wire::{Conn, Dispatcher, Runtime, Scripts, Watch};
 
 /// Where a local flight's value came from.
@@ -28,35 +31,19 @@ pub(crate) enum Source {
 
 pub(crate) type Reply<V> = Result<(V, Source), Error>;
 
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) owned: AtomicU64,
-    pub(crate) joined_remote: AtomicU64,
-    pub(crate) takeovers: AtomicU64,
-    pub(crate) fallbacks: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) redis_failures: AtomicU64,
-    pub(crate) rejected_values: AtomicU64,
-    pub(crate) abandoned: AtomicU64,
-    pub(crate) lost_leases: AtomicU64,
-}
-
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
 /// What every flight of a group shares: the connection, scripts, options and counters.
 pub(crate) struct Shared {
     pub(crate) conn: Conn,
     pub(crate) scripts: Scripts,
     pub(crate) names: Names,
-    pub(crate) channel: String,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) runtime: Runtime,
     pub(crate) options: Options,
     pub(crate) counters: Counters,
     /// Until when flights skip Redis after a failure.
     pub(crate) outage_until: Mutex<Option<Instant>>,
+    /// Whether a lease without TTL was logged already (it is logged once per group).
+    pub(crate) warned_no_ttl: AtomicBool,
 }
 
 /// Why a flight could not go through Redis.
@@ -93,11 +80,8 @@ where
         return fallback(&shared, pending, Trouble::Redis(error)).await;
     }
     let names = shared.names.flight(&key_bytes);
-    // Invariant 2: registered before the first read.
-    let watch = shared.dispatcher.watch(&names.tag);
-    match coordinate(&shared, &names, &watch).await {
+    match coordinate(&shared, &names).await {
         Ok(Coordinated::Own { token, takeover }) => {
-            drop(watch);
             own(&shared, names, token, takeover, pending).await
         }
         Ok(Coordinated::Done(Outcome::Value(value))) => {
@@ -110,12 +94,13 @@ where
         }
         Ok(Coordinated::Done(Outcome::Oversize(size))) => {
             bump(&shared.counters.rejected_values);
-            fallback(
-                &shared,
-                pending,
-                Trouble::Rejected(DecodeError::Oversize(size)),
-            )
-            .await
+            let trouble = Trouble::Rejected(DecodeError::Oversize(size));
+            fallback(&shared, pending, trouble).await
+        }
+        Ok(Coordinated::Done(Outcome::Unencodable(message))) => {
+            bump(&shared.counters.rejected_values);
+            let trouble = Trouble::Rejected(DecodeError::Unencodable(message));
+            fallback(&shared, pending, trouble).await
         }
         Err(trouble) => fallback(&shared, pending, trouble).await,
     }
@@ -129,18 +114,20 @@ enum Coordinated<V> {
 }
 
 /// Contends for the lease and, while another flight holds it, waits for that flight's end.
+/// Listens on the flight's channel only once it waits (an owner never does); the watch is
+/// dropped, and the channel given up, when this returns.
 async fn coordinate<V: DeserializeOwned>(
     shared: &Shared,
     names: &FlightNames,
-    watch: &Watch,
 ) -> Result<Coordinated<V>, Trouble> {
     let options = &shared.options;
-    let deadline = Instant::now() + options.max_wait;
+    let deadline = Instant::now().checked_add(options.max_wait);
     let token = protocol::token();
     let mut conn = shared.conn.clone();
     let mut takeover = false;
+    let mut watch: Option<Watch> = None;
+    let mut backoff = protocol::NO_TTL_FIRST_WAIT;
     loop {
-        let seen = watch.generation();
         let acquired = shared
             .redis("acquire", async {
                 shared
@@ -149,47 +136,63 @@ async fn coordinate<V: DeserializeOwned>(
                     .await
             })
             .await?;
-        let (mut awaited, mut lease_left) = match acquired {
+        let mut awaited = match acquired {
             Acquire::Acquired => return Ok(Coordinated::Own { token, takeover }),
-            Acquire::Held { owner, pttl_ms } => {
-                (owner, Duration::from_millis(pttl_ms.max(0) as u64))
+            // Counted in the holder's lease now (invariant 2): it will leave us its value.
+            Acquire::Held { owner } => owner,
+        };
+        let watch = match &mut watch {
+            Some(watch) => watch,
+            empty => {
+                let new = shared
+                    .dispatcher
+                    .watch(&names.channel, &shared.conn, &shared.runtime);
+                // Invariant 2: listening before the first check.
+                shared.redis("subscribe", new.listen()).await?;
+                empty.insert(new)
             }
         };
-        let mut seen = seen;
-        // Wait for `awaited` (protocol step 3).
+        // Wait for `awaited` (protocol step 3): check first, then wait for a message.
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(wait) = protocol::next_wait(lease_left, options.get_renew_every(), left)
-            else {
-                return Err(Trouble::Timeout);
-            };
-            watch.wait(seen, &shared.runtime, wait).await;
-            seen = watch.generation();
-            // The end-of-flight message may carry the envelope: no `CHECK` then.
-            let inline = watch.finished(&awaited);
-            if let Some(bytes) = inline {
+            let seen = watch.generation();
+            if let Some(bytes) = watch.finished(&awaited) {
                 return decoded(shared, &bytes);
             }
             let check = shared
                 .redis("check", async {
                     let result = names.result(&awaited);
-                    shared.scripts.check(&mut conn, &names.lease, &result).await
+                    let lease = &names.lease;
+                    shared
+                        .scripts
+                        .check(&mut conn, lease, &result, &awaited)
+                        .await
                 })
                 .await?;
-            match protocol::after_check(&awaited, check) {
+            let lease = match protocol::after_check(check) {
                 Next::Decode(bytes) => return decoded(shared, &bytes),
-                Next::Wait(left) => lease_left = left,
-                Next::Follow { owner, wait } => {
+                Next::Wait(lease) => lease,
+                Next::Follow { owner, lease } => {
                     awaited = owner;
-                    lease_left = wait;
+                    lease
                 }
                 Next::Contend => {
                     takeover = true;
                     break;
                 }
+            };
+            if lease == LeaseLeft::Never {
+                shared.lease_without_ttl(names);
             }
+            let left = deadline.map_or(options.max_wait, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let poll = options.get_renew_every();
+            let Some(wait) = protocol::next_wait(lease, &mut backoff, poll, left) else {
+                return Err(Trouble::Timeout);
+            };
+            watch.wait(seen, wait).await;
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Trouble::Timeout);
         }
     }
@@ -206,8 +209,9 @@ fn decoded<V: DeserializeOwned>(shared: &Shared, bytes: &[u8]) -> Result<Coordin
     }
 }
 
-/// Runs the work under the lease: renews it meanwhile, then leaves the outcome for the other
-/// processes. Releases the lease at once if every local caller leaves first.
+/// Runs the work under the lease, renewing it meanwhile, then releases it; only if other
+/// processes wait does the value go to Redis. Releases the lease at once if every local caller
+/// leaves first.
 async fn own<K, V, F, Fut>(
     shared: &Arc<Shared>,
     names: FlightNames,
@@ -234,43 +238,47 @@ where
     let work = AssertUnwindSafe((pending.work)(pending.key)).catch_unwind();
     let outcome = work.or(renew(shared, &release.names, &release.token)).await;
     let options = &shared.options;
-    let envelope = match &outcome {
-        Ok(value) => protocol::encode(&Outcome::Value(value), options.max_value_size),
-        Err(payload) => protocol::encode::<V>(
-            &Outcome::Panicked(protocol::panic_message(&**payload)),
-            options.max_value_size,
-        ),
-    };
-    let names = &release.names;
+    let (names, token) = (&release.names, &release.token);
     let mut conn = shared.conn.clone();
-    let finished = shared
-        .redis("finish", async {
-            shared
-                .scripts
-                .finish(
-                    &mut conn,
-                    &names.lease,
-                    &names.result(&release.token),
-                    &release.token,
-                    &envelope,
-                    millis(options.result_lifetime),
-                    &shared.channel,
-                    &names.tag,
-                )
-                .await
+    let released = shared
+        .redis("release", async {
+            shared.scripts.release(&mut conn, &names.lease, token).await
         })
         .await;
-    // Dropped during `finish`, the guard released the lease (a no-op if `finish` had run).
-    release.armed = false;
-    match finished {
-        Ok(true) => {}
-        Ok(false) => {
+    let finish = match released {
+        Ok(Release::Unshared) => {
+            bump(&shared.counters.unshared);
+            false
+        }
+        Ok(Release::Shared(_)) => true,
+        Ok(Release::Lost) => {
             bump(&shared.counters.lost_leases);
             tracing::warn!(tag = %names.tag, "single-flight-redis: the lease had expired before the work finished");
+            true
         }
         // The local callers have their value; the waiters elsewhere take over or fall back.
-        Err(_) => {}
+        Err(_) => false,
+    };
+    if finish {
+        let envelope = match &outcome {
+            Ok(value) => protocol::encode(&Outcome::Value(value), options.max_value_size),
+            Err(payload) => protocol::encode::<V>(
+                &Outcome::Panicked(protocol::panic_message(&**payload)),
+                options.max_value_size,
+            ),
+        };
+        let result_ms = millis(options.result_lifetime);
+        let _ = shared
+            .redis("finish", async {
+                let scripts = &shared.scripts;
+                scripts
+                    .finish(&mut conn, names, token, &envelope, result_ms)
+                    .await
+            })
+            .await;
     }
+    // Dropped before this, the guard released the lease (a no-op once released).
+    release.armed = false;
     match outcome {
         Ok(value) => Ok((value, Source::Owner)),
         Err(payload) => resume_unwind(payload),
@@ -325,10 +333,7 @@ impl Drop for ReleaseOnDrop {
             let mut conn = shared.conn.clone();
             let _ = shared
                 .redis("abandon", async {
-                    shared
-                        .scripts
-                        .abandon(&mut conn, &names.lease, &token, &shared.channel, &names.tag)
-                        .await
+                    shared.scripts.abandon(&mut conn, &names, &token).await
                 })
                 .await;
         });
@@ -358,6 +363,10 @@ where
                 "the value takes {size} bytes, over the cap of {}",
                 shared.options.max_value_size
             ),
+        ),
+        Trouble::Rejected(DecodeError::Unencodable(message)) => Error::new(
+            ErrorKind::Encode,
+            format!("the owner's value does not serialize: {message}"),
         ),
         Trouble::Rejected(DecodeError::Format) => Error::new(
             ErrorKind::Decode,
@@ -407,9 +416,26 @@ impl Shared {
                 .outage_until
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) =
-                Some(Instant::now() + self.options.outage_backoff);
+                Instant::now().checked_add(self.options.outage_backoff);
         }
         Err(Trouble::Redis(error))
+    }
+
+    /// Counts a check that found a lease without TTL, and logs the first one of the group.
+    #[cold]
+    fn lease_without_ttl(&self, names: &FlightNames) {
+        bump(&self.counters.leases_without_ttl);
+        if !self
+            .warned_no_ttl
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                lease = %names.lease,
+                "single-flight-redis: a lease key has no TTL (written by something else): \
+                 waiting processes check it with a bounded back-off until it goes or the \
+                 maximum wait ends (logged once per group)"
+            );
+        }
     }
 
     fn in_outage(&self) -> bool {

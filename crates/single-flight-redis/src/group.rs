@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -13,9 +13,10 @@ use serde::Serialize;
 use single_flight::KeyedGroup;
 
 use crate::error::{Error, ErrorKind};
-use crate::flight::{flight, Counters, Reply, Shared, Source};
+use crate::flight::{flight, Reply, Shared, Source};
 use crate::options::Options;
 use crate::protocol::Names;
+use crate::stats::{Counters, Stats};
 use crate::wire::{Conn, Dispatcher, Runtime, Scripts};
 
 /// How a caller got its value.
@@ -35,30 +36,6 @@ pub enum Role {
     /// This caller started its process's flight, which joined another process's flight: the
     /// work ran there.
     JoinedRemote,
-}
-
-/// Counters of a group since it was built, read with [`RedisGroup::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Flights of this process that held the lease and ran the work (takeovers included).
-    pub owned: u64,
-    /// Flights of this process that got their value from another process.
-    pub joined_remote: u64,
-    /// Flights of this process that took the lease over from a flight that died or left.
-    pub takeovers: u64,
-    /// Flights that ran the work here without the lease, by the fallback policy.
-    pub fallbacks: u64,
-    /// Flights that returned an error, by the strict policy.
-    pub errors: u64,
-    /// Failed or timed-out Redis commands.
-    pub redis_failures: u64,
-    /// Envelopes read from Redis that were over the cap or did not decode.
-    pub rejected_values: u64,
-    /// Owned flights whose every local caller left, and whose lease was released early.
-    pub abandoned: u64,
-    /// Owners that found their lease taken by another flight when renewing or finishing.
-    pub lost_leases: u64,
 }
 
 /// Call sharing across processes: one execution per key among every process that shares a
@@ -119,8 +96,7 @@ where
     /// # Errors
     ///
     /// [`ErrorKind::Namespace`] if `namespace` is empty or has a brace (the hash tag's
-    /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached or refuses to
-    /// subscribe.
+    /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached.
     ///
     /// # Panics
     ///
@@ -135,21 +111,25 @@ where
         options: Options,
     ) -> Result<Self, Error> {
         let names = names(namespace)?;
-        let dispatcher = Dispatcher::new(&names.channel());
+        let dispatcher = Dispatcher::new();
         let conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
             .await
             .map_err(|e| Error::redis("cannot connect to Redis", e))?;
-        Self::start(conn, names, dispatcher, options).await
+        Ok(Self::start(conn, names, dispatcher, options))
     }
 
     /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3.
     ///
-    /// A flight's keys share one hash tag, so every script of a flight runs on one node; the
-    /// namespace's channel is a classic (cluster-wide) pub/sub channel.
+    /// A flight's keys and its channel share one hash tag, so every script of a flight runs on
+    /// the node that owns its slot, and its messages are sharded pub/sub (`SSUBSCRIBE`,
+    /// `SPUBLISH`): they stay on that node instead of crossing the cluster bus to every node.
+    /// That needs Redis 7 or later (or Valkey).
     ///
     /// # Errors
     ///
-    /// As for [`connect`](Self::connect).
+    /// As for [`connect`](Self::connect), and [`ErrorKind::Unsupported`] if the cluster does
+    /// not know sharded pub/sub (Redis 6): a classic channel would send every flight's end to
+    /// every node, which is what this crate is built to avoid, so it refuses instead.
     ///
     /// # Examples
     ///
@@ -172,38 +152,39 @@ where
         options: Options,
     ) -> Result<Self, Error> {
         let names = names(namespace)?;
-        let dispatcher = Dispatcher::new(&names.channel());
-        let conn = Conn::cluster(builder, dispatcher.clone(), options.redis_timeout)
+        let dispatcher = Dispatcher::new();
+        let mut conn = Conn::cluster(builder, dispatcher.clone(), options.redis_timeout)
             .await
             .map_err(|e| Error::redis("cannot connect to the Redis cluster", e))?;
-        Self::start(conn, names, dispatcher, options).await
+        let sharded = conn
+            .has_sharded_pubsub()
+            .await
+            .map_err(|e| Error::redis("cannot ask the cluster for SPUBLISH", e))?;
+        if !sharded {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "the cluster has no sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+): \
+                 single-flight-redis needs it in a cluster",
+            ));
+        }
+        Ok(Self::start(conn, names, dispatcher, options))
     }
 
-    async fn start(
-        mut conn: Conn,
-        names: Names,
-        dispatcher: Dispatcher,
-        options: Options,
-    ) -> Result<Self, Error> {
-        let channel = names.channel();
-        // Invariant 2: subscribed before any flight starts.
-        conn.subscribe(&channel)
-            .await
-            .map_err(|e| Error::redis("cannot subscribe", e))?;
-        Ok(Self {
+    fn start(conn: Conn, names: Names, dispatcher: Dispatcher, options: Options) -> Self {
+        Self {
             local: KeyedGroup::new(),
             shared: Arc::new(Shared {
                 conn,
                 scripts: Scripts::new(),
                 names,
-                channel,
                 dispatcher,
                 runtime: Runtime::current(),
                 options,
                 counters: Counters::default(),
                 outage_until: Mutex::new(None),
+                warned_no_ttl: AtomicBool::new(false),
             }),
-        })
+        }
     }
 
     /// Runs `work` for `key` once among every process of the namespace, or joins the flight
@@ -358,19 +339,7 @@ where
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            owned: get(&c.owned),
-            joined_remote: get(&c.joined_remote),
-            takeovers: get(&c.takeovers),
-            fallbacks: get(&c.fallbacks),
-            errors: get(&c.errors),
-            redis_failures: get(&c.redis_failures),
-            rejected_values: get(&c.rejected_values),
-            abandoned: get(&c.abandoned),
-            lost_leases: get(&c.lost_leases),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// The namespace, first part of every Redis name the group uses.
@@ -378,8 +347,19 @@ where
         self.shared.names.namespace()
     }
 
-    /// The `SCAN` pattern matching every key the group's namespace can hold
-    /// (`<namespace>:{*`).
+    /// The `SCAN` pattern matching every key the group's namespace can hold, and only those:
+    /// `<namespace>:{*`, with the namespace's glob characters (`*`, `?`, `[`, `]`, `\\`)
+    /// escaped, so that namespace `p*` does not match namespace `px`'s keys.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use single_flight_redis::RedisGroup;
+    /// # fn demo(group: RedisGroup<String, u64>) {
+    /// // For a group of namespace "p*":
+    /// assert_eq!(group.key_pattern(), "p\\*:{*");
+    /// # }
+    /// ```
     pub fn key_pattern(&self) -> String {
         self.shared.names.pattern()
     }

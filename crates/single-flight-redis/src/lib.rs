@@ -48,9 +48,12 @@
 //!     absent, with a TTL, in a script). The owner renews the lease while the work runs; renewal
 //!     and release compare the token on the server, so an owner paused past its lease never
 //!     deletes or extends its successor's lease. Every key written has a TTL (table below).
-//! 12. **No lost wake-ups, no stampede on owner death.** A process registers for the flight's
-//!     wake-up message before it reads the lease (the group subscribes to its channel when it is
-//!     built). If the owner dies, its lease expires and exactly one waiting process takes over
+//! 12. **No lost wake-ups, no stampede on owner death.** A process that finds the lease held is
+//!     counted in it by the same script (so the owner knows to leave its value), then listens on
+//!     the flight's own channel (sharded pub/sub in a cluster) *before* it re-checks the lease
+//!     and the result, and stops listening when its flight ends; processes that do not wait
+//!     for a flight receive nothing of it. After a reconnection, the channels of live waits are
+//!     subscribed again before any command, and every wait re-checks. If the owner dies, its lease expires and exactly one waiting process takes over
 //!     (they all contend again with `SET NX` semantics, one wins, the others follow it). If every
 //!     caller of the owner's process leaves, the work is dropped and the lease released at once,
 //!     so a waiting process takes over without waiting for the lease to expire. Waits are
@@ -84,32 +87,35 @@
 //! | the owner is paused or partitioned past its lease | another process takes over (a second run); the late owner's renewal and release find another token and leave the lease alone; its own callers still get its value |
 //! | the work panics | the owner's callers panic as in the core; the other processes' callers panic with a `Panicked` carrying the message |
 //! | Redis unreachable, or slower than the command timeout | default: the work runs in each process (coalesced locally), counted and logged; strict: `Err` with [`ErrorKind::Redis`]. An owner that loses Redis still serves its own callers |
-//! | a message is lost (reconnect) | waiters check Redis at least every renewal interval and when the lease would expire |
+//! | a message is lost (reconnect) | the channels are subscribed again and every waiter checks Redis at once; waiters also check at least every renewal interval and when the lease would expire |
+//! | a lease key without TTL (written by something else) | waiters check it with a back-off doubling from 10 ms up to the renewal interval, counted in [`Stats::leases_without_ttl`] and logged once per group, until it goes or the maximum wait ends |
 //! | another process's flight outlasts `max_wait` | default: the work runs here too; strict: `Err` with [`ErrorKind::Timeout`] |
 //! | a value over the cap | the owner's callers get it; the others run the work here (default) or get [`ErrorKind::Oversize`] |
+//! | a value whose `Serialize` fails | the owner's callers get it; the others run the work here (default) or get [`ErrorKind::Encode`] |
 //! | bytes that do not decode as `V` (another version of the type) | run here (default) or [`ErrorKind::Decode`]; never a wrong value |
 //!
 //! # Keys
 //!
-//! A key `k` of namespace `ns` is serialized with MessagePack (as values are) and hex-encoded
-//! into the hash tag `t`. Every name of its flight is `ns:{t}:...`, so a cluster keeps them in
-//! one slot. The namespace must not contain a brace. Two processes share flights if they use
-//! the same namespace and their keys serialize to the same bytes (so the key's serialization
-//! must be deterministic: no `HashMap` inside a key).
+//! A key `k` of namespace `ns` is serialized with MessagePack (as values are) and encoded in
+//! URL-safe base64 without padding into the hash tag `t`. Every name of its flight is
+//! `ns:{t}...`, so a cluster keeps them, and the flight's channel, in one slot. The namespace
+//! must not contain a brace. Two processes share flights if they use the same namespace and
+//! their keys serialize to the same bytes (so the key's serialization must be deterministic: no
+//! `HashMap` inside a key). Tokens are 64 random bits, 11 base64 characters.
 //!
 //! | name | kind | written by | TTL |
 //! | --- | --- | --- | --- |
-//! | `ns:{t}:lease` | string: the owner's token | the owner (acquire, renew) | the lease length, renewed every renewal interval while the work runs; deleted when the flight ends or is abandoned |
-//! | `ns:{t}:result:<token>` | string: the envelope | the owner, once, when the work ends | the result lifetime |
-//! | `ns:flights` | pub/sub channel (not a key): a message is `t` (abandoned), or `t\|token\|` followed by the envelope when it is at most 4 KiB | the owner at the end, or on abandon | none (nothing stored) |
+//! | `ns:{t}:lease` | hash: `t` the owner's token, `w` how many waiting processes registered | the owner (acquire, renew); waiting processes bump `w` | the lease length, renewed every renewal interval while the work runs; deleted when the flight ends or is abandoned |
+//! | `ns:{t}:result:<token>` | string: the envelope | the owner, once, when the work ends, *only if processes wait* | the result lifetime |
+//! | `ns:{t}` | pub/sub channel (not a key; sharded in a cluster): a message is `token\|envelope`, or `token\|` (abandoned) | the owner at the end or on abandon, only if processes wait | none (nothing stored) |
 //!
-//! `SCAN 0 MATCH ns:{*` lists every key of a namespace ([`RedisGroup::key_pattern`]); each one
-//! has a TTL.
+//! `SCAN 0 MATCH ns:{*` (with `ns`'s glob characters escaped: [`RedisGroup::key_pattern`])
+//! lists every key of a namespace; each one has a TTL.
 //!
 //! # Encoding
 //!
-//! An envelope is `sf`, a format version byte (`1`), a kind byte (value, panic message, or
-//! "over the cap"), then the value in MessagePack (`rmp-serde`, structs as maps with field
+//! An envelope is `sf`, a format version byte (`1`), a kind byte (value, panic message, "over
+//! the cap", or "did not serialize" with the serializer's message), then the value in MessagePack (`rmp-serde`, structs as maps with field
 //! names). MessagePack is compact, fast, and self-describing, so that every serde type works
 //! (untagged enums, `serde_json::Value`), a struct whose fields moved between two versions of a
 //! service still decodes by name, and a mismatched type fails to decode instead of being
@@ -119,14 +125,32 @@
 //!
 //! # Costs
 //!
-//! The owner's process pays two round trips to Redis per flight (acquire; finish, which writes
-//! the result, releases the lease and publishes in one script) plus one renewal per renewal
-//! interval. A waiting process pays one round trip to contend; the end-of-flight message then
-//! carries the value when its envelope is at most 4 KiB, otherwise (and after a wake-up by the
-//! lease's expiry or the renewal interval) it reads the result with one more round trip. Every
-//! process subscribed to a namespace receives each flight's end message (a few dozen bytes plus
-//! an envelope of up to 4 KiB); use several namespaces to
-//! split a very busy fleet. `cargo xtask bench redis` measures it.
+//! What a flight costs Redis follows its sharing. The owner pays two round trips: `ACQUIRE`,
+//! and when the work ends `RELEASE`, which answers how many processes wait. If none does (the
+//! common case in a fleet where each replica's keys differ), that was all: no value sent to
+//! Redis, nothing stored, nothing published. If W processes wait, the owner sends `FINISH`
+//! (one more round trip: the value once, stored for the result lifetime and published on the
+//! flight's own channel), and Redis sends the value W times, once to each waiting process. A
+//! waiting process pays `ACQUIRE`, a subscription to the flight's channel, one `CHECK`, the
+//! message, and an unsubscription. Renewals cost one round trip per renewal interval of work.
+//!
+//! `cargo xtask bench redis fanout` (P real processes; 1 KiB values, 10-byte keys; loopback
+//! `redis-server` 7.0; 2 shared CPUs), bytes per flight as `INFO stats` counts them:
+//!
+//! | processes, each on its own keys | Redis sent, before | Redis sent, now | Redis received, before | Redis received, now | keys stored, before | now |
+//! | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+//! | 1 | 1,139 | 8 | 1,527 | 256 | 1 | 0 |
+//! | 2 | 2,270 | 8 | 1,527 | 256 | 1 | 0 |
+//! | 4 | 4,531 | 8 | 1,527 | 256 | 1 | 0 |
+//! | 8 | 9,055 | 8 | 1,527 | 256 | 1 | 0 |
+//! | 16 | 18,100 | 8 | 1,527 | 256 | 1 | 0 |
+//!
+//! With W processes waiting for one owner, Redis sends about W × (value + 205 B): the message
+//! and the waiter's subscription, check and unsubscription answers. In a cluster, a flight's
+//! commands and messages stay on the node that owns its slot. Latency: the owner's two round
+//! trips, and for a remote joiner the end of the owner's work is followed by `RELEASE` (a
+//! round trip) and `FINISH`'s message (about one more); see BENCHMARKS.md for the measured
+//! ratios to a `PING`.
 //!
 //! # Features
 //!
@@ -143,7 +167,10 @@
 //!   nothing. They compose: coalesce the misses of a cache with a `RedisGroup`.
 //! * Within one process, use [`single_flight::KeyedGroup`] alone: no Redis round trip.
 //!
-//! The Redis server must support Lua scripts and RESP3 (Redis 6 or later, or Valkey).
+//! The Redis server must support Lua scripts and RESP3 (Redis 6 or later, or Valkey). A
+//! cluster must also have sharded pub/sub (Redis 7 or later, or Valkey):
+//! [`RedisGroup::connect_cluster`] refuses a Redis 6 cluster with [`ErrorKind::Unsupported`]
+//! rather than broadcast every flight's end over the cluster bus.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -153,11 +180,13 @@ mod flight;
 mod group;
 mod options;
 mod protocol;
+mod stats;
 mod wire;
 
 pub use crate::error::{Error, ErrorKind};
-pub use crate::group::{RedisGroup, Role, Stats};
+pub use crate::group::{RedisGroup, Role};
 pub use crate::options::{FailurePolicy, Options};
+pub use crate::stats::Stats;
 
 // The README's example is compiled as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]

@@ -19,6 +19,11 @@ pub enum FailurePolicy {
 
 /// The options of a [`RedisGroup`](crate::RedisGroup), built with chained setters.
 ///
+/// Every duration is clamped when it is set, to what Redis (`PX` in milliseconds) and
+/// `std::time::Instant` accept: at most [`Options::MAX_DURATION`] (a year, which is "forever"
+/// for a flight), and at least the minimum each setter names. So `Duration::ZERO` and
+/// `Duration::MAX` are valid everywhere; the getters answer the clamped value.
+///
 /// # Examples
 ///
 /// ```
@@ -53,6 +58,9 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The longest duration any option takes (365 days); longer ones are clamped to it.
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
     /// The defaults: a 10 s lease renewed every third of it, a 60 s maximum wait, results kept
     /// 10 s, values up to 1 MiB, [`FailurePolicy::Fallback`], 1 s per Redis command and 1 s
     /// without Redis after a failure.
@@ -70,31 +78,35 @@ impl Options {
     }
 
     /// How long a lease lasts unless its owner renews it: the longest time the other processes
-    /// wait for an owner that died without a word (killed, partitioned). At least 10 ms.
+    /// wait for an owner that died without a word (killed, partitioned). From 10 ms to
+    /// [`MAX_DURATION`](Self::MAX_DURATION).
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(10));
+        self.lease = lease.clamp(Duration::from_millis(10), Self::MAX_DURATION);
         self
     }
 
     /// How often the owner renews its lease while the work runs (default: a third of the
-    /// lease). Also how often a waiting process checks Redis when no message comes. Kept below
-    /// the lease.
+    /// lease). Also how often a waiting process checks Redis when no message comes. Kept
+    /// between 1 ms and 5 ms below the lease.
     pub fn renew_every(mut self, every: Duration) -> Self {
-        self.renew_every = Some(every);
+        self.renew_every = Some(every.min(Self::MAX_DURATION));
         self
     }
 
     /// The longest a caller waits for another process's flight, takeovers included; then the
-    /// failure policy applies (run here, or an error).
+    /// failure policy applies (run here, or an error). Zero: never wait for another process
+    /// (a flight that finds the lease held applies the policy at once). At most
+    /// [`MAX_DURATION`](Self::MAX_DURATION).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = max_wait;
+        self.max_wait = max_wait.min(Self::MAX_DURATION);
         self
     }
 
-    /// How long a finished flight's result stays in Redis for the waiters that have not read it
-    /// yet (its key's TTL). At least 10 ms.
+    /// How long a finished flight's result stays in Redis for the waiting processes that have
+    /// not read it yet (its key's TTL; only flights that other processes wait for leave one).
+    /// From 10 ms to [`MAX_DURATION`](Self::MAX_DURATION).
     pub fn result_lifetime(mut self, lifetime: Duration) -> Self {
-        self.result_lifetime = lifetime.max(Duration::from_millis(10));
+        self.result_lifetime = lifetime.clamp(Duration::from_millis(10), Self::MAX_DURATION);
         self
     }
 
@@ -112,16 +124,18 @@ impl Options {
         self
     }
 
-    /// How long one Redis command may take before it counts as a failure (default 1 s).
+    /// How long one Redis command may take before it counts as a failure (default 1 s). From
+    /// 1 ms to [`MAX_DURATION`](Self::MAX_DURATION).
     pub fn redis_timeout(mut self, timeout: Duration) -> Self {
-        self.redis_timeout = timeout.max(Duration::from_millis(1));
+        self.redis_timeout = timeout.clamp(Duration::from_millis(1), Self::MAX_DURATION);
         self
     }
 
     /// After a Redis failure, how long flights skip Redis and go straight to the failure policy
-    /// (default 1 s), so that an outage does not cost every call a timeout.
+    /// (default 1 s), so that an outage does not cost every call a timeout. Zero: no backoff.
+    /// At most [`MAX_DURATION`](Self::MAX_DURATION).
     pub fn outage_backoff(mut self, backoff: Duration) -> Self {
-        self.outage_backoff = backoff;
+        self.outage_backoff = backoff.min(Self::MAX_DURATION);
         self
     }
 
@@ -187,5 +201,46 @@ mod tests {
             ms(295)
         );
         assert_eq!(Options::new().lease(ms(1)).get_lease(), ms(10));
+    }
+
+    #[test]
+    fn every_duration_is_clamped_at_zero_one_ms_and_max() {
+        let ms = Duration::from_millis;
+        let max = Options::MAX_DURATION;
+        let o = |f: fn(Options, Duration) -> Options, d| f(Options::new(), d);
+        for (d, lease, wait, life, timeout, backoff) in [
+            (Duration::ZERO, ms(10), ms(0), ms(10), ms(1), ms(0)),
+            (ms(1), ms(10), ms(1), ms(10), ms(1), ms(1)),
+            (Duration::MAX, max, max, max, max, max),
+        ] {
+            assert_eq!(o(Options::lease, d).get_lease(), lease);
+            assert_eq!(o(Options::max_wait, d).get_max_wait(), wait);
+            assert_eq!(o(Options::result_lifetime, d).get_result_lifetime(), life);
+            assert_eq!(o(Options::redis_timeout, d).get_redis_timeout(), timeout);
+            assert_eq!(o(Options::outage_backoff, d).get_outage_backoff(), backoff);
+            let renew = o(Options::renew_every, d).get_renew_every();
+            assert!(
+                renew >= ms(1) && renew < Options::new().get_lease(),
+                "{renew:?}"
+            );
+            // What the flights compute from them never overflows.
+            let opts = Options::new()
+                .lease(d)
+                .max_wait(d)
+                .result_lifetime(d)
+                .outage_backoff(d);
+            assert!(std::time::Instant::now()
+                .checked_add(opts.get_max_wait())
+                .is_some());
+            assert!(opts.get_lease().as_millis() < i64::MAX as u128 / 2);
+            assert!(opts.get_result_lifetime().as_millis() < i64::MAX as u128 / 2);
+        }
+        assert_eq!(
+            Options::new()
+                .lease(Duration::MAX)
+                .renew_every(Duration::MAX)
+                .get_renew_every(),
+            max - ms(5)
+        );
     }
 }

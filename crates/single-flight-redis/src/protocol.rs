@@ -1,57 +1,68 @@
-//! The protocol's decisions, with no I/O: key names, tokens, the value envelope, and what a
-//! process does next after each answer from Redis. Everything here is tested without a server.
+//! The protocol's decisions, with no I/O: key and channel names, tokens, the value envelope,
+//! the end-of-flight message, and what a process does next after each answer from Redis.
+//! Everything here is tested without a server.
 //!
 //! # The protocol of one flight (one key, many processes)
 //!
 //! Every process first coalesces its own callers in a local group; the one local flight of a
-//! key then plays the protocol below. `T` is the flight's random token.
+//! key then plays the protocol below. `T` is the flight's random token. The scripts are the
+//! `.lua` files beside `wire/scripts.rs`.
 //!
-//! 1. **Contend.** `ACQUIRE` (a script): if the lease key holds a token `O`, answer `O` and its
-//!    remaining time; otherwise `SET lease T PX lease` and answer "acquired".
-//! 2. **Own.** The owner runs the work, renews the lease with `RENEW` (extends it only while it
-//!    still holds `T`) every renewal interval, then `FINISH`: writes the envelope under the
-//!    flight's result key `result:T` with the result lifetime, deletes the lease only if it still
-//!    holds `T`, and publishes `<tag>|T|` followed by the envelope if it is small (see
-//!    `wire::INLINE_MAX`). If every local caller leaves first, `ABANDON`
-//!    deletes the lease (only if it holds `T`) and publishes the tag, so that a waiter takes over
-//!    at once.
-//! 3. **Wait.** A process that got `O` waits for a message naming its tag, or for the lease's
-//!    remaining time, or for the poll interval, whichever comes first. If the message carried
-//!    `O`'s envelope, that is the end; otherwise it `CHECK`s: the
-//!    result of `O`, the current lease holder and its remaining time. [`after_check`] decides.
-//!    The wait is registered *before* the process contends, so a message sent between the answer
-//!    and the wait is never lost (invariant 2 below).
+//! 1. **Contend.** `ACQUIRE`: if the lease (a hash `{t: token, w: waiters}`) is held by `O`,
+//!    count one more waiting process in it (`w`) and answer `O`;
+//!    otherwise write `{t: T}` with the lease's TTL and answer "acquired".
+//! 2. **Own.** The owner runs the work and renews the lease (`RENEW`, only while it holds `T`)
+//!    every renewal interval. When the work ends, `RELEASE` answers how many processes
+//!    registered: none, and it has deleted the lease (the flight cost Redis nothing more: no
+//!    value sent, nothing stored, nothing published); some, and the owner sends `FINISH`, which
+//!    writes the envelope under `result:T` with the result lifetime, deletes the lease (only if
+//!    it holds `T`) and publishes `T|envelope` on the flight's channel. If every local caller
+//!    leaves first, `ABANDON` deletes the lease (only if it holds `T`) and, if processes wait,
+//!    publishes `T|`, so that one of them takes over at once.
+//! 3. **Wait.** A process that got `O` (and so is counted in `O`'s lease) listens on the
+//!    flight's channel, *then* `CHECK`s: `O`'s result, the lease's holder and remaining time.
+//!    [`after_check`] decides. While it waits, a message naming `O` ends the wait (its envelope
+//!    is the value); otherwise it checks again when the lease would expire, or every poll
+//!    interval, whichever comes first. It stops listening when its flight ends.
 //! 4. **Take over.** When the lease is gone and `O` left no result, the process contends again
-//!    (step 1): `SET NX` lets exactly one process win, every other one learns the new holder.
+//!    (step 1): exactly one process creates the lease, every other one is counted in it.
 //!
 //! # Transitions of one process's flight
 //!
 //! | state | answer | next |
 //! | --- | --- | --- |
 //! | contend | `ACQUIRE`: acquired | own |
-//! | contend | `ACQUIRE`: held by `O` | wait for `O` |
-//! | wait for `O` | woken by a message carrying `O`'s envelope, or `CHECK`: result of `O` | decode: a value or a panic ends the flight; oversize or undecodable: failure policy |
+//! | contend | `ACQUIRE`: held by `O` (now counted in it) | listen, then check |
+//! | wait for `O` | a message `O\|envelope`, or `CHECK`: result of `O` | decode: a value or a panic ends the flight; oversize, unencodable or undecodable: failure policy |
+//! | wait for `O` | a message `O\|` (abandoned) | check |
 //! | wait for `O` | `CHECK`: lease still `O` | wait for `O` |
-//! | wait for `O` | `CHECK`: lease held by `N` | wait for `N` |
+//! | wait for `O` | `CHECK`: lease held by `N` (now counted in it) | wait for `N` |
+//! | wait for `O` | `CHECK`: lease without TTL (written by something else) | check again after a bounded back-off |
 //! | wait for `O` | `CHECK`: no lease, no result | contend (a takeover if won) |
 //! | wait for `O` | the maximum wait is over | failure policy |
 //! | any | a Redis command fails or times out | failure policy (and the outage backoff) |
-//! | own | the work ends (value or panic) | `FINISH`, then the value to the local callers |
+//! | own | the work ends, `RELEASE`: no waiter | the value to the local callers |
+//! | own | the work ends, `RELEASE`: waiters (or the lease lost) | `FINISH`, then the value to the local callers |
 //! | own | every local caller left | `ABANDON` (spawned), the work dropped |
 //!
 //! # Invariants
 //!
 //! 1. Every key written has a TTL: the lease its lease length (renewed by its holder only), the
-//!    result its result lifetime. Nothing else is written (the channel is not a key).
-//! 2. A waiter's wake-up registration exists before its first read of the lease, and the group's
-//!    subscription exists before any flight starts; a publication after that read wakes it.
-//! 3. Only the holder of token `T` deletes or extends the lease (`RENEW`, `FINISH`, `ABANDON`
-//!    compare tokens on the server).
+//!    result its result lifetime. Nothing else is written (channels are not keys).
+//! 2. A waiting process is counted in the lease it waits for (by the same script that told it
+//!    the holder) before the holder can release it, and it listens on the flight's channel
+//!    before its first `CHECK`. So either the holder sees the count and leaves its result and
+//!    message, or the holder was already gone when the process contended; and a message sent
+//!    after the `CHECK` reaches the process, one sent before it left the result the `CHECK`
+//!    reads.
+//! 3. Only the holder of token `T` deletes or extends the lease (`RENEW`, `RELEASE`, `FINISH`,
+//!    `ABANDON` compare tokens on the server).
 //! 4. A result is read only under its flight's own key `result:O`, or from a message naming
 //!    `O`, so a waiter never gets another flight's value; a value is handed out only if its
 //!    envelope decodes completely.
+//! 5. A process listens on a channel while at least one of its flights waits on it, and not
+//!    after: subscribing and unsubscribing a channel take turns (`wire/dispatch.rs`).
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Builds the Redis names of one namespace (the rule is documented in the crate docs, "Keys").
@@ -75,33 +86,42 @@ impl Names {
         &self.namespace
     }
 
-    /// The one pub/sub channel of the namespace: `<namespace>:flights`.
-    pub(crate) fn channel(&self) -> String {
-        format!("{}:flights", self.namespace)
-    }
-
     /// The names of one key's flight, from the key's encoding.
     pub(crate) fn flight(&self, key_bytes: &[u8]) -> FlightNames {
-        let tag = hex(key_bytes);
+        let tag = base64(key_bytes);
+        let channel = format!("{}:{{{tag}}}", self.namespace);
         FlightNames {
-            lease: format!("{}:{{{tag}}}:lease", self.namespace),
-            result_prefix: format!("{}:{{{tag}}}:result:", self.namespace),
+            lease: format!("{channel}:lease"),
+            result_prefix: format!("{channel}:result:"),
+            channel,
             tag,
         }
     }
 
-    /// The `SCAN` pattern that matches every key the namespace may hold.
+    /// The `SCAN` pattern that matches every key the namespace may hold, and no other
+    /// namespace's: the namespace's glob characters are escaped.
     pub(crate) fn pattern(&self) -> String {
-        format!("{}:{{*", self.namespace)
+        let mut pattern = String::with_capacity(self.namespace.len() + 4);
+        for c in self.namespace.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str(":{*");
+        pattern
     }
 }
 
-/// The Redis names of one key: they share the hash tag, so a cluster keeps them in one slot.
+/// The Redis names of one key: they share the hash tag, so a cluster keeps them (and the
+/// channel, for sharded pub/sub) in one slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FlightNames {
-    /// The hex encoding of the key, between braces in every key name; also the message payload.
+    /// The hex encoding of the key, between braces in every name.
     pub(crate) tag: String,
-    /// `<namespace>:{<tag>}:lease`, holding the owner's token.
+    /// `<namespace>:{<tag>}`: the flight's pub/sub channel (not a key).
+    pub(crate) channel: String,
+    /// `<namespace>:{<tag>}:lease`, a hash holding the owner's token and the waiter count.
     pub(crate) lease: String,
     result_prefix: String,
 }
@@ -113,21 +133,43 @@ impl FlightNames {
     }
 }
 
-/// Lower-case hex, two digits per byte.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+/// The alphabet of [`base64`]: URL-safe base64, which has no brace (the hash tag's
+/// delimiters), no glob character and no `:` or `|` (the separators of names and messages).
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// URL-safe base64 without padding: 4 characters per 3 bytes. A key's tag and a token travel
+/// in almost every command and message of a flight, so their length is most of what a flight
+/// costs besides its value (hex would take 2 characters per byte).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            s.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
     }
     s
 }
 
-/// A flight's random token: 128 bits as 32 hex digits, mixed with the process id so that two
-/// processes seeded alike still differ.
+/// A flight's random token: 64 bits as 11 base64 characters, mixed with the process id so that two
+/// processes seeded alike still differ. It only tells apart the flights of one key that are
+/// alive at once (a lease and the results of the last result lifetime), and it travels in
+/// every command of a flight: 64 bits are plenty and cost half the bytes of 128.
 pub(crate) fn token() -> String {
-    let high = fastrand::u64(..) ^ u64::from(std::process::id()).rotate_left(32);
-    let low = fastrand::u64(..);
-    format!("{high:016x}{low:016x}")
+    let token = fastrand::u64(..) ^ u64::from(std::process::id()).rotate_left(32);
+    base64(&token.to_be_bytes())
+}
+
+/// The end-of-flight message on a flight's channel: `<token>|<envelope>`, or `<token>|` when
+/// the flight was abandoned (no value: a waiter takes over). Built by the scripts `finish.lua`
+/// and `abandon.lua`; read here. `None` if the payload is not a message of this protocol.
+pub(crate) fn parse_message(payload: &[u8]) -> Option<(&str, &[u8])> {
+    let at = payload.iter().position(|&b| b == b'|')?;
+    let token = std::str::from_utf8(&payload[..at]).ok()?;
+    Some((token, &payload[at + 1..]))
 }
 
 /// The first bytes of every envelope: magic `sf` and the format version.
@@ -142,11 +184,14 @@ pub(crate) enum Outcome<V> {
     Panicked(String),
     /// The value's encoding was larger than the owner's cap (its size in bytes).
     Oversize(u64),
+    /// The value's `Serialize` failed in the owner's process (the serializer's message).
+    Unencodable(String),
 }
 
 const KIND_VALUE: u8 = 0;
 const KIND_PANICKED: u8 = 1;
 const KIND_OVERSIZE: u8 = 2;
+const KIND_UNENCODABLE: u8 = 3;
 
 /// Why an envelope could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,10 +202,14 @@ pub(crate) enum DecodeError {
     Oversize(u64),
     /// The value's bytes did not decode as `V` (the decoder's message).
     Value(String),
+    /// The owner's value did not serialize (the serializer's message).
+    Unencodable(String),
 }
 
 /// Encodes an outcome. A value whose envelope would exceed `cap` bytes is replaced by
-/// `Oversize`, so that waiters learn at once that they will not get it.
+/// `Oversize`, and one whose `Serialize` fails by `Unencodable`, so that waiters learn at once
+/// that they will not get it (and apply their failure policy, as for any value that cannot
+/// cross the wire).
 pub(crate) fn encode<V: serde::Serialize>(outcome: &Outcome<V>, cap: usize) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     match outcome {
@@ -169,10 +218,7 @@ pub(crate) fn encode<V: serde::Serialize>(outcome: &Outcome<V>, cap: usize) -> V
             if let Err(error) = rmp_serde::encode::write_named(&mut out, value) {
                 // A `Serialize` impl that fails: other processes cannot have the value.
                 tracing::warn!(%error, "single-flight-redis: the value does not serialize");
-                return encode::<V>(
-                    &Outcome::Panicked(format!("value does not serialize: {error}")),
-                    cap,
-                );
+                return encode::<V>(&Outcome::Unencodable(error.to_string()), cap);
             }
             if out.len() > cap {
                 return encode::<V>(&Outcome::Oversize(out.len() as u64), cap);
@@ -180,13 +226,11 @@ pub(crate) fn encode<V: serde::Serialize>(outcome: &Outcome<V>, cap: usize) -> V
         }
         Outcome::Panicked(message) => {
             out.push(KIND_PANICKED);
-            // A panic message is cut to the cap rather than lost (on a char boundary).
-            let room = cap.saturating_sub(out.len());
-            let mut end = message.len().min(room);
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.extend_from_slice(&message.as_bytes()[..end]);
+            push_cut(&mut out, message, cap);
+        }
+        Outcome::Unencodable(message) => {
+            out.push(KIND_UNENCODABLE);
+            push_cut(&mut out, message, cap);
         }
         Outcome::Oversize(size) => {
             out.push(KIND_OVERSIZE);
@@ -194,6 +238,16 @@ pub(crate) fn encode<V: serde::Serialize>(outcome: &Outcome<V>, cap: usize) -> V
         }
     }
     out
+}
+
+/// Appends `message`, cut to what `cap` leaves (on a char boundary) rather than lost.
+fn push_cut(out: &mut Vec<u8>, message: &str, cap: usize) {
+    let room = cap.saturating_sub(out.len());
+    let mut end = message.len().min(room);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&message.as_bytes()[..end]);
 }
 
 /// Decodes an envelope; never yields a value unless every byte of it decoded as `V`.
@@ -228,6 +282,9 @@ pub(crate) fn decode<V: serde::de::DeserializeOwned>(
             let size: [u8; 8] = body.try_into().map_err(|_| DecodeError::Format)?;
             Ok(Outcome::Oversize(u64::from_le_bytes(size)))
         }
+        KIND_UNENCODABLE => Ok(Outcome::Unencodable(
+            String::from_utf8_lossy(body).into_owned(),
+        )),
         _ => Err(DecodeError::Format),
     }
 }
@@ -237,19 +294,41 @@ pub(crate) fn decode<V: serde::de::DeserializeOwned>(
 pub(crate) enum Acquire {
     /// This process holds the lease now.
     Acquired,
-    /// Another flight holds it: its token and the lease's remaining milliseconds.
-    Held { owner: String, pttl_ms: i64 },
+    /// Another flight holds it (and now counts this process among its waiters): its token.
+    Held { owner: String },
 }
 
 /// The answer of `CHECK` for the awaited flight `O`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Check {
-    /// The envelope under `result:O`, if any.
-    pub(crate) result: Option<Vec<u8>>,
-    /// The token in the lease key, if any.
-    pub(crate) holder: Option<String>,
-    /// The lease's remaining milliseconds (negative when there is none).
-    pub(crate) pttl_ms: i64,
+pub(crate) enum Check {
+    /// `O` left this envelope under `result:O`.
+    Finished(Vec<u8>),
+    /// `O` still holds the lease, with this many milliseconds left (negative: no TTL).
+    Awaited { pttl_ms: i64 },
+    /// Another flight holds the lease now (and counts this process among its waiters).
+    Other { holder: String, pttl_ms: i64 },
+    /// Nobody holds the lease.
+    Free,
+}
+
+/// What is left of a lease, from its `PTTL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseLeft {
+    /// It expires in this long.
+    Expires(Duration),
+    /// It has no TTL: something else wrote it, and it may never go away on its own.
+    Never,
+}
+
+impl LeaseLeft {
+    pub(crate) fn from_pttl(pttl_ms: i64) -> Self {
+        // -1: no TTL. (-2, no key, cannot come with a holder; count it as expired.)
+        if pttl_ms == -1 {
+            LeaseLeft::Never
+        } else {
+            LeaseLeft::Expires(Duration::from_millis(pttl_ms.max(0) as u64))
+        }
+    }
 }
 
 /// What a waiting process does after a `CHECK`.
@@ -257,46 +336,84 @@ pub(crate) struct Check {
 pub(crate) enum Next {
     /// The awaited flight left its envelope: decode it.
     Decode(Vec<u8>),
-    /// The awaited flight still holds the lease: wait (at most this long before checking again).
-    Wait(Duration),
+    /// The awaited flight still holds the lease: wait.
+    Wait(LeaseLeft),
     /// Another flight took the lease over: wait for that one instead.
-    Follow { owner: String, wait: Duration },
+    Follow { owner: String, lease: LeaseLeft },
     /// Nobody holds the lease and the awaited flight left nothing (it died or was abandoned):
     /// contend for the lease again.
     Contend,
 }
 
-/// Decides the next step of a process waiting for flight `awaited` (protocol step 3).
-pub(crate) fn after_check(awaited: &str, check: Check) -> Next {
-    if let Some(result) = check.result {
-        return Next::Decode(result);
-    }
-    match check.holder {
-        Some(holder) if holder == awaited => Next::Wait(lease_left(check.pttl_ms)),
-        Some(holder) => Next::Follow {
+/// Decides the next step of a process waiting for a flight (protocol step 3).
+pub(crate) fn after_check(check: Check) -> Next {
+    match check {
+        Check::Finished(envelope) => Next::Decode(envelope),
+        Check::Awaited { pttl_ms } => Next::Wait(LeaseLeft::from_pttl(pttl_ms)),
+        Check::Other { holder, pttl_ms } => Next::Follow {
             owner: holder,
-            wait: lease_left(check.pttl_ms),
+            lease: LeaseLeft::from_pttl(pttl_ms),
         },
-        None => Next::Contend,
+        Check::Free => Next::Contend,
     }
 }
 
-/// The remaining lease as a duration (a lease without expiry, impossible for ours, counts as 0).
-fn lease_left(pttl_ms: i64) -> Duration {
-    Duration::from_millis(pttl_ms.max(0) as u64)
+/// The answer of `RELEASE`, and what the owner does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// No other process waits: the lease is gone, the flight is over (nothing else to send).
+    Unshared,
+    /// This many processes wait: `FINISH` leaves them the value.
+    Shared(u64),
+    /// The lease is not ours any more (we were paused or partitioned past it): `FINISH` all the
+    /// same, for the waiters that may still wait for us, without touching the lease.
+    Lost,
+}
+
+impl Release {
+    pub(crate) fn from_answer(answer: i64) -> Self {
+        match answer {
+            0 => Release::Unshared,
+            n if n > 0 => Release::Shared(n as u64),
+            _ => Release::Lost,
+        }
+    }
 }
 
 /// A margin after a lease's expiry before checking, so that the check sees it expired.
 pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_millis(5);
 
+/// The first wait before checking a lease without TTL again; each one after doubles, up to
+/// the poll interval.
+pub(crate) const NO_TTL_FIRST_WAIT: Duration = Duration::from_millis(10);
+
 /// How long to wait before the next check: until the lease would expire (plus a margin), but
 /// no longer than `poll` (lost messages while reconnecting) nor than what is `left` of the
-/// caller's maximum wait. `None` when nothing is left: give up.
-pub(crate) fn next_wait(lease_left: Duration, poll: Duration, left: Duration) -> Option<Duration> {
+/// caller's maximum wait. A lease without TTL is checked after `backoff`, which doubles each
+/// time up to `poll` (and starts again from [`NO_TTL_FIRST_WAIT`] once a lease has a TTL):
+/// such a lease never expires, so only a bounded back-off keeps the waiter from asking Redis
+/// hundreds of times a second. `None` when nothing is left: give up.
+pub(crate) fn next_wait(
+    lease: LeaseLeft,
+    backoff: &mut Duration,
+    poll: Duration,
+    left: Duration,
+) -> Option<Duration> {
     if left.is_zero() {
         return None;
     }
-    Some((lease_left + EXPIRY_MARGIN).min(poll).min(left))
+    let wait = match lease {
+        LeaseLeft::Expires(d) => {
+            *backoff = NO_TTL_FIRST_WAIT;
+            (d + EXPIRY_MARGIN).min(poll)
+        }
+        LeaseLeft::Never => {
+            let wait = (*backoff).min(poll);
+            *backoff = (*backoff * 2).min(poll);
+            wait
+        }
+    };
+    Some(wait.min(left))
 }
 
 /// The message of a panic payload (as the core's `Panicked` does for local followers).
@@ -321,11 +438,47 @@ mod tests {
         let names = Names::new("customers").unwrap();
         let key = rmp_serde::to_vec(&"ada").unwrap();
         let flight = names.flight(&key);
-        assert_eq!(flight.tag, "a3616461");
-        assert_eq!(flight.lease, "customers:{a3616461}:lease");
-        assert_eq!(flight.result("t1"), "customers:{a3616461}:result:t1");
-        assert_eq!(names.channel(), "customers:flights");
+        assert_eq!(flight.tag, "o2FkYQ");
+        assert_eq!(flight.lease, "customers:{o2FkYQ}:lease");
+        assert_eq!(flight.result("t1"), "customers:{o2FkYQ}:result:t1");
+        assert_eq!(flight.channel, "customers:{o2FkYQ}");
         assert_eq!(names.pattern(), "customers:{*");
+    }
+
+    #[test]
+    fn patterns_escape_the_namespaces_glob_characters() {
+        let pattern = |ns: &str| Names::new(ns).unwrap().pattern();
+        assert_eq!(pattern("p*"), "p\\*:{*");
+        assert_eq!(pattern("p?"), "p\\?:{*");
+        assert_eq!(pattern("p[x"), "p\\[x:{*");
+        assert_eq!(pattern("a]\\b"), "a\\]\\\\b:{*");
+    }
+
+    #[test]
+    fn messages_name_their_flight() {
+        assert_eq!(parse_message(b"t1|sf\x01"), Some(("t1", &b"sf\x01"[..])));
+        // An envelope may contain the separator.
+        assert_eq!(parse_message(b"t2|a|b"), Some(("t2", &b"a|b"[..])));
+        // Abandoned: no envelope.
+        assert_eq!(parse_message(b"t3|"), Some(("t3", &b""[..])));
+        assert_eq!(parse_message(b"garbage"), None);
+    }
+
+    #[test]
+    fn release_answers() {
+        assert_eq!(Release::from_answer(0), Release::Unshared);
+        assert_eq!(Release::from_answer(3), Release::Shared(3));
+        assert_eq!(Release::from_answer(-1), Release::Lost);
+    }
+
+    #[test]
+    fn base64_is_url_safe_and_unpadded() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg");
+        assert_eq!(base64(b"fo"), "Zm8");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg");
+        assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "-__-");
     }
 
     #[test]
@@ -339,7 +492,7 @@ mod tests {
     #[test]
     fn tokens_differ() {
         let (a, b) = (token(), token());
-        assert_eq!(a.len(), 32);
+        assert_eq!(a.len(), 11);
         assert_ne!(a, b);
     }
 
@@ -351,6 +504,26 @@ mod tests {
         assert_eq!(decode::<u32>(&encode(&p, 1024), 1024), Ok(p));
         let o: Outcome<u32> = Outcome::Oversize(99);
         assert_eq!(decode::<u32>(&encode(&o, 1024), 1024), Ok(o));
+        let u: Outcome<u32> = Outcome::Unencodable("no".into());
+        assert_eq!(decode::<u32>(&encode(&u, 1024), 1024), Ok(u));
+    }
+
+    /// A value whose `Serialize` fails.
+    struct Unserializable;
+
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("not today"))
+        }
+    }
+
+    #[test]
+    fn values_that_do_not_serialize_become_a_marker_not_a_panic() {
+        let bytes = encode(&Outcome::Value(Unserializable), 1024);
+        assert!(matches!(
+            decode::<u32>(&bytes, 1024),
+            Ok(Outcome::Unencodable(m)) if m.contains("not today")
+        ));
     }
 
     #[test]
@@ -398,36 +571,69 @@ mod tests {
 
     #[test]
     fn decisions_after_a_check() {
-        let check = |result: Option<&[u8]>, holder: Option<&str>, pttl_ms| Check {
-            result: result.map(<[u8]>::to_vec),
-            holder: holder.map(str::to_owned),
-            pttl_ms,
-        };
+        let ms = Duration::from_millis;
         assert_eq!(
-            after_check("o", check(Some(b"x"), Some("o"), 10)),
+            after_check(Check::Finished(b"x".to_vec())),
             Next::Decode(b"x".to_vec())
         );
         assert_eq!(
-            after_check("o", check(None, Some("o"), 10)),
-            Next::Wait(Duration::from_millis(10))
+            after_check(Check::Awaited { pttl_ms: 10 }),
+            Next::Wait(LeaseLeft::Expires(ms(10)))
         );
         assert_eq!(
-            after_check("o", check(None, Some("n"), 20)),
+            after_check(Check::Awaited { pttl_ms: -1 }),
+            Next::Wait(LeaseLeft::Never)
+        );
+        assert_eq!(
+            after_check(Check::Other {
+                holder: "n".into(),
+                pttl_ms: 20
+            }),
             Next::Follow {
                 owner: "n".into(),
-                wait: Duration::from_millis(20)
+                lease: LeaseLeft::Expires(ms(20))
             }
         );
-        assert_eq!(after_check("o", check(None, None, -2)), Next::Contend);
+        assert_eq!(after_check(Check::Free), Next::Contend);
     }
 
     #[test]
     fn waits_are_bounded() {
         let ms = Duration::from_millis;
-        assert_eq!(next_wait(ms(100), ms(1000), ms(5000)), Some(ms(105)));
-        assert_eq!(next_wait(ms(10_000), ms(1000), ms(5000)), Some(ms(1000)));
-        assert_eq!(next_wait(ms(10_000), ms(1000), ms(30)), Some(ms(30)));
-        assert_eq!(next_wait(ms(10), ms(1000), Duration::ZERO), None);
+        let mut b = NO_TTL_FIRST_WAIT;
+        let e = LeaseLeft::Expires;
+        assert_eq!(
+            next_wait(e(ms(100)), &mut b, ms(1000), ms(5000)),
+            Some(ms(105))
+        );
+        assert_eq!(
+            next_wait(e(ms(10_000)), &mut b, ms(1000), ms(5000)),
+            Some(ms(1000))
+        );
+        assert_eq!(
+            next_wait(e(ms(10_000)), &mut b, ms(1000), ms(30)),
+            Some(ms(30))
+        );
+        assert_eq!(next_wait(e(ms(10)), &mut b, ms(1000), Duration::ZERO), None);
+    }
+
+    #[test]
+    fn a_lease_without_ttl_is_checked_with_a_bounded_back_off() {
+        let ms = Duration::from_millis;
+        let mut b = NO_TTL_FIRST_WAIT;
+        let waits: Vec<_> = (0..9)
+            .map(|_| next_wait(LeaseLeft::Never, &mut b, ms(1000), ms(60_000)).unwrap())
+            .collect();
+        assert_eq!(
+            waits,
+            [10, 20, 40, 80, 160, 320, 640, 1000, 1000].map(ms).to_vec()
+        );
+        // A lease with a TTL starts the back-off again.
+        next_wait(LeaseLeft::Expires(ms(5)), &mut b, ms(1000), ms(60_000));
+        assert_eq!(
+            next_wait(LeaseLeft::Never, &mut b, ms(1000), ms(60_000)),
+            Some(ms(10))
+        );
     }
 
     #[test]

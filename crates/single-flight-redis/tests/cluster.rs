@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{tag, Server};
 use single_flight_redis::{Options, RedisGroup};
 
 fn start_cluster() -> Vec<Server> {
@@ -100,6 +100,153 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
         assert_eq!(group.in_flight(), 0);
     }
     for node in &nodes {
-        node.assert_every_key_expires("cluster");
+        node.assert_clean("cluster");
     }
+}
+
+/// `total_net_output_bytes` of a node, and the size of the `INFO stats` answer that told it
+/// (RESP framing included): the next reading counts that answer too.
+fn output_bytes(node: &Server) -> (u64, u64) {
+    let mut conn = node.client().get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut conn).unwrap();
+    let bytes = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let answer = info.len() + info.len().to_string().len() + 3 + 2;
+    (bytes, answer as u64)
+}
+
+/// A node's `INFO commandstats`.
+fn commands(node: &Server) -> String {
+    let mut conn = node.client().get_connection().unwrap();
+    redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flights_messages_stay_on_the_node_that_owns_its_slot() {
+    let nodes = start_cluster();
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let connect = || async {
+        let builder = redis::cluster::ClusterClientBuilder::new(urls.clone());
+        Arc::new(
+            RedisGroup::<u32, String>::connect_cluster(builder, "shard", Options::new())
+                .await
+                .unwrap(),
+        )
+    };
+    let (a, b) = (connect().await, connect().await);
+    // Warm both groups' connections to every node: slots known, and every script loaded
+    // (redis-rs loads a script on every node of a cluster the first time one lacks it).
+    for key in 0..30u32 {
+        a.call(key, |_| async { String::new() }).await.unwrap();
+        b.call(key, |_| async { String::new() }).await.unwrap();
+    }
+    shared_flight(&a, &b, 999, "warm".to_owned()).await;
+    // The node that owns the flight's slot.
+    let key = 1000u32;
+    let lease = format!("shard:{{{}}}:lease", tag(&key));
+    let mut conn = nodes[0].client().get_connection().unwrap();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&lease)
+        .query(&mut conn)
+        .unwrap();
+    let slots: Vec<(u16, u16, (String, u16))> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query::<Vec<redis::Value>>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|range| {
+            let redis::Value::Array(items) = range else {
+                panic!("CLUSTER SLOTS")
+            };
+            let (start, end): (u16, u16) =
+                redis::from_redis_value(redis::Value::Array(items[..2].to_vec())).unwrap();
+            let redis::Value::Array(node) = items[2].clone() else {
+                panic!("CLUSTER SLOTS node")
+            };
+            let addr: (String, u16) =
+                redis::from_redis_value(redis::Value::Array(node[..2].to_vec())).unwrap();
+            (start, end, addr)
+        })
+        .collect();
+    let owner_port = slots
+        .iter()
+        .find(|(s, e, _)| (*s..=*e).contains(&slot))
+        .unwrap()
+        .2
+         .1;
+    let before_commands: Vec<String> = nodes.iter().map(commands).collect();
+    let before: Vec<(u64, u64)> = nodes.iter().map(output_bytes).collect();
+    // A shared flight with a 4 KiB value: `b` waits for `a`.
+    shared_flight(&a, &b, key, "v".repeat(4096)).await;
+    for ((node, (bytes, answer)), before) in nodes.iter().zip(before).zip(before_commands) {
+        let sent = output_bytes(node).0 - bytes - answer;
+        // The commands that ran on the node since, other than the test's own `INFO`.
+        let ran: Vec<String> = commands(node)
+            .lines()
+            .filter(|l| !before.contains(*l) && !l.starts_with("cmdstat_info:"))
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect();
+        if node.port == owner_port {
+            assert!(sent > 4096, "the owning node sent the value: {sent} B");
+            assert!(ran.iter().any(|c| c == "cmdstat_spublish"), "{ran:?}");
+        } else {
+            // Nothing of the flight ran there (no script, no (un)subscription, no publish),
+            // and no value left it: only the answers to the test's own `INFO`s (whose
+            // length varies by a few bytes from one reading to the next).
+            assert_eq!(ran, Vec::<String>::new(), "node {}", node.port);
+            assert!(
+                sent < 512,
+                "node {} sent {sent} B for a flight it does not own",
+                node.port
+            );
+        }
+    }
+    for node in &nodes {
+        node.assert_clean("shard");
+    }
+}
+
+/// One flight of `key` that `b` joins while `a` runs it; both get `value`.
+async fn shared_flight(
+    a: &Arc<RedisGroup<u32, String>>,
+    b: &Arc<RedisGroup<u32, String>>,
+    key: u32,
+    value: String,
+) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (r, v) = (runs.clone(), value.clone());
+    let owner = tokio::spawn({
+        let a = a.clone();
+        async move {
+            a.call(key, move |_| async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                v
+            })
+            .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the work never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (got, role) = b
+        .call_with_role(key, |_| async { "b ran it".to_owned() })
+        .await;
+    assert_eq!(
+        (got.unwrap(), role),
+        (value.clone(), single_flight_redis::Role::JoinedRemote)
+    );
+    assert_eq!(owner.await.unwrap().unwrap(), value);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }

@@ -103,7 +103,7 @@ async fn work_longer_than_three_leases_still_runs_once() {
             .count(),
         2
     );
-    server.assert_every_key_expires("renew");
+    server.assert_clean("renew");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,23 +136,23 @@ async fn an_owner_paused_past_its_lease_never_touches_the_successors_lease() {
     });
     // Wait until it holds the lease, then until the lease expires, then take over.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while server.get(&lease_key).is_none() {
+    while server.lease_token(&lease_key).is_none() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(ms(5)).await;
     }
-    let first_token = server.get(&lease_key).unwrap();
+    let first_token = server.lease_token(&lease_key).unwrap();
     let successor: Group<String> = group(&server, "paused", Options::new().lease(ms(3000))).await;
     let runs = Arc::new(AtomicUsize::new(0));
     let handles = herd(&successor, 5, 3, 1500, &runs, "successor".to_owned());
     until_runs(&runs, 1).await;
-    let second_token = server.get(&lease_key).unwrap();
+    let second_token = server.lease_token(&lease_key).unwrap();
     assert_ne!(first_token, second_token, "the successor holds a new lease");
 
     let (late, stats) = paused.join().unwrap();
     assert_eq!(late, "late", "the paused owner's own caller gets its value");
     // The late owner's renewal and finish left the successor's lease alone.
     assert_eq!(
-        server.get(&lease_key).as_deref(),
+        server.lease_token(&lease_key).as_deref(),
         Some(second_token.as_str())
     );
     assert!(
@@ -165,7 +165,7 @@ async fn an_owner_paused_past_its_lease_never_touches_the_successors_lease() {
         .iter()
         .all(|(v, _)| v.as_ref().unwrap() == "successor"));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    server.assert_every_key_expires("paused");
+    server.assert_clean("paused");
 }
 
 async fn server_stopped_mid_flight(policy: FailurePolicy) {
@@ -233,7 +233,7 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
             "flights never coalesced again after the restart"
         );
     }
-    server.assert_every_key_expires(namespace);
+    server.assert_clean(namespace);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,7 +289,7 @@ where
     assert!(ra.iter().all(|(v, _)| v.is_ok()));
     let rb = join_all(hb).await;
     assert!(b.stats().rejected_values >= 1);
-    server.assert_every_key_expires("wire");
+    server.assert_clean("wire");
     rb
 }
 
@@ -371,7 +371,7 @@ async fn a_panic_reaches_the_other_processes_as_panicked() {
     }
     assert_eq!(started.load(Ordering::SeqCst), 1);
     assert_eq!((a.in_flight(), b.in_flight()), (0, 0));
-    server.assert_every_key_expires("panic");
+    server.assert_clean("panic");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,7 +405,7 @@ async fn wake_up_messages_come_back_after_a_restart() {
     );
     join_all(ha).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    server.assert_every_key_expires("resubscribe");
+    server.assert_clean("resubscribe");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,5 +442,5 @@ async fn no_caller_waits_past_the_maximum_wait() {
 
     let results = join_all(slow).await;
     assert_eq!(results[0].0.as_ref().unwrap(), "slow");
-    server.assert_every_key_expires("max-wait");
+    server.assert_clean("max-wait");
 }

@@ -114,7 +114,7 @@ impl Server {
         let mut conn = self.client().get_connection().unwrap();
         let pattern = format!("{namespace}:{{*");
         let keys: Vec<String> = redis::cmd("SCAN")
-            .arg(0)
+            .cursor_arg(0)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
@@ -128,6 +128,54 @@ impl Server {
             let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
             assert!(ttl != -1, "key {key} has no TTL");
         }
+    }
+
+    /// Every key of `namespace` has a TTL, and no connection listens on any of its flights'
+    /// channels any more (classic or sharded): every wait gave its channel up. Unsubscribing
+    /// happens in the background after a flight ends, so this waits for it, up to a watchdog
+    /// bound.
+    pub fn assert_clean(&self, namespace: &str) {
+        self.assert_every_key_expires(namespace);
+        let pattern = format!("{namespace}:{{*");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = self.channels(&pattern);
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "channels still subscribed: {left:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The channels (classic and sharded) matching `pattern` that have subscribers.
+    pub fn channels(&self, pattern: &str) -> Vec<String> {
+        let mut conn = self.client().get_connection().unwrap();
+        let mut channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg(pattern)
+            .query(&mut conn)
+            .unwrap();
+        let sharded: Vec<String> = redis::cmd("PUBSUB")
+            .arg("SHARDCHANNELS")
+            .arg(pattern)
+            .query(&mut conn)
+            .unwrap();
+        channels.extend(sharded);
+        channels
+    }
+
+    /// The token in a lease key (a hash `{t, w}`).
+    pub fn lease_token(&self, key: &str) -> Option<String> {
+        let mut conn = self.client().get_connection().unwrap();
+        redis::cmd("HGET")
+            .arg(key)
+            .arg("t")
+            .query(&mut conn)
+            .unwrap()
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
@@ -200,11 +248,20 @@ pub fn lines<'a>(output: &'a str, prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The hash tag of a key, as the crate builds it (hex of the MessagePack encoding).
+/// The hash tag of a key, as the crate builds it (URL-safe base64 of the MessagePack
+/// encoding, without padding).
 pub fn tag<K: serde::Serialize>(key: &K) -> String {
-    rmp_serde::to_vec(key)
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = rmp_serde::to_vec(key).unwrap();
+    let mut s = String::new();
+    for chunk in bytes.chunks(3) {
+        let mut n = 0u32;
+        for (i, &b) in chunk.iter().enumerate() {
+            n |= u32::from(b) << (16 - 8 * i);
+        }
+        for i in 0..=chunk.len() {
+            s.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    s
 }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo xtask bench redis [ROUNDS]
+//! cargo xtask bench redis fanout [SECONDS]   # what a flight costs Redis per fleet size (fanout.rs)
 //! ```
 //!
 //! Starts its own `redis-server` on a free loopback port (no persistence), or uses `REDIS_URL`.
@@ -31,10 +32,19 @@ use single_flight_redis::{Options, RedisGroup};
 
 const WORK: Duration = Duration::from_millis(1);
 
+mod fanout;
+
 fn main() -> ExitCode {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map_or(500, |n| n.parse().expect("ROUNDS is a number"));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("fanout-child") {
+        fanout::child(&args[1..]);
+        return ExitCode::SUCCESS;
+    }
+    let fanout = args.first().map(String::as_str) == Some("fanout");
+    let rounds: usize = match args.first() {
+        Some(n) if !fanout => n.parse().expect("ROUNDS is a number"),
+        _ => 500,
+    };
     let (url, _server) = match std::env::var("REDIS_URL") {
         Ok(url) => (url, None),
         Err(_) => match start_server() {
@@ -45,6 +55,10 @@ fn main() -> ExitCode {
             }
         },
     };
+    if fanout {
+        fanout::main(&url, &args[1..]);
+        return ExitCode::SUCCESS;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

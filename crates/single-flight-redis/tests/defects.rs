@@ -1,0 +1,265 @@
+//! Regression tests of issue 20's defects and of what an unshared flight leaves in Redis: the
+//! key pattern of a namespace with glob characters, a value whose `Serialize` fails, duration
+//! options at 0, 1 ms and `Duration::MAX`, a lease without TTL. Each test starts its own
+//! `redis-server`; several groups in one process stand for several processes.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{tag, Server};
+use single_flight_redis::{ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+
+type Group<V> = Arc<RedisGroup<u32, V>>;
+
+async fn group<V>(server: &Server, namespace: &str, options: Options) -> Group<V>
+where
+    V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    Arc::new(
+        RedisGroup::connect(server.client(), namespace, options)
+            .await
+            .unwrap(),
+    )
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Waits until `runs` reaches `n` (the owner's work has begun), up to a watchdog bound.
+async fn until_runs(runs: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "the work never started");
+        tokio::time::sleep(ms(5)).await;
+    }
+}
+
+fn scan(server: &Server, pattern: &str) -> Vec<String> {
+    let mut conn = server.client().get_connection().unwrap();
+    let mut keys: Vec<String> = redis::cmd("SCAN")
+        .cursor_arg(0)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .clone()
+        .iter::<String>(&mut conn)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pattern_matches_its_own_namespace_only() {
+    let server = Server::start();
+    let namespaces = ["p*", "px", "p?", "p[x", "p\\"];
+    let mut conn = server.client().get_connection().unwrap();
+    for ns in namespaces {
+        let key = format!("{ns}:{{{}}}:lease", tag(&1u32));
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("t")
+            .arg("PX")
+            .arg(60_000)
+            .query(&mut conn)
+            .unwrap();
+    }
+    for ns in namespaces {
+        let g: Group<u32> = group(&server, ns, Options::new()).await;
+        let own = format!("{ns}:{{{}}}:lease", tag(&1u32));
+        assert_eq!(scan(&server, &g.key_pattern()), vec![own], "namespace {ns}");
+    }
+}
+
+/// A value that serializes only when `ok`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+struct Flaky {
+    ok: bool,
+}
+
+impl serde::Serialize for Flaky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !self.ok {
+            return Err(serde::ser::Error::custom("Flaky refuses"));
+        }
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Flaky", 1)?;
+        st.serialize_field("ok", &self.ok)?;
+        st.end()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
+    for policy in [FailurePolicy::Fallback, FailurePolicy::Strict] {
+        let server = Server::start();
+        let options = Options::new().failure_policy(policy);
+        let a: Group<Flaky> = group(&server, "flaky", options.clone()).await;
+        let b: Group<Flaky> = group(&server, "flaky", options).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let owner = tokio::spawn({
+            let a = a.clone();
+            async move {
+                a.call_with_role(1, move |_| async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(ms(300)).await;
+                    Flaky { ok: false }
+                })
+                .await
+            }
+        });
+        until_runs(&runs, 1).await;
+        let r = runs.clone();
+        // Before the fix, this panicked with `Panicked: value does not serialize`.
+        let (value, role) = b
+            .call_with_role(1, move |_| async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                Flaky { ok: false }
+            })
+            .await;
+        let (own, own_role) = owner.await.unwrap();
+        assert_eq!(
+            (own.unwrap(), own_role),
+            (Flaky { ok: false }, Role::Started)
+        );
+        match policy {
+            FailurePolicy::Strict => {
+                assert_eq!(value.unwrap_err().kind(), ErrorKind::Encode);
+                assert_eq!(runs.load(Ordering::SeqCst), 1);
+            }
+            _ => {
+                assert_eq!(
+                    (value.unwrap(), role),
+                    (Flaky { ok: false }, Role::StartedLocally)
+                );
+                assert_eq!(runs.load(Ordering::SeqCst), 2);
+            }
+        }
+        assert_eq!(b.stats().rejected_values, 1);
+        server.assert_clean("flaky");
+    }
+}
+
+/// A herd across two groups with `options`: the owner's work takes 300 ms, the second group
+/// calls once it has begun. Answers the second group's role and the number of executions.
+async fn herd_with(server: &Server, ns: &str, options: Options) -> (Role, usize) {
+    let a: Group<u32> = group(server, ns, options.clone()).await;
+    let b: Group<u32> = group(server, ns, options).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let owner = tokio::spawn({
+        let a = a.clone();
+        async move {
+            a.call(7, move |_| async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(ms(300)).await;
+                1
+            })
+            .await
+        }
+    });
+    until_runs(&runs, 1).await;
+    let r = runs.clone();
+    let (value, role) = b
+        .call_with_role(7, move |_| async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            1
+        })
+        .await;
+    assert_eq!(value.unwrap(), 1);
+    assert_eq!(owner.await.unwrap().unwrap(), 1);
+    (role, runs.load(Ordering::SeqCst))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_options_at_zero_one_ms_and_max() {
+    let server = Server::start();
+    for (i, d) in [Duration::ZERO, ms(1), Duration::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        // Before the fix, `result_lifetime(MAX)` made Redis refuse the result's `PX` and left
+        // the lease behind (two executions), and `max_wait(MAX)` panicked in every call.
+        let ns = format!("durations-{i}");
+        let patient = Options::new().result_lifetime(d).lease(d.max(ms(500)));
+        assert_eq!(
+            herd_with(&server, &ns, patient).await,
+            (Role::JoinedRemote, 1)
+        );
+        server.assert_clean(&ns);
+        let ns = format!("waits-{i}");
+        let (role, runs) = herd_with(&server, &ns, Options::new().max_wait(d)).await;
+        if d == Duration::MAX {
+            assert_eq!((role, runs), (Role::JoinedRemote, 1));
+        } else {
+            // 0 or 1 ms is less than the owner's 300 ms of work: the policy applies.
+            assert_eq!((role, runs), (Role::StartedLocally, 2));
+        }
+        server.assert_clean(&ns);
+        let ns = format!("others-{i}");
+        let others = Options::new()
+            .redis_timeout(d.max(ms(200)))
+            .outage_backoff(d)
+            .renew_every(d);
+        assert_eq!(
+            herd_with(&server, &ns, others).await,
+            (Role::JoinedRemote, 1)
+        );
+        server.assert_clean(&ns);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unshared_flight_leaves_nothing_and_a_shared_one_its_result() {
+    let server = Server::start();
+    let a: Group<u32> = group(&server, "unshared", Options::new()).await;
+    for key in 0..20 {
+        assert_eq!(a.call(key, |k| async move { k }).await.unwrap(), key);
+    }
+    assert_eq!((a.stats().owned, a.stats().unshared), (20, 20));
+    assert_eq!(scan(&server, &a.key_pattern()), Vec::<String>::new());
+    // Shared: the owner leaves its result (with a TTL) for the waiter.
+    assert_eq!(
+        herd_with(&server, "unshared", Options::new()).await,
+        (Role::JoinedRemote, 1)
+    );
+    let keys = scan(&server, &a.key_pattern());
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains(":result:"));
+    server.assert_clean("unshared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_without_ttl_is_checked_with_a_bounded_back_off() {
+    let server = Server::start();
+    let lease = format!("no-ttl:{{{}}}:lease", tag(&3u32));
+    let mut conn = server.client().get_connection().unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&lease)
+        .arg("someone-else")
+        .query(&mut conn)
+        .unwrap();
+    let max_wait = ms(1000);
+    let g: Group<u32> = group(&server, "no-ttl", Options::new().max_wait(max_wait)).await;
+    let (value, role) = g.call_with_role(3, |_| async { 9 }).await;
+    assert_eq!((value.unwrap(), role), (9, Role::StartedLocally));
+    let stats = g.stats();
+    assert_eq!(stats.fallbacks, 1);
+    // Checks at 0, 10, 30, 70, 150, 310, 630 ms (the back-off doubles from 10 ms): at most
+    // 7 within the 1 s wait, however slow the machine (before: one every 5 ms, about 200).
+    assert!(
+        (1..=8).contains(&stats.leases_without_ttl),
+        "{} checks",
+        stats.leases_without_ttl
+    );
+    let _: () = redis::cmd("DEL").arg(&lease).query(&mut conn).unwrap();
+    server.assert_clean("no-ttl");
+}
