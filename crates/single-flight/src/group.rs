@@ -113,7 +113,7 @@ impl<V> Group<V> {
     /// assert_eq!(TOKEN.in_flight(), 0);
     /// ```
     pub const fn max_flight_age(mut self, age: Duration) -> Self {
-        self.inner.max_flight_age = Some(age);
+        self.inner.engine.max_flight_age = Some(age);
         self
     }
 

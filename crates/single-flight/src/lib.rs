@@ -135,6 +135,7 @@
 pub mod adapter;
 mod call;
 mod detached;
+mod engine;
 mod elapsed;
 mod flight;
 mod group;

@@ -59,19 +59,19 @@
 //! | `Done`, `Panicked`, `Abandoned` | the next start reuses the flight | any first phase |
 //! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
+mod carrier;
 mod drive;
 mod handoff;
 mod state;
 
+pub(crate) use self::carrier::{Boxes, Carrier, Local, Sendable};
 pub(crate) use self::drive::Step;
 pub(crate) use self::handoff::Claim;
 use self::state::FlightState;
 pub(crate) use self::state::Joined;
 
-use std::future::Future;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -91,41 +91,46 @@ pub(crate) enum Start {
 }
 
 /// The boxed work of a flight: the one heap allocation a flight needs.
-pub(crate) type Work<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
+pub(crate) type Work<V, C> = <C as Carrier<V>>::Work;
 
 /// A waiter's identity within one run of a flight.
 pub(crate) type Ticket = u32;
 
 /// What the registry does for a flight; implemented by `Registry`, called through `dyn` so that
 /// the flight code is compiled once per `V`, not once per key and hasher type.
-pub(crate) trait Unlink<V>: Send + Sync {
+pub(crate) trait Unlink<V, C: Carrier<V> = Sendable> {
     /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
     /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
     /// the flight's allocation for reuse.
-    fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut());
+    fn unlink_with(&self, flight: &Flight<V, C>, panicked: bool, publish: &mut dyn FnMut());
 
     /// The end of a run whose work was ready at its starter's first poll: if nobody joined it,
     /// unlinks and recycles the flight as `unlink_with` does and returns `true`, the starter's
     /// value being the whole publication (nobody else waits, and the registry lock keeps anyone
     /// from joining). If someone joined during that poll, changes nothing and returns `false`:
     /// the caller publishes with `unlink_with`.
-    fn unlink_solo(&self, flight: &Flight<V>) -> bool;
+    fn unlink_solo(&self, flight: &Flight<V, C>) -> bool;
 
     /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
     /// registry's list of flights being dropped and returns the work to drop.
-    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>>;
+    fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>>;
 
     /// The work returned by `begin_abandon` has been dropped: ungate the flights that waited.
-    fn end_abandon(&self, flight: &Flight<V>);
+    fn end_abandon(&self, flight: &Flight<V, C>);
 }
 
-/// A handle on one flight (a reference-counted pointer). Recycled by the registry once nobody
-/// else holds it.
-pub(crate) struct Flight<V>(Arc<Inner<V>>);
+/// A handle on one flight (a reference-counted pointer, and the carrier's slot for idle work).
+/// Recycled by the registry once nobody else holds it.
+pub(crate) struct Flight<V, C: Carrier<V> = Sendable> {
+    inner: Arc<Inner<V, C>>,
+    /// Where a `Local` flight parks idle work (a ZST for `Sendable`): never reached by the
+    /// flight's waker, which holds `inner` only.
+    slot: C::Slot,
+}
 
-/// What a flight is made of.
-pub(crate) struct Inner<V> {
-    state: Mutex<FlightState<V>>,
+/// What a flight is made of: the part its waker reaches, so it holds no `!Send` work.
+pub(crate) struct Inner<V, C: Carrier<V> = Sendable> {
+    state: Mutex<FlightState<V, C>>,
     /// Waiters that are not driving listen here for the end of the flight and for hand-offs.
     pub(crate) event: Event,
     /// The key's hash, so that unlinking never hashes the key again.
@@ -139,34 +144,50 @@ pub(crate) struct Inner<V> {
     started_at: Option<Instant>,
 }
 
-impl<V> Flight<V> {
+impl<V, C: Carrier<V>> Flight<V, C> {
     pub(crate) fn new() -> Self {
-        Self(Arc::new(Inner {
-            state: Mutex::new(FlightState::new()),
-            event: Event::new(),
-            hash: 0,
-            joined: AtomicBool::new(false),
-            started_at: None,
-        }))
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(FlightState::new()),
+                event: Event::new(),
+                hash: 0,
+                joined: AtomicBool::new(false),
+                started_at: None,
+            }),
+            slot: C::new_slot(),
+        }
     }
 
     /// The identity the re-entrancy check uses.
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const () as usize
+        Arc::as_ptr(&self.inner) as *const () as usize
     }
 
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
     pub(crate) fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.0) > 1
+        Arc::strong_count(&self.inner) > 1
     }
 
     /// The flight's parts, if nobody else holds it (a recycled flight being reset).
-    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V>> {
-        Arc::get_mut(&mut self.0)
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V, C>> {
+        if !C::slot_unshared(&self.slot) {
+            return None;
+        }
+        Arc::get_mut(&mut self.inner)
+    }
+
+    /// Parks idle work where this flight's carrier keeps it (for `Phase::Idle`).
+    pub(crate) fn park(&self, work: Work<V, C>) -> C::Parked {
+        C::park(&self.slot, work)
+    }
+
+    /// Takes back work parked by [`park`](Self::park).
+    pub(crate) fn unpark(&self, parked: C::Parked) -> Work<V, C> {
+        C::unpark(&self.slot, parked)
     }
 
     /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
@@ -177,7 +198,7 @@ impl<V> Flight<V> {
     where
         V: Send + 'static,
     {
-        futures_task::waker_ref(&self.0)
+        futures_task::waker_ref(&self.inner)
     }
 
     #[cfg(loom)]
@@ -186,42 +207,46 @@ impl<V> Flight<V> {
         V: Send + 'static,
     {
         // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
-        std::task::Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
+        std::task::Waker::from(std::sync::Arc::new(LoomWaker(self.inner.clone())))
     }
 }
 
-impl<V> Clone for Flight<V> {
+impl<V, C: Carrier<V>> Clone for Flight<V, C> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            inner: self.inner.clone(),
+            slot: self.slot.clone(),
+        }
     }
 }
 
-impl<V> Deref for Flight<V> {
-    type Target = Inner<V>;
+impl<V, C: Carrier<V>> Deref for Flight<V, C> {
+    type Target = Inner<V, C>;
 
-    fn deref(&self) -> &Inner<V> {
-        &self.0
+    fn deref(&self) -> &Inner<V, C> {
+        &self.inner
     }
 }
 
 #[cfg(loom)]
-struct LoomWaker<V>(Arc<Inner<V>>);
+struct LoomWaker<V, C: Carrier<V>>(Arc<Inner<V, C>>);
 
 #[cfg(loom)]
-impl<V: Send + 'static> std::task::Wake for LoomWaker<V> {
+impl<V: Send + 'static, C: Carrier<V>> std::task::Wake for LoomWaker<V, C> {
     fn wake(self: std::sync::Arc<Self>) {
         self.0.wake_flight();
     }
 }
 
+// Needs `Inner: Send + Sync`: the carrier keeps `!Send` work out of `Inner` (`carrier.rs`).
 #[cfg(not(loom))]
-impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
+impl<V: Send + 'static, C: Carrier<V>> futures_task::ArcWake for Inner<V, C> {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         arc_self.wake_flight();
     }
 }
 
-impl<V> Inner<V> {
+impl<V, C: Carrier<V>> Inner<V, C> {
     /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
     pub(crate) fn reset(
         &mut self,
@@ -269,7 +294,7 @@ impl<V> Inner<V> {
     /// The work of a flight whose last waiter left while it was idle, for the registry to drop
     /// (invariant 6); `None` if someone joined meanwhile. Called with the registry locked.
     #[cold]
-    pub(crate) fn take_abandoned_work(&self) -> Option<Work<V>> {
+    pub(crate) fn take_abandoned_work(&self) -> Option<C::Parked> {
         lock(&self.state).take_abandoned_work()
     }
 
