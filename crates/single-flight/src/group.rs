@@ -48,7 +48,7 @@ pub struct Group<V> {
 
 /// Hashes the single key `()` to a constant: no hashing work at all.
 #[derive(Clone, Copy, Default)]
-struct UnitHasher;
+pub(crate) struct UnitHasher;
 
 impl BuildHasher for UnitHasher {
     type Hasher = UnitHasher;

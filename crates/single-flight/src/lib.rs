@@ -140,6 +140,7 @@ mod elapsed;
 mod flight;
 mod group;
 mod keyed;
+pub mod local;
 mod outcome;
 mod panicked;
 mod receiver;
