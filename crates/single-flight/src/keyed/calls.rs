@@ -5,7 +5,8 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 
 use super::KeyedGroup;
-use crate::call::{value, value_and_shared, MapOutcome};
+use crate::call::{value, value_and_shared, Call, MapOutcome};
+use crate::registry::Owned;
 use crate::outcome::Outcome;
 
 impl<K, V, S> KeyedGroup<K, V, S>
@@ -131,7 +132,11 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.engine.call(key, work)
+        // Registration happens in the first poll, not here.
+        Call::new(move |cx| {
+            let hash = self.engine.hash_one(&key);
+            self.engine.register(hash, Owned(key), work, cx)
+        })
     }
 
     /// Like [`call`](Self::call), with a borrowed key: a caller that joins a running flight
@@ -246,6 +251,9 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.engine.call_ref(key, work)
+        Call::new(move |cx| {
+            let hash = self.engine.hash_one(key);
+            self.engine.register(hash, key, work, cx)
+        })
     }
 }
