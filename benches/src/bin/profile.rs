@@ -18,7 +18,8 @@
 //! * `sizes`: the size of every implementation's call future (it is copied into each spawned
 //!   task that awaits it, so it weighs on every spawn-heavy workload).
 //!
-//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `oncecell`, `shared`, `rs-singleflight`,
+//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `local-keyed` and `local-group` (the groups of
+//! `single_flight::local`, for `!Send` work: solo only, with the same ready work), `oncecell`, `shared`, `rs-singleflight`,
 //! `singleflight-async`, `async_singleflight`, `nodedup`, `floor` (the safe floor of a solo call,
 //! `single_flight_benches::floor`: its solo figures only). Take the difference of two runs (`N` and `2N`) to drop the
 //! start-up cost.
@@ -123,6 +124,25 @@ impl Visit for Size {
     }
 }
 
+/// The solo path of a local group (`single_flight::local`), polled as [`Solo`] polls the others;
+/// `call` is the group's call. Not a [`Coalescer`]: a local group is neither `Send` nor `Sync`.
+fn solo_local<Fut: Future<Output = u64>>(calls: u64, mut call: impl FnMut(u64) -> Fut) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = |key: u64| {
+        let call = pin!(call(key));
+        match call.poll(&mut cx) {
+            Poll::Ready(value) => black_box(value),
+            Poll::Pending => panic!("a solo call with ready work returned Pending"),
+        };
+    };
+    for key in 0..1_000 {
+        one(u64::MAX - key);
+    }
+    for key in 0..calls {
+        one(black_box(key));
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let herd = match args.next().as_deref() {
@@ -139,7 +159,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let imp = match args.next().as_deref() {
+    let imp_name = args.next();
+    if let Some(local @ ("local-keyed" | "local-group")) = imp_name.as_deref() {
+        if herd {
+            eprintln!("profile: `{local}` has a solo path only");
+            return ExitCode::from(2);
+        }
+        let calls = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        if local == "local-keyed" {
+            let group = single_flight::local::KeyedGroup::<u64, u64>::new();
+            solo_local(calls, |key| group.call(key, ready));
+        } else {
+            let group = single_flight::local::Group::<u64>::new();
+            solo_local(calls, |key| group.call(move || ready(key)));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let imp = match imp_name.as_deref() {
         None | Some("keyed") => Impl::SingleFlightKeyed,
         Some("keyed-foldhash") => Impl::SingleFlightKeyedFoldhash,
         Some("group") => Impl::SingleFlightGroup,

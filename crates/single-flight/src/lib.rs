@@ -146,6 +146,7 @@ mod panicked;
 mod receiver;
 mod reentrancy;
 mod registry;
+pub mod runtime;
 mod slots;
 mod stats;
 mod sync;

@@ -1,0 +1,393 @@
+//! `On`: a group or receiver seen through a runtime, with the operations that need one
+//! (timeouts, spawned flights), written once for every runtime.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use super::timeout::{timeout, timeout_at};
+use super::Runtime;
+use crate::{local, Elapsed, Group, KeyedGroup, Outcome, Receiver};
+
+/// A group or a receiver on runtime `R`: made by [`Runtime::on`], it offers the timeouts and
+/// spawned flights of that runtime. The adapters' extension traits (`KeyedGroupExt`,
+/// `GroupExt`, `ReceiverExt`) are thin names for these methods.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use single_flight::runtime::Runtime;
+/// use single_flight::KeyedGroup;
+/// # struct MyRuntime;
+/// # impl Runtime for MyRuntime {
+/// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+/// #         async move { async_io::Timer::at(at).await; }
+/// #     }
+/// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+/// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+/// #     }
+/// # }
+///
+/// # futures_lite::future::block_on(async {
+/// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+/// let value = MyRuntime::on(&group).call_timeout(1, Duration::from_secs(1), |k| async move { k });
+/// assert_eq!(value.await, Ok(1));
+/// # });
+/// ```
+pub struct On<T, R> {
+    target: T,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<T, R> On<T, R> {
+    pub(super) fn new(target: T) -> Self {
+        Self {
+            target,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<T: fmt::Debug, R> fmt::Debug for On<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("On")
+            .field("target", &self.target)
+            .field("runtime", &std::any::type_name::<R>())
+            .finish()
+    }
+}
+
+impl<'a, K, V, S, R> On<&'a KeyedGroup<K, V, S>, R>
+where
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send + 'static,
+    S: BuildHasher,
+    R: Runtime,
+{
+    /// [`KeyedGroup::call`], giving up after `duration` with [`Elapsed`]: the time counts from
+    /// this call, and a value ready at the same poll as the timer wins.
+    ///
+    /// # Cancellation
+    ///
+    /// A timeout ends this caller's wait, not the flight: another waiter goes on with the same
+    /// work; if this caller was the last, the work is dropped and the key freed. Dropping the
+    /// future has the same effect.
+    ///
+    /// # Panics
+    ///
+    /// As for [`KeyedGroup::call`], and if `R`'s timer panics.
+    pub fn call_timeout<F, Fut>(
+        self,
+        key: K,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, K, V, S, R, F, Fut>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout::<R, V>(duration, self.target.call(key, work))
+    }
+
+    /// Like [`call_timeout`](Self::call_timeout), with the caller's [`Outcome`].
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    pub fn call_timeout_with_role<F, Fut>(
+        self,
+        key: K,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<'a, K, V, S, R, F, Fut>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout::<R, Outcome<V>>(duration, self.target.call_with_role(key, work))
+    }
+
+    /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline` on `R`'s clock.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    pub fn call_deadline<F, Fut>(
+        self,
+        key: K,
+        deadline: Instant,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, K, V, S, R, F, Fut>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout_at::<R, V>(deadline, self.target.call(key, work))
+    }
+
+    /// [`KeyedGroup::do_chan_detached`] with [`Runtime::spawn`]: a flight this call starts runs
+    /// on its own task of `R` to its end, whoever waits (Go's `DoChan`).
+    ///
+    /// # Panics
+    ///
+    /// As for [`KeyedGroup::do_chan_detached`], and if [`Runtime::spawn`] panics (outside its
+    /// runtime, say).
+    pub fn do_chan_spawned<F, Fut>(self, key: K, work: F) -> Receiver<V>
+    where
+        K: 'static,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        self.target.do_chan_detached(key, work, R::spawn)
+    }
+}
+
+impl<'a, V, R> On<&'a Group<V>, R>
+where
+    V: Clone + Send + 'static,
+    R: Runtime,
+{
+    /// [`Group::call`], giving up after `duration`; see [`On::call_timeout`] for a
+    /// [`KeyedGroup`].
+    ///
+    /// # Cancellation
+    ///
+    /// As for a [`KeyedGroup`]'s.
+    ///
+    /// # Panics
+    ///
+    /// As for a [`KeyedGroup`]'s.
+    pub fn call_timeout<F, Fut>(
+        self,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, V, R, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout::<R, V>(duration, self.target.call(work))
+    }
+
+    /// Like [`call_timeout`](Self::call_timeout), with the caller's [`Outcome`].
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    pub fn call_timeout_with_role<F, Fut>(
+        self,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<'a, V, R, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout::<R, Outcome<V>>(duration, self.target.call_with_role(work))
+    }
+
+    /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline`.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`call_timeout`](Self::call_timeout).
+    pub fn call_deadline<F, Fut>(
+        self,
+        deadline: Instant,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, V, R, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        timeout_at::<R, V>(deadline, self.target.call(work))
+    }
+
+    /// [`Group::do_chan_detached`] with [`Runtime::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// As for [`Group::do_chan_detached`], and if [`Runtime::spawn`] panics.
+    pub fn do_chan_spawned<F, Fut>(self, work: F) -> Receiver<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        self.target.do_chan_detached(work, R::spawn)
+    }
+}
+
+impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
+    /// Waits for the receiver's value for at most `duration`, counted from this call.
+    ///
+    /// # Cancellation
+    ///
+    /// On timeout the receiver is dropped: it leaves its flight, which goes on for its other
+    /// waiters (a spawned flight runs to its end anyway).
+    ///
+    /// # Panics
+    ///
+    /// As for polling the [`Receiver`], and if `R`'s timer panics.
+    pub fn recv_timeout(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<V, R> {
+        timeout::<R, V>(duration, self.target)
+    }
+
+    /// Like [`recv_timeout`](Self::recv_timeout), with the receiver's [`Outcome`].
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_timeout_with_role(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<V, R> {
+        timeout::<R, Outcome<V>>(duration, self.target.with_role())
+    }
+
+    /// Like [`recv_timeout`](Self::recv_timeout), until `deadline`.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(
+        self,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<V, R> {
+        timeout_at::<R, V>(deadline, self.target)
+    }
+}
+
+impl<'a, K, V, S, R> On<&'a local::KeyedGroup<K, V, S>, R>
+where
+    K: Hash + Eq + Clone,
+    V: Clone + Send + 'static,
+    S: BuildHasher,
+    R: Runtime,
+{
+    /// [`local::KeyedGroup::call`], giving up after `duration`; see the `Send` group's
+    /// [`On::call_timeout`].
+    ///
+    /// # Cancellation
+    ///
+    /// As for the `Send` group's.
+    ///
+    /// # Panics
+    ///
+    /// As for the `Send` group's.
+    pub fn call_timeout<F, Fut>(
+        self,
+        key: K,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, K, V, S, R, F, Fut>
+    where
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + 'static,
+    {
+        timeout::<R, V>(duration, self.target.call(key, work))
+    }
+
+    /// [`local::KeyedGroup::do_chan_detached`] with [`Runtime::spawn_local`]: the flight runs
+    /// on a local task of `R` to its end, whoever waits.
+    ///
+    /// # Panics
+    ///
+    /// As for [`local::KeyedGroup::do_chan_detached`], and if [`Runtime::spawn_local`] panics
+    /// (a runtime without local tasks, or outside its local executor).
+    pub fn do_chan_spawned<F, Fut>(self, key: K, work: F) -> local::Receiver<V>
+    where
+        K: 'static,
+        F: FnOnce(K) -> Fut,
+        Fut: Future<Output = V> + 'static,
+    {
+        self.target.do_chan_detached(key, work, R::spawn_local)
+    }
+}
+
+impl<'a, V, R> On<&'a local::Group<V>, R>
+where
+    V: Clone + Send + 'static,
+    R: Runtime,
+{
+    /// [`local::Group::call`], giving up after `duration`.
+    ///
+    /// # Cancellation
+    ///
+    /// As for the `Send` group's.
+    ///
+    /// # Panics
+    ///
+    /// As for the `Send` group's.
+    pub fn call_timeout<F, Fut>(
+        self,
+        duration: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<'a, V, R, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + 'static,
+    {
+        timeout::<R, V>(duration, self.target.call(work))
+    }
+
+    /// [`local::Group::do_chan_detached`] with [`Runtime::spawn_local`].
+    ///
+    /// # Panics
+    ///
+    /// As for the keyed form.
+    pub fn do_chan_spawned<F, Fut>(self, work: F) -> local::Receiver<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + 'static,
+    {
+        self.target.do_chan_detached(work, R::spawn_local)
+    }
+}
+
+impl<V: Clone + Send + 'static, R: Runtime> On<local::Receiver<V>, R> {
+    /// Waits for the local receiver's value for at most `duration`.
+    ///
+    /// # Cancellation
+    ///
+    /// As for a [`Receiver`]'s.
+    ///
+    /// # Panics
+    ///
+    /// As for a [`Receiver`]'s.
+    pub fn recv_timeout(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<V, Elapsed>> + use<V, R> {
+        timeout::<R, V>(duration, self.target)
+    }
+}
