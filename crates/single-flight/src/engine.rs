@@ -153,6 +153,8 @@ where
     /// Joins or starts the flight for `key` (hashed `hash`) for a `call`, and polls the work
     /// of a flight it starts once. (The `Send` group calls it from a closure that borrows the
     /// group, not this engine, so that its call is `Send` wherever the group is `Sync`.)
+    /// `#[inline]`, with `Waiter::start`: the solo path is this function and the work's poll.
+    #[inline]
     pub(crate) fn register<'a, Q, F, Fut>(
         &'a self,
         hash: u64,

@@ -73,6 +73,7 @@ where
 
     /// `make_work`, returning the re-entrancy scope the closure ran in still entered, for the
     /// first poll of the work to run in it too (one scope, not two, for a `call` starter).
+    #[inline]
     fn make_work_in_scope<Fut>(&self, make: impl FnOnce() -> Fut) -> (Work<V, C>, PollingScope)
     where
         Fut: Future<Output = V>,
@@ -99,6 +100,8 @@ where
     /// A `call` starter makes the work with `make` and polls it once, straight from
     /// registration: no trip through the flight's state and no wait future when the work is
     /// ready at once. `Pending` means this waiter now drives the work, its waker stored.
+    /// (`#[inline]`: the solo path's poll; left out of line, it costs a call and spills.)
+    #[inline]
     pub(crate) fn start<Fut>(
         &mut self,
         make: impl FnOnce() -> Fut,
