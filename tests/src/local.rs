@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::runtime::{within_named, Watchdog, HANG_BOUND, WATCHDOG_GRACE};
 use crate::panics::quiet_expected_panics;
+use crate::runtime::{within_named, Watchdog, HANG_BOUND, WATCHDOG_GRACE};
 
 /// The thread-local executors: every task shares the test's thread, and nothing is `Send`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,7 +53,10 @@ local_runtimes!(herd_runs_once, |rt: LocalRt| async move {
     let results = results.borrow();
     assert_eq!(runs.get(), 1);
     assert!(results.iter().all(|o| o.value == 7 && o.callers == CALLERS));
-    assert_eq!(results.iter().filter(|o| o.role == Role::Started).count(), 1);
+    assert_eq!(
+        results.iter().filter(|o| o.role == Role::Started).count(),
+        1
+    );
     assert_eq!(g.in_flight(), 0);
 });
 

@@ -52,10 +52,12 @@ mod group;
 mod keyed;
 mod receiver;
 mod runtime;
+mod sealed;
 
 pub use crate::group::GroupExt;
 pub use crate::keyed::KeyedGroupExt;
 pub use crate::receiver::ReceiverExt;
+pub use crate::runtime::AsyncStd;
 pub use single_flight::Elapsed;
 
 // The README's example is compiled and run as a doctest, so it cannot drift from the API.

@@ -149,12 +149,14 @@ where
             }
             Ok(Poll::Ready(value)) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
-                this.flight.finish(this.registry.unlink(), None, value, false);
+                this.flight
+                    .finish(this.registry.unlink(), None, value, false);
                 Poll::Ready(())
             }
             Err(payload) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
-                this.flight.finish_panicked(this.registry.unlink(), &*payload);
+                this.flight
+                    .finish_panicked(this.registry.unlink(), &*payload);
                 // The payload's drop is user code too; this future never panics.
                 drop_quietly(payload);
                 Poll::Ready(())

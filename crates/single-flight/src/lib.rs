@@ -131,12 +131,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[doc(hidden)]
-pub mod adapter;
 mod call;
 mod detached;
-mod engine;
 mod elapsed;
+mod engine;
 mod flight;
 mod group;
 mod keyed;

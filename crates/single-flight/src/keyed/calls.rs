@@ -6,8 +6,8 @@ use std::hash::{BuildHasher, Hash};
 
 use super::KeyedGroup;
 use crate::call::{value, value_and_shared, Call, MapOutcome};
-use crate::registry::Owned;
 use crate::outcome::Outcome;
+use crate::registry::Owned;
 
 impl<K, V, S> KeyedGroup<K, V, S>
 where
