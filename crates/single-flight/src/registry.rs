@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use crate::flight::{drop_quietly, Carrier, Flight, Sendable, Start, Ticket, Unlink, Work};
 use crate::slots::{Lookup, Slot, Slots};
 use crate::stats::GroupStats;
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Lock};
 
 /// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
 /// group holds little (each keeps its `Event`'s state, a few dozen bytes).
 const POOL_CAPACITY: usize = 16;
 
 pub(crate) struct Registry<K, V, C: Carrier<V> = Sendable> {
-    table: Mutex<RegistryState<K, V, C>>,
+    table: C::RegistryLock<RegistryState<K, V, C>>,
     /// Flights older than this are not joined (`None`: no limit, and the clock is never read).
     max_flight_age: Option<Duration>,
 }
@@ -106,7 +106,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
     /// flights older than `max_flight_age` are not joined.
     pub(crate) fn new(one_key: bool, max_flight_age: Option<Duration>) -> Self {
         Self {
-            table: Mutex::new(RegistryState {
+            table: Lock::new(RegistryState {
                 slots: Slots::new(one_key),
                 pool: Vec::new(),
                 abandoning: Vec::new(),

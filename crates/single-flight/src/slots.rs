@@ -130,6 +130,7 @@ impl<K, V, C: Carrier<V>> Slots<K, V, C> {
 }
 
 impl<K, V, C: Carrier<V>> Vacancy<'_, K, V, C> {
+    #[inline]
     pub(crate) fn insert(self, slot: Slot<K, V, C>) {
         match self {
             Self::Many(vacant) => {

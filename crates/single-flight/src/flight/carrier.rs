@@ -15,10 +15,12 @@
 //!
 //! The state machine, the registry and the waiters are the same code for both.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+
+use crate::sync::{Lock, Mutex};
 
 /// Where idle work waits for its next poll. Implemented by [`Sendable`] and [`Local`] only.
 pub(crate) trait Carrier<V>: Sized + 'static {
@@ -29,6 +31,9 @@ pub(crate) trait Carrier<V>: Sized + 'static {
     type Parked: Send;
     /// What every handle on the flight keeps (shared by the handles of one flight).
     type Slot: Clone;
+    /// The registry's lock: a `Mutex`, or for `Local` (whose registry never leaves its
+    /// thread) a `RefCell`. Not the flight's own lock, which its waker takes from any thread.
+    type RegistryLock<T>: Lock<Target = T>;
 
     /// A new flight's slot.
     fn new_slot() -> Self::Slot;
@@ -60,6 +65,7 @@ impl<V> Carrier<V> for Sendable {
     type Work = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
     type Parked = Self::Work;
     type Slot = ();
+    type RegistryLock<T> = Mutex<T>;
 
     #[inline]
     fn new_slot() {}
@@ -98,6 +104,7 @@ impl<V> Carrier<V> for Local {
     type Work = Pin<Box<dyn Future<Output = V> + 'static>>;
     type Parked = ();
     type Slot = LocalSlot<V>;
+    type RegistryLock<T> = RefCell<T>;
 
     /// A second allocation, once per flight state: the state is pooled and keeps its slot, so
     /// a flight reused from the pool allocates only its work, as a `Send` one does.
