@@ -21,6 +21,18 @@ use crate::wait::Waiter;
 /// A waiter of a group's flight, holding the group's registry.
 pub(crate) type GroupWaiter<K, V, C> = Waiter<V, Arc<Registry<K, V, C>>, C>;
 
+/// What `do_chan_detached` registered: the waiter for a receiver, and the task to spawn if
+/// the call started the flight or promoted it.
+pub(crate) struct Detaching<K, V, C, R>
+where
+    V: Clone + Send + 'static,
+    C: Carrier<V>,
+    R: UnlinkRef<V, C>,
+{
+    pub(crate) waiter: GroupWaiter<K, V, C>,
+    pub(crate) task: Option<DetachedFlight<V, C, R>>,
+}
+
 /// A group: its registry (made on first use, so that `new` is `const`), its hasher and its
 /// settings.
 pub(crate) struct Engine<K, V, S, C: Carrier<V>> {
@@ -242,7 +254,7 @@ where
         key: K,
         work: F,
         erase: impl FnOnce(Arc<Registry<K, V, C>>) -> R,
-    ) -> (GroupWaiter<K, V, C>, Option<DetachedFlight<V, C, R>>)
+    ) -> Detaching<K, V, C, R>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V>,
@@ -263,7 +275,7 @@ where
                     .then(|| DetachedFlight::claiming(flight.clone(), erase(registry.clone())));
                 let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
                 drop(key);
-                (waiter, task)
+                Detaching { waiter, task }
             }
             Entry::Started { flight, key, .. } => {
                 #[cfg(feature = "tracing")]
@@ -272,7 +284,10 @@ where
                 let waiter = Waiter::new(flight, registry.clone(), 0);
                 let work = waiter.make_work(move || work(key));
                 let task = DetachedFlight::new(task_flight, erase(registry.clone()), work);
-                (waiter, Some(task))
+                Detaching {
+                    waiter,
+                    task: Some(task),
+                }
             }
         }
     }

@@ -28,6 +28,9 @@ pub(crate) enum Lookup<'a, K, V, C: Carrier<V> = Sendable> {
     Vacant(Vacancy<'a, K, V, C>),
 }
 
+/// What `lookup` found, and the expired slot it removed on the way (if any).
+pub(crate) type Found<'a, K, V, C> = (Lookup<'a, K, V, C>, Option<Slot<K, V, C>>);
+
 pub(crate) enum Vacancy<'a, K, V, C: Carrier<V> = Sendable> {
     Many(hash_table::VacantEntry<'a, Slot<K, V, C>>),
     One(&'a mut Option<Slot<K, V, C>>),
@@ -58,7 +61,7 @@ impl<K, V, C: Carrier<V>> Slots<K, V, C> {
         hash: u64,
         is_key: impl Fn(&K) -> bool,
         expired: impl Fn(&Flight<V, C>) -> bool,
-    ) -> (Lookup<'_, K, V, C>, Option<Slot<K, V, C>>) {
+    ) -> Found<'_, K, V, C> {
         match self {
             Self::Many(table) => {
                 match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {

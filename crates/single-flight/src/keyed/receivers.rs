@@ -120,9 +120,10 @@ where
         Fut: Future<Output = V> + Send + 'static,
         Sp: FnOnce(Detached<V>),
     {
-        let (waiter, task) = self.engine.do_chan_detached(key, work, |registry| {
-            registry as Arc<dyn Unlink<V> + Send + Sync>
-        });
+        let crate::engine::Detaching { waiter, task } =
+            self.engine.do_chan_detached(key, work, |registry| {
+                registry as Arc<dyn Unlink<V> + Send + Sync>
+            });
         if let Some(task) = task {
             spawn(Detached(task));
         }

@@ -354,9 +354,9 @@ where
         Fut: Future<Output = V> + 'static,
         Sp: FnOnce(Detached<V>),
     {
-        let (waiter, task) = self
-            .engine
-            .do_chan_detached(key, work, |registry| registry as LocalUnlink<V>);
+        let crate::engine::Detaching { waiter, task } =
+            self.engine
+                .do_chan_detached(key, work, |registry| registry as LocalUnlink<V>);
         if let Some(task) = task {
             spawn(Detached(task));
         }
