@@ -179,7 +179,7 @@ pub trait KeyedGroupExt<K, V>: Sealed {
     /// spawns nothing. Combine with [`recv_timeout`](crate::ReceiverExt::recv_timeout) to bound
     /// this caller's wait without cutting the work short.
     ///
-    /// The executor must be run ([`Executor::run`]) for the work to make progress; the
+    /// The executor must be run ([`Executor::run`](async_executor::Executor::run)) for the work to make progress; the
     /// receivers only wait for it. If the executor is dropped before the work completes, the
     /// work goes back to the flight's waiters, which drive it themselves.
     ///

@@ -19,7 +19,7 @@ use crate::stats::GroupStats;
 /// that key waits for it and gets a clone of its value.
 ///
 /// There is no caching: once a flight has finished, the next call for its key starts a new one.
-/// Errors are shared by making `V` a `Result`; wrap a non-`Clone` error in an [`Arc`].
+/// Errors are shared by making `V` a `Result`; wrap a non-`Clone` error in an [`Arc`](std::sync::Arc).
 ///
 /// The work future belongs to the flight, not to the caller that started it. Whichever waiter is
 /// being polled drives it, so any caller may be dropped (timeout, `select!`, task abort) without

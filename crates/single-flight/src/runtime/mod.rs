@@ -11,7 +11,7 @@
 //! # Examples
 //!
 //! A runtime the workspace has no crate for: `futures`' single-threaded [`LocalPool`] with
-//! `async-io`'s timers, running [`local`](crate::local) groups (work that holds an `Rc`).
+//! `async-io`'s timers, running [`local`] groups (work that holds an `Rc`).
 //!
 //! [`LocalPool`]: https://docs.rs/futures/latest/futures/executor/struct.LocalPool.html
 //!
