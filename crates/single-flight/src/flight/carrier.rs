@@ -137,3 +137,43 @@ where
         Box::pin(work)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::flight::Inner;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn the_waking_part_of_a_local_flight_is_send_and_sync() {
+        // The flight's waker holds an `Arc<Inner>`: it must be `Send + Sync` although a local
+        // flight's work is not (what `carrier.rs` exists for).
+        send_sync::<Inner<u32, Local>>();
+        send_sync::<Inner<u32, Sendable>>();
+    }
+
+    #[test]
+    fn local_work_is_parked_in_the_shared_slot() {
+        let slot = <Local as Carrier<u32>>::new_slot();
+        let other_handle = slot.clone();
+        assert!(!<Local as Carrier<u32>>::slot_unshared(&slot));
+        let work: Pin<Box<dyn Future<Output = u32>>> = Box::pin(async { 7 });
+        <Local as Carrier<u32>>::park(&slot, work);
+        // Another handle on the same flight takes it back.
+        let mut work = <Local as Carrier<u32>>::unpark(&other_handle, ());
+        let ready = futures_lite::future::block_on(&mut work);
+        assert_eq!(ready, 7);
+        drop(other_handle);
+        assert!(<Local as Carrier<u32>>::slot_unshared(&slot));
+    }
+
+    #[test]
+    fn sendable_work_is_parked_in_the_state() {
+        let work: Pin<Box<dyn Future<Output = u32> + Send>> = Box::pin(async { 3 });
+        let parked = <Sendable as Carrier<u32>>::park(&(), work);
+        let work = <Sendable as Carrier<u32>>::unpark(&(), parked);
+        assert_eq!(futures_lite::future::block_on(work), 3);
+        assert!(<Sendable as Carrier<u32>>::slot_unshared(&()));
+    }
+}

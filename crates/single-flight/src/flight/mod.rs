@@ -1,18 +1,20 @@
 //! The flight: one execution of a piece of work, shared by every waiter that joined it.
 //!
-//! Both groups are thin fronts over this state machine; the registry (`registry.rs`) maps keys
-//! to flights and this module decides everything that happens inside one flight: the state and
-//! its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
-//! (`drive.rs`), and how the work passes between waiters, detached tasks and the registry
-//! (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
+//! Both groups, `Send` and `local`, are thin fronts over this state machine; the registry
+//! (`registry.rs`) maps keys to flights and this module decides everything that happens inside
+//! one flight: the state and its pure transitions (`state.rs`), what a waiter does when it is
+//! polled or leaves (`drive.rs`), and how the work passes between waiters, detached tasks and the
+//! registry (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
 //!
 //! # Invariants
 //!
 //! 1. **One work, one poller.** The work future is owned by the flight, never by a waiter. It
-//!    sits in `Phase::Idle` between polls and is moved out (`Phase::Polling`) only by the one
-//!    waiter that polls it, with no lock held, or belongs to a detached task
+//!    sits in `Phase::Idle` between polls (for a `Local` flight, in the carrier's slot that
+//!    `Phase::Idle` stands for: `carrier.rs`) and is moved out (`Phase::Polling`) only by the
+//!    one waiter that polls it, with no lock held, or belongs to a detached task
 //!    (`Phase::Detached`); so it is polled by at most one thread at a time and exactly one
-//!    execution exists (semantic 1).
+//!    execution exists (semantic 1). Parking and unparking happen under the flight's lock,
+//!    together with the change of phase.
 //! 2. **The flight's own waker.** Waiters poll the work with the flight's waker (`ArcWake for
 //!    Inner`), never their own: an inner wakeup reaches the flight whoever polled last and marks
 //!    the work `woken`. A detached task polls with its own waker; a promoted one keeps it in

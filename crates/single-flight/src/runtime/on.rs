@@ -79,6 +79,33 @@ where
     /// # Panics
     ///
     /// As for [`KeyedGroup::call`], and if `R`'s timer panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::KeyedGroup;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let late = Rt::on(&group).call_timeout(1, Duration::from_millis(1), |_| std::future::pending());
+    /// assert!(late.await.is_err());
+    /// assert_eq!(group.in_flight(), 0); // it was the only caller: the work is gone
+    /// # });
+    /// ```
     pub fn call_timeout<F, Fut>(
         self,
         key: K,
@@ -101,6 +128,32 @@ where
     /// # Panics
     ///
     /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::{KeyedGroup, Role};
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let outcome = Rt::on(&group).call_timeout_with_role(1, Duration::from_secs(5), |k| async move { k });
+    /// assert_eq!(outcome.await.unwrap().role, Role::Started);
+    /// # });
+    /// ```
     pub fn call_timeout_with_role<F, Fut>(
         self,
         key: K,
@@ -123,6 +176,32 @@ where
     /// # Panics
     ///
     /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::KeyedGroup;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(Rt::on(&group).call_deadline(1, deadline, |k| async move { k }).await, Ok(1));
+    /// # });
+    /// ```
     pub fn call_deadline<F, Fut>(
         self,
         key: K,
@@ -143,6 +222,32 @@ where
     ///
     /// As for [`KeyedGroup::do_chan_detached`], and if [`Runtime::spawn`] panics (outside its
     /// runtime, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::KeyedGroup;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let rx = Rt::on(&group).do_chan_spawned(2, |k| async move { k * 2 });
+    /// assert_eq!(rx.await, 4);
+    /// # });
+    /// ```
     pub fn do_chan_spawned<F, Fut>(self, key: K, work: F) -> Receiver<V>
     where
         K: 'static,
@@ -168,6 +273,31 @@ where
     /// # Panics
     ///
     /// As for a [`KeyedGroup`]'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// assert_eq!(Rt::on(&group).call_timeout(Duration::from_secs(5), || async { 1 }).await, Ok(1));
+    /// # });
+    /// ```
     pub fn call_timeout<F, Fut>(
         self,
         duration: Duration,
@@ -189,6 +319,32 @@ where
     /// # Panics
     ///
     /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::{Group, Role};
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let outcome = Rt::on(&group).call_timeout_with_role(Duration::from_secs(5), || async { 1 });
+    /// assert_eq!(outcome.await.unwrap().callers, 1);
+    /// # });
+    /// ```
     pub fn call_timeout_with_role<F, Fut>(
         self,
         duration: Duration,
@@ -210,6 +366,32 @@ where
     /// # Panics
     ///
     /// As for [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let past = std::time::Instant::now();
+    /// assert!(Rt::on(&group).call_deadline(past, || std::future::pending()).await.is_err());
+    /// # });
+    /// ```
     pub fn call_deadline<F, Fut>(
         self,
         deadline: Instant,
@@ -227,6 +409,31 @@ where
     /// # Panics
     ///
     /// As for [`Group::do_chan_detached`], and if [`Runtime::spawn`] panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// assert_eq!(Rt::on(&group).do_chan_spawned(|| async { 3 }).await, 3);
+    /// # });
+    /// ```
     pub fn do_chan_spawned<F, Fut>(self, work: F) -> Receiver<V>
     where
         F: FnOnce() -> Fut,
@@ -247,6 +454,33 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// # Panics
     ///
     /// As for polling the [`Receiver`], and if `R`'s timer panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let rx = group.do_chan(|| std::future::pending());
+    /// assert!(Rt::on(rx).recv_timeout(Duration::from_millis(1)).await.is_err());
+    /// assert_eq!(group.in_flight(), 0); // the last waiter left
+    /// # });
+    /// ```
     pub fn recv_timeout(
         self,
         duration: Duration,
@@ -263,6 +497,33 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// # Panics
     ///
     /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::{Group, Role};
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let rx = group.do_chan(|| async { 1 });
+    /// let outcome = Rt::on(rx).recv_timeout_with_role(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!((outcome.value, outcome.role), (1, Role::Started));
+    /// # });
+    /// ```
     pub fn recv_timeout_with_role(
         self,
         duration: Duration,
@@ -279,6 +540,32 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// # Panics
     ///
     /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(Rt::on(group.do_chan(|| async { 1 })).recv_deadline(deadline).await, Ok(1));
+    /// # });
+    /// ```
     pub fn recv_deadline(
         self,
         deadline: Instant,
@@ -304,6 +591,34 @@ where
     /// # Panics
     ///
     /// As for the `Send` group's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use std::rc::Rc;
+    /// use single_flight::local::KeyedGroup;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let one = Rc::new(1);
+    /// let value = Rt::on(&group).call_timeout(1, Duration::from_secs(5), move |_| async move { *one });
+    /// assert_eq!(value.await, Ok(1));
+    /// # });
+    /// ```
     pub fn call_timeout<F, Fut>(
         self,
         key: K,
@@ -324,6 +639,34 @@ where
     ///
     /// As for [`local::KeyedGroup::do_chan_detached`], and if [`Runtime::spawn_local`] panics
     /// (a runtime without local tasks, or outside its local executor).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use std::rc::Rc;
+    /// use single_flight::local::KeyedGroup;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let two = Rc::new(2);
+    /// let rx = Rt::on(&group).do_chan_spawned(1, move |k| async move { k * *two });
+    /// assert_eq!(rx.await, 2);
+    /// # });
+    /// ```
     pub fn do_chan_spawned<F, Fut>(self, key: K, work: F) -> local::Receiver<V>
     where
         K: 'static,
@@ -348,6 +691,31 @@ where
     /// # Panics
     ///
     /// As for the `Send` group's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::local::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// assert_eq!(Rt::on(&group).call_timeout(Duration::from_secs(5), || async { 1 }).await, Ok(1));
+    /// # });
+    /// ```
     pub fn call_timeout<F, Fut>(
         self,
         duration: Duration,
@@ -365,6 +733,31 @@ where
     /// # Panics
     ///
     /// As for the keyed form.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::local::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// assert_eq!(Rt::on(&group).do_chan_spawned(|| async { 5 }).await, 5);
+    /// # });
+    /// ```
     pub fn do_chan_spawned<F, Fut>(self, work: F) -> local::Receiver<V>
     where
         F: FnOnce() -> Fut,
@@ -384,6 +777,32 @@ impl<V: Clone + Send + 'static, R: Runtime> On<local::Receiver<V>, R> {
     /// # Panics
     ///
     /// As for a [`Receiver`]'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::local::Group;
+    /// use single_flight::runtime::Runtime;
+    /// # struct Rt;
+    /// # impl single_flight::runtime::Runtime for Rt {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #         futures_lite::future::block_on(task); // runs it to its end at once
+    /// #     }
+    /// # }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: Group<u8> = Group::new();
+    /// let rx = group.do_chan(|| async { 1 });
+    /// assert_eq!(Rt::on(rx).recv_timeout(Duration::from_secs(5)).await, Ok(1));
+    /// # });
+    /// ```
     pub fn recv_timeout(
         self,
         duration: Duration,
