@@ -56,13 +56,14 @@
 //! let group: local::KeyedGroup<u32, u32> = local::KeyedGroup::new();
 //! let base = Rc::new(40); // not `Send`
 //! let spawned = Pool::on(&group).do_chan_spawned(1, move |k| async move { *base + k });
-//! drop(spawned); // nobody waits: the work still runs to its end on the pool
+//! drop(spawned); // nobody waits for it now: the work runs on the pool all the same
+//! let joined = group.do_chan(1, |_| async { 0 }); // joins the spawned flight at once
+//! let joined = Pool::on(joined).recv_timeout(Duration::from_secs(60));
 //! let late = Pool::on(&group).call_timeout(2, Duration::from_millis(5), |_| std::future::pending());
-//! let joined = Pool::on(&group).call_timeout(1, Duration::from_secs(60), |_| async { 0 });
 //!
 //! let (late, joined) = pool.run_until(async { (late.await, joined.await) });
 //! assert!(late.is_err());
-//! assert_eq!(joined, Ok(41)); // joined the spawned flight
+//! assert_eq!(joined, Ok(41)); // the spawned flight's value
 //! assert_eq!(group.in_flight(), 0);
 //! ```
 
