@@ -124,12 +124,33 @@ impl Visit for Size {
     }
 }
 
-/// The solo path of a local group (`single_flight::local`), polled as [`Solo`] polls the others;
-/// `call` is the group's call. Not a [`Coalescer`]: a local group is neither `Send` nor `Sync`.
-fn solo_local<Fut: Future<Output = u64>>(calls: u64, mut call: impl FnMut(u64) -> Fut) {
+/// The solo path of `single_flight::local::KeyedGroup`, written as [`Solo`] writes it for the
+/// others (the same closure and loop, so that the harness costs the same). Not a
+/// [`Coalescer`]: a local group is neither `Send` nor `Sync`.
+fn solo_local_keyed(calls: u64) {
+    let group = single_flight::local::KeyedGroup::<u64, u64>::new();
     let mut cx = Context::from_waker(Waker::noop());
     let mut one = |key: u64| {
-        let call = pin!(call(key));
+        let call = pin!(group.call(key, ready));
+        match call.poll(&mut cx) {
+            Poll::Ready(value) => black_box(value),
+            Poll::Pending => panic!("a solo call with ready work returned Pending"),
+        };
+    };
+    for key in 0..1_000 {
+        one(u64::MAX - key);
+    }
+    for key in 0..calls {
+        one(black_box(key));
+    }
+}
+
+/// The solo path of `single_flight::local::Group`, as [`solo_local_keyed`].
+fn solo_local_group(calls: u64) {
+    let group = single_flight::local::Group::<u64>::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = |key: u64| {
+        let call = pin!(group.call(move || ready(key)));
         match call.poll(&mut cx) {
             Poll::Ready(value) => black_box(value),
             Poll::Pending => panic!("a solo call with ready work returned Pending"),
@@ -167,11 +188,9 @@ fn main() -> ExitCode {
         }
         let calls = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
         if local == "local-keyed" {
-            let group = single_flight::local::KeyedGroup::<u64, u64>::new();
-            solo_local(calls, |key| group.call(key, ready));
+            solo_local_keyed(calls);
         } else {
-            let group = single_flight::local::Group::<u64>::new();
-            solo_local(calls, |key| group.call(move || ready(key)));
+            solo_local_group(calls);
         }
         return ExitCode::SUCCESS;
     }
