@@ -8,10 +8,11 @@
 //!
 //! * [`Sendable`] parks it in the flight's state (`Phase::Idle`), as it always was: no extra
 //!   field, no extra allocation, the `Send` groups pay nothing for the local ones.
-//! * [`Local`] parks it beside the state, in a cell that every handle on the flight shares
-//!   (`Rc`): the handles are `!Send`, so the compiler keeps the work on its thread, while the
-//!   state and the waker stay `Send + Sync`. The flight's state records only *that* the work is
-//!   idle (`Parked = ()`).
+//! * [`Local`] parks it beside the state: a handle is an `Rc` of the flight's `Arc` (what the
+//!   waker holds) and of a cell for the idle work. The handles are `!Send`, so the compiler
+//!   keeps the work on its thread, while the state and the waker stay `Send + Sync`; cloning or
+//!   dropping a handle costs no atomic operation. The flight's state records only *that* the
+//!   work is idle (`Parked = ()`).
 //!
 //! The state machine, the registry and the waiters are the same code for both.
 
@@ -20,7 +21,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::sync::{Lock, Mutex};
+use crate::flight::Inner;
+use crate::sync::{Arc, Lock, Mutex};
 
 /// Where idle work waits for its next poll. Implemented by [`Sendable`] and [`Local`] only.
 pub(crate) trait Carrier<V>: Sized + 'static {
@@ -29,23 +31,30 @@ pub(crate) trait Carrier<V>: Sized + 'static {
     /// What the flight's state keeps of idle work; `Send`, because the flight's waker reaches
     /// the state from any thread.
     type Parked: Send;
-    /// What every handle on the flight keeps (shared by the handles of one flight).
-    type Slot: Clone;
+    /// A handle on a flight, as waiters, the registry and its pool hold it.
+    type Handle: Clone;
     /// The registry's lock: a `Mutex`, or for `Local` (whose registry never leaves its
     /// thread) a `RefCell`. Not the flight's own lock, which its waker takes from any thread.
     type RegistryLock<T>: Lock<Target = T>;
 
-    /// A new flight's slot.
-    fn new_slot() -> Self::Slot;
+    /// The handle of a new flight.
+    fn new_handle(inner: Arc<Inner<V, Self>>) -> Self::Handle;
+
+    /// The part of the flight that its waker holds.
+    fn arc(handle: &Self::Handle) -> &Arc<Inner<V, Self>>;
+
+    /// The flight's parts, if no other handle and no waker holds it (a pooled flight about to
+    /// be reused).
+    fn get_mut(handle: &mut Self::Handle) -> Option<&mut Inner<V, Self>>;
+
+    /// Whether another handle, or a waker, holds the flight.
+    fn is_shared(handle: &Self::Handle) -> bool;
 
     /// Parks idle work; the result goes into `Phase::Idle`.
-    fn park(slot: &Self::Slot, work: Self::Work) -> Self::Parked;
+    fn park(handle: &Self::Handle, work: Self::Work) -> Self::Parked;
 
     /// Takes parked work back (`Phase::Idle` left for `Polling`, `Detached` or `Abandoned`).
-    fn unpark(slot: &Self::Slot, parked: Self::Parked) -> Self::Work;
-
-    /// Whether no other handle shares this slot (a pooled flight about to be reused).
-    fn slot_unshared(slot: &Self::Slot) -> bool;
+    fn unpark(handle: &Self::Handle, parked: Self::Parked) -> Self::Work;
 }
 
 /// Boxes a work future for carrier `Self`: only `Send` futures for [`Sendable`].
@@ -64,25 +73,37 @@ pub(crate) struct Local;
 impl<V> Carrier<V> for Sendable {
     type Work = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
     type Parked = Self::Work;
-    type Slot = ();
+    type Handle = Arc<Inner<V, Self>>;
     type RegistryLock<T> = Mutex<T>;
 
     #[inline]
-    fn new_slot() {}
+    fn new_handle(inner: Arc<Inner<V, Self>>) -> Self::Handle {
+        inner
+    }
 
     #[inline]
-    fn park((): &(), work: Self::Work) -> Self::Work {
+    fn arc(handle: &Self::Handle) -> &Arc<Inner<V, Self>> {
+        handle
+    }
+
+    #[inline]
+    fn get_mut(handle: &mut Self::Handle) -> Option<&mut Inner<V, Self>> {
+        Arc::get_mut(handle)
+    }
+
+    #[inline]
+    fn is_shared(handle: &Self::Handle) -> bool {
+        Arc::strong_count(handle) > 1
+    }
+
+    #[inline]
+    fn park(_: &Self::Handle, work: Self::Work) -> Self::Work {
         work
     }
 
     #[inline]
-    fn unpark((): &(), parked: Self::Work) -> Self::Work {
+    fn unpark(_: &Self::Handle, parked: Self::Work) -> Self::Work {
         parked
-    }
-
-    #[inline]
-    fn slot_unshared((): &()) -> bool {
-        true
     }
 }
 
@@ -97,33 +118,54 @@ where
     }
 }
 
-/// The cell of a local flight: the work while it is idle, else empty.
-type LocalSlot<V> = Rc<Cell<Option<Pin<Box<dyn Future<Output = V> + 'static>>>>>;
+/// A local flight as its handles hold it: the part its waker reaches, and beside it the work
+/// while it is idle. One `Rc` per flight state (pooled with it), so that a handle is one
+/// pointer and cloning or dropping one costs no atomic operation.
+pub(crate) struct LocalFlight<V> {
+    inner: Arc<Inner<V, Local>>,
+    idle_work: Cell<Option<Pin<Box<dyn Future<Output = V> + 'static>>>>,
+}
 
 impl<V> Carrier<V> for Local {
     type Work = Pin<Box<dyn Future<Output = V> + 'static>>;
     type Parked = ();
-    type Slot = LocalSlot<V>;
+    type Handle = Rc<LocalFlight<V>>;
     type RegistryLock<T> = RefCell<T>;
 
-    /// A second allocation, once per flight state: the state is pooled and keeps its slot, so
-    /// a flight reused from the pool allocates only its work, as a `Send` one does.
-    fn new_slot() -> LocalSlot<V> {
-        Rc::new(Cell::new(None))
+    /// The `Rc` is a second allocation, once per flight state: the state is pooled with it, so a
+    /// flight reused from the pool allocates only its work, as a `Send` one does.
+    fn new_handle(inner: Arc<Inner<V, Self>>) -> Self::Handle {
+        Rc::new(LocalFlight {
+            inner,
+            idle_work: Cell::new(None),
+        })
     }
 
-    fn park(slot: &LocalSlot<V>, work: Self::Work) {
-        let former = slot.replace(Some(work));
+    #[inline]
+    fn arc(handle: &Self::Handle) -> &Arc<Inner<V, Self>> {
+        &handle.inner
+    }
+
+    #[inline]
+    fn get_mut(handle: &mut Self::Handle) -> Option<&mut Inner<V, Self>> {
+        Arc::get_mut(&mut Rc::get_mut(handle)?.inner)
+    }
+
+    #[inline]
+    fn is_shared(handle: &Self::Handle) -> bool {
+        Rc::strong_count(handle) > 1 || Arc::strong_count(&handle.inner) > 1
+    }
+
+    fn park(handle: &Self::Handle, work: Self::Work) {
+        let former = handle.idle_work.replace(Some(work));
         debug_assert!(former.is_none(), "a flight parks one work at a time");
     }
 
-    fn unpark(slot: &LocalSlot<V>, (): ()) -> Self::Work {
-        slot.take()
-            .expect("an idle local flight's work is in its slot")
-    }
-
-    fn slot_unshared(slot: &LocalSlot<V>) -> bool {
-        Rc::strong_count(slot) == 1
+    fn unpark(handle: &Self::Handle, (): ()) -> Self::Work {
+        handle
+            .idle_work
+            .take()
+            .expect("an idle local flight's work is in its handle")
     }
 }
 
@@ -154,26 +196,27 @@ mod tests {
     }
 
     #[test]
-    fn local_work_is_parked_in_the_shared_slot() {
-        let slot = <Local as Carrier<u32>>::new_slot();
-        let other_handle = slot.clone();
-        assert!(!<Local as Carrier<u32>>::slot_unshared(&slot));
+    fn local_work_is_parked_beside_the_waking_part() {
+        let mut handle = crate::flight::Flight::<u32, Local>::new().handle;
+        let other_handle = handle.clone();
+        assert!(<Local as Carrier<u32>>::is_shared(&handle));
         let work: Pin<Box<dyn Future<Output = u32>>> = Box::pin(async { 7 });
-        <Local as Carrier<u32>>::park(&slot, work);
+        <Local as Carrier<u32>>::park(&handle, work);
         // Another handle on the same flight takes it back.
         let mut work = <Local as Carrier<u32>>::unpark(&other_handle, ());
-        let ready = futures_lite::future::block_on(&mut work);
-        assert_eq!(ready, 7);
+        assert_eq!(futures_lite::future::block_on(&mut work), 7);
+        assert!(<Local as Carrier<u32>>::get_mut(&mut handle).is_none());
         drop(other_handle);
-        assert!(<Local as Carrier<u32>>::slot_unshared(&slot));
+        assert!(<Local as Carrier<u32>>::get_mut(&mut handle).is_some());
     }
 
     #[test]
     fn sendable_work_is_parked_in_the_state() {
+        let handle = crate::flight::Flight::<u32, Sendable>::new().handle;
         let work: Pin<Box<dyn Future<Output = u32> + Send>> = Box::pin(async { 3 });
-        let parked = <Sendable as Carrier<u32>>::park(&(), work);
-        let work = <Sendable as Carrier<u32>>::unpark(&(), parked);
+        let parked = <Sendable as Carrier<u32>>::park(&handle, work);
+        let work = <Sendable as Carrier<u32>>::unpark(&handle, parked);
         assert_eq!(futures_lite::future::block_on(work), 3);
-        assert!(<Sendable as Carrier<u32>>::slot_unshared(&()));
+        assert!(!<Sendable as Carrier<u32>>::is_shared(&handle));
     }
 }

@@ -9,7 +9,7 @@
 //! # Invariants
 //!
 //! 1. **One work, one poller.** The work future is owned by the flight, never by a waiter. It
-//!    sits in `Phase::Idle` between polls (for a `Local` flight, in the carrier's slot that
+//!    sits in `Phase::Idle` between polls (for a `Local` flight, in the handle that
 //!    `Phase::Idle` stands for: `carrier.rs`) and is moved out (`Phase::Polling`) only by the
 //!    one waiter that polls it, with no lock held, or belongs to a detached task
 //!    (`Phase::Detached`); so it is polled by at most one thread at a time and exactly one
@@ -121,13 +121,11 @@ pub(crate) trait Unlink<V, C: Carrier<V> = Sendable> {
     fn end_abandon(&self, flight: &Flight<V, C>);
 }
 
-/// A handle on one flight (a reference-counted pointer, and the carrier's slot for idle work).
+/// A handle on one flight: a reference-counted pointer, the carrier's (`carrier.rs`): an
+/// `Arc<Inner>` for `Sendable`, an `Rc` of the `Arc<Inner>` and the idle work for `Local`.
 /// Recycled by the registry once nobody else holds it.
 pub(crate) struct Flight<V, C: Carrier<V> = Sendable> {
-    inner: Arc<Inner<V, C>>,
-    /// Where a `Local` flight parks idle work (a ZST for `Sendable`): never reached by the
-    /// flight's waker, which holds `inner` only.
-    slot: C::Slot,
+    handle: C::Handle,
 }
 
 /// What a flight is made of: the part its waker reaches, so it holds no `!Send` work.
@@ -149,47 +147,43 @@ pub(crate) struct Inner<V, C: Carrier<V> = Sendable> {
 impl<V, C: Carrier<V>> Flight<V, C> {
     pub(crate) fn new() -> Self {
         Self {
-            inner: Arc::new(Inner {
+            handle: C::new_handle(Arc::new(Inner {
                 state: Mutex::new(FlightState::new()),
                 event: Event::new(),
                 hash: 0,
                 joined: AtomicBool::new(false),
                 started_at: None,
-            }),
-            slot: C::new_slot(),
+            })),
         }
     }
 
     /// The identity the re-entrancy check uses.
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const () as usize
+        Arc::as_ptr(C::arc(&self.handle)) as *const () as usize
     }
 
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        Arc::ptr_eq(C::arc(&self.handle), C::arc(&other.handle))
     }
 
     /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
     pub(crate) fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.inner) > 1
+        C::is_shared(&self.handle)
     }
 
     /// The flight's parts, if nobody else holds it (a recycled flight being reset).
     pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V, C>> {
-        if !C::slot_unshared(&self.slot) {
-            return None;
-        }
-        Arc::get_mut(&mut self.inner)
+        C::get_mut(&mut self.handle)
     }
 
     /// Parks idle work where this flight's carrier keeps it (for `Phase::Idle`).
     pub(crate) fn park(&self, work: Work<V, C>) -> C::Parked {
-        C::park(&self.slot, work)
+        C::park(&self.handle, work)
     }
 
     /// Takes back work parked by [`park`](Self::park).
     pub(crate) fn unpark(&self, parked: C::Parked) -> Work<V, C> {
-        C::unpark(&self.slot, parked)
+        C::unpark(&self.handle, parked)
     }
 
     /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
@@ -200,7 +194,7 @@ impl<V, C: Carrier<V>> Flight<V, C> {
     where
         V: Send + 'static,
     {
-        futures_task::waker_ref(&self.inner)
+        futures_task::waker_ref(C::arc(&self.handle))
     }
 
     #[cfg(loom)]
@@ -209,15 +203,14 @@ impl<V, C: Carrier<V>> Flight<V, C> {
         V: Send + 'static,
     {
         // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
-        std::task::Waker::from(std::sync::Arc::new(LoomWaker(self.inner.clone())))
+        std::task::Waker::from(std::sync::Arc::new(LoomWaker(C::arc(&self.handle).clone())))
     }
 }
 
 impl<V, C: Carrier<V>> Clone for Flight<V, C> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
-            slot: self.slot.clone(),
+            handle: self.handle.clone(),
         }
     }
 }
@@ -226,7 +219,7 @@ impl<V, C: Carrier<V>> Deref for Flight<V, C> {
     type Target = Inner<V, C>;
 
     fn deref(&self) -> &Inner<V, C> {
-        &self.inner
+        C::arc(&self.handle)
     }
 }
 
