@@ -3,6 +3,8 @@
 
     python3 benches/callgrind.py solo keyed          # KeyedGroup::call, fresh key, ready work
     python3 benches/callgrind.py solo group
+    python3 benches/callgrind.py solo local-keyed    # single_flight::local::KeyedGroup::call
+    python3 benches/callgrind.py solo local-group
     python3 benches/callgrind.py solo floor          # the safe floor every solo target is a ratio to
     python3 benches/callgrind.py herd keyed          # per caller of a 1,000-caller herd
     python3 benches/callgrind.py herd nodedup        # the herd harness alone, to subtract

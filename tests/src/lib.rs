@@ -6,6 +6,8 @@
 //!   (tokio current-thread, tokio multi-thread with 2 workers, smol with a 2-thread executor,
 //!   async-std, plain `futures_lite::future::block_on` on OS threads); [`test_on!`] for a
 //!   selection of them; [`Rt::spawn`] and [`Rt::timeout`], each runtime's spawn and timer;
+//! * [`LocalRt`] and [`local_runtimes!`]: the thread-local executors (a tokio `LocalSet`, smol's
+//!   `LocalExecutor`) that the `!Send` groups of `single_flight::local` run their scenarios on;
 //! * [`Gate`] (an async latch that opens once), [`Latch`] (an async count-up latch), [`Counter`]
 //!   (executions), [`DropFlag`] (observes the drop of a work future);
 //! * the hang bound ([`HANG_BOUND`], generous on purpose, never a timing assertion): every test
@@ -21,10 +23,12 @@
 //! No helper sleeps "to let things happen": tests wait on gates and latches.
 
 pub mod alloc;
+mod local;
 mod panics;
 mod runtime;
 mod sync;
 
+pub use crate::local::*;
 pub use crate::panics::*;
 pub use crate::runtime::*;
 pub use crate::sync::*;

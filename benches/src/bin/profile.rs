@@ -18,7 +18,8 @@
 //! * `sizes`: the size of every implementation's call future (it is copied into each spawned
 //!   task that awaits it, so it weighs on every spawn-heavy workload).
 //!
-//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `oncecell`, `shared`, `rs-singleflight`,
+//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `local-keyed` and `local-group` (the groups of
+//! `single_flight::local`, for `!Send` work: solo only, with the same ready work), `oncecell`, `shared`, `rs-singleflight`,
 //! `singleflight-async`, `async_singleflight`, `nodedup`, `floor` (the safe floor of a solo call,
 //! `single_flight_benches::floor`: its solo figures only). Take the difference of two runs (`N` and `2N`) to drop the
 //! start-up cost.
@@ -123,6 +124,46 @@ impl Visit for Size {
     }
 }
 
+/// The solo path of `single_flight::local::KeyedGroup`, written as [`Solo`] writes it for the
+/// others (the same closure and loop, so that the harness costs the same). Not a
+/// [`Coalescer`]: a local group is neither `Send` nor `Sync`.
+fn solo_local_keyed(calls: u64) {
+    let group = single_flight::local::KeyedGroup::<u64, u64>::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = |key: u64| {
+        let call = pin!(group.call(key, ready));
+        match call.poll(&mut cx) {
+            Poll::Ready(value) => black_box(value),
+            Poll::Pending => panic!("a solo call with ready work returned Pending"),
+        };
+    };
+    for key in 0..1_000 {
+        one(u64::MAX - key);
+    }
+    for key in 0..calls {
+        one(black_box(key));
+    }
+}
+
+/// The solo path of `single_flight::local::Group`, as [`solo_local_keyed`].
+fn solo_local_group(calls: u64) {
+    let group = single_flight::local::Group::<u64>::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut one = |key: u64| {
+        let call = pin!(group.call(move || ready(key)));
+        match call.poll(&mut cx) {
+            Poll::Ready(value) => black_box(value),
+            Poll::Pending => panic!("a solo call with ready work returned Pending"),
+        };
+    };
+    for key in 0..1_000 {
+        one(u64::MAX - key);
+    }
+    for key in 0..calls {
+        one(black_box(key));
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let herd = match args.next().as_deref() {
@@ -139,7 +180,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let imp = match args.next().as_deref() {
+    let imp_name = args.next();
+    if let Some(local @ ("local-keyed" | "local-group")) = imp_name.as_deref() {
+        if herd {
+            eprintln!("profile: `{local}` has a solo path only");
+            return ExitCode::from(2);
+        }
+        let calls = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+        if local == "local-keyed" {
+            solo_local_keyed(calls);
+        } else {
+            solo_local_group(calls);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let imp = match imp_name.as_deref() {
         None | Some("keyed") => Impl::SingleFlightKeyed,
         Some("keyed-foldhash") => Impl::SingleFlightKeyedFoldhash,
         Some("group") => Impl::SingleFlightGroup,

@@ -10,6 +10,9 @@
 //! * **Detached flights** ([`KeyedGroupExt::do_chan_spawned`]) run the work on its own task: it
 //!   runs to completion even if every caller leaves, new callers join it while it runs, and a
 //!   panic in it still reaches its waiters. This is Go's `DoChan`.
+//! * **The runtime** ([`AsyncStd`]): this crate's implementation of
+//!   [`single_flight::runtime::Runtime`], on which the core writes the timeouts and spawned
+//!   flights once for every runtime; the extension traits above are names for its methods.
 //!
 //! A timeout on a detached flight, Go's `select` on `DoChan` and `time.After`, is
 //! `group.do_chan_spawned(key, work).recv_timeout(duration)`.
@@ -52,10 +55,12 @@ mod group;
 mod keyed;
 mod receiver;
 mod runtime;
+mod sealed;
 
 pub use crate::group::GroupExt;
 pub use crate::keyed::KeyedGroupExt;
 pub use crate::receiver::ReceiverExt;
+pub use crate::runtime::AsyncStd;
 pub use single_flight::Elapsed;
 
 // The README's example is compiled and run as a doctest, so it cannot drift from the API.

@@ -1,77 +1,147 @@
 //! `ReceiverExt`: waiting for a `Receiver` with a timeout.
 
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::time::Instant;
 
-use crate::runtime::Timer;
+use single_flight::runtime::Runtime;
+use single_flight::{Elapsed, Outcome, Receiver};
 
-single_flight::adapter::receiver_ext! {
-    /// Waiting for a [`Receiver`] with a timeout, on tokio.
+use crate::runtime::Tokio;
+use crate::sealed::Sealed;
+
+/// Waiting for a [`Receiver`] with a timeout, on tokio.
+///
+/// Implemented for [`Receiver`] only (the trait is sealed). A [`Receiver`] is also `Unpin`, so
+/// `tokio::time::timeout(duration, &mut receiver)` works too, for a caller that wants to keep
+/// its place in the flight after a timeout.
+pub trait ReceiverExt<V>: Sealed {
+    /// Like [`recv_timeout`](Self::recv_timeout), and also tells this receiver's [`Role`]: it
+    /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
     ///
-    /// Implemented for [`Receiver`] only (the trait is sealed). A [`Receiver`] is also `Unpin`, so
-    /// `tokio::time::timeout(duration, &mut receiver)` works too, for a caller that wants to keep
-    /// its place in the flight after a timeout.
-    pub trait ReceiverExt where timer = Timer, instant = Instant, examples = ("single_flight_tokio", "# #[tokio::main(flavor = \"current_thread\", start_paused = true)]\n# async fn main() {", "# }") {
-        /// Waits for the flight's value for at most `duration`, counted from this call.
-        ///
-        /// # Cancellation
-        ///
-        /// On timeout the receiver is dropped: it leaves its flight, and the flight goes on for
-        /// its other waiters. A spawned flight ([`do_chan_spawned`]) runs to completion anyway; a
-        /// flight that only its waiters drive is dropped if this was the last one. Dropping the
-        /// returned future has the same effect.
-        ///
-        /// [`do_chan_spawned`]: crate::KeyedGroupExt::do_chan_spawned
-        ///
-        /// # Panics
-        ///
-        /// Polling panics if the runtime has no time driver, or outside a tokio runtime, and if the
-        /// flight's work panicked (see [`Receiver`]).
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// use single_flight::KeyedGroup;
-        /// use single_flight_tokio::{KeyedGroupExt, ReceiverExt};
-        ///
-        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-        /// # async fn main() {
-        /// let group: KeyedGroup<&str, u32> = KeyedGroup::new();
-        /// let rx = group.do_chan_spawned("k", |_| async {
-        ///     tokio::time::sleep(Duration::from_secs(5)).await;
-        ///     1
-        /// });
-        /// let err = rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err();
-        /// assert_eq!(err.waited(), Duration::from_secs(1));
-        /// # }
-        /// ```
-        fn recv_timeout;
-        /// Waits for the flight's value until `deadline`.
-        ///
-        /// # Cancellation
-        ///
-        /// As for [`recv_timeout`](Self::recv_timeout).
-        ///
-        /// # Panics
-        ///
-        /// As for [`recv_timeout`](Self::recv_timeout).
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// use single_flight::Group;
-        /// use single_flight_tokio::ReceiverExt;
-        /// use tokio::time::Instant;
-        ///
-        /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-        /// # async fn main() {
-        /// let group: Group<u32> = Group::new();
-        /// let rx = group.do_chan(|| async { 4 });
-        /// let deadline = Instant::now() + Duration::from_millis(10);
-        /// assert_eq!(rx.recv_deadline(deadline).await, Ok(4));
-        /// # }
-        /// ```
-        fn recv_deadline;
+    /// # Cancellation
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// [`Role`]: single_flight::Role
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::{KeyedGroup, Role};
+    /// use single_flight_tokio::ReceiverExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let first = group.do_chan(1, |k| async move { k });
+    /// let second = group.do_chan(1, |_| async { unreachable!("joins") });
+    /// let second = second.recv_timeout_with_role(Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!((second.value, second.role, second.callers), (1, Role::Joined, 2));
+    /// drop(first);
+    /// # }
+    /// ```
+    fn recv_timeout_with_role(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send + 'static;
+
+    /// Waits for the flight's value for at most `duration`, counted from this call.
+    ///
+    /// # Cancellation
+    ///
+    /// On timeout the receiver is dropped: it leaves its flight, and the flight goes on for
+    /// its other waiters. A spawned flight ([`do_chan_spawned`]) runs to completion anyway; a
+    /// flight that only its waiters drive is dropped if this was the last one. Dropping the
+    /// returned future has the same effect.
+    ///
+    /// [`do_chan_spawned`]: crate::KeyedGroupExt::do_chan_spawned
+    ///
+    /// # Panics
+    ///
+    /// Polling panics if the runtime has no time driver, or outside a tokio runtime, and if the
+    /// flight's work panicked (see [`Receiver`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::KeyedGroup;
+    /// use single_flight_tokio::{KeyedGroupExt, ReceiverExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let group: KeyedGroup<&str, u32> = KeyedGroup::new();
+    /// let rx = group.do_chan_spawned("k", |_| async {
+    ///     tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     1
+    /// });
+    /// let err = rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err();
+    /// assert_eq!(err.waited(), Duration::from_secs(1));
+    /// # }
+    /// ```
+    fn recv_timeout(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static;
+
+    /// Waits for the flight's value until `deadline`.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As for [`recv_timeout`](Self::recv_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use single_flight::Group;
+    /// use single_flight_tokio::ReceiverExt;
+    /// use tokio::time::Instant;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let group: Group<u32> = Group::new();
+    /// let rx = group.do_chan(|| async { 4 });
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.recv_deadline(deadline).await, Ok(4));
+    /// # }
+    /// ```
+    fn recv_deadline(
+        self,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static;
+}
+
+impl<V: Clone + Send + 'static> ReceiverExt<V> for Receiver<V> {
+    fn recv_timeout_with_role(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send + 'static {
+        Tokio::on(self).recv_timeout_with_role(duration)
+    }
+
+    fn recv_timeout(
+        self,
+        duration: Duration,
+    ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static {
+        Tokio::on(self).recv_timeout(duration)
+    }
+
+    fn recv_deadline(
+        self,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static {
+        Tokio::on(self).recv_deadline(deadline.into_std())
     }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::flight::{drop_quietly, Claim, Flight, Unlink, Work};
+use crate::flight::{drop_quietly, Carrier, Claim, Flight, Sendable, Unlink, Work};
 use crate::reentrancy::PollingScope;
 
 /// The work of a detached flight, to be spawned on a runtime; see
@@ -37,10 +37,14 @@ use crate::reentrancy::PollingScope;
 /// assert_eq!(group.in_flight(), 0);
 /// ```
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct Detached<V> {
-    flight: Flight<V>,
-    registry: Arc<dyn Unlink<V>>,
-    task: Task<V>,
+pub struct Detached<V>(pub(crate) DetachedFlight<V, Sendable, Arc<dyn Unlink<V> + Send + Sync>>);
+
+/// The detached task of a flight, for either carrier: `Detached` (`Send` work) and
+/// `local::Detached` differ only in `C` and in the auto traits of the registry they hold.
+pub(crate) struct DetachedFlight<V, C: Carrier<V>, R: UnlinkRef<V, C>> {
+    flight: Flight<V, C>,
+    registry: R,
+    task: Task<V, C>,
     /// Whether the flight's gate was found open once (it never closes again).
     gate_open: bool,
     /// The flight was promoted to detached while it ran: its work may hold the flight's waker,
@@ -48,15 +52,31 @@ pub struct Detached<V> {
     promoted: bool,
 }
 
-enum Task<V> {
+enum Task<V, C: Carrier<V>> {
     /// A promoted flight's task that has yet to take the work from its waiters.
     Claiming,
-    Running(Work<V>),
+    Running(Work<V, C>),
     Finished,
 }
 
-impl<V: Clone + Send + 'static> Detached<V> {
-    pub(crate) fn new(flight: Flight<V>, registry: Arc<dyn Unlink<V>>, work: Work<V>) -> Self {
+/// A shared handle on a registry, as a detached task keeps it: `Send + Sync` for `Detached`.
+pub(crate) trait UnlinkRef<V, C: Carrier<V>> {
+    fn unlink(&self) -> &dyn Unlink<V, C>;
+}
+
+impl<V> UnlinkRef<V, Sendable> for Arc<dyn Unlink<V> + Send + Sync> {
+    fn unlink(&self) -> &dyn Unlink<V> {
+        &**self
+    }
+}
+
+impl<V, C, R> DetachedFlight<V, C, R>
+where
+    V: Clone + Send + 'static,
+    C: Carrier<V>,
+    R: UnlinkRef<V, C>,
+{
+    pub(crate) fn new(flight: Flight<V, C>, registry: R, work: Work<V, C>) -> Self {
         Self {
             flight,
             registry,
@@ -68,7 +88,7 @@ impl<V: Clone + Send + 'static> Detached<V> {
 
     /// The task of a running flight promoted to detached: it claims the work once the waiter
     /// polling it lets go.
-    pub(crate) fn claiming(flight: Flight<V>, registry: Arc<dyn Unlink<V>>) -> Self {
+    pub(crate) fn claiming(flight: Flight<V, C>, registry: R) -> Self {
         Self {
             flight,
             registry,
@@ -83,7 +103,19 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
+        self.get_mut().0.poll_task(cx)
+    }
+}
+
+impl<V, C, R> DetachedFlight<V, C, R>
+where
+    V: Clone + Send + 'static,
+    C: Carrier<V>,
+    R: UnlinkRef<V, C>,
+{
+    /// Runs the work to its end and publishes it; see [`Detached`].
+    pub(crate) fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         if let Task::Claiming = this.task {
             match this.flight.claim(cx.waker()) {
                 Claim::Work(work) => this.task = Task::Running(work),
@@ -106,7 +138,7 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
         }
         let polled = {
             let _scope = PollingScope::enter(this.flight.id());
-            catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)))
+            catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *work).poll(cx)))
         };
         match polled {
             Ok(Poll::Pending) => {
@@ -117,12 +149,14 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
             }
             Ok(Poll::Ready(value)) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
-                this.flight.finish(&*this.registry, None, value, false);
+                this.flight
+                    .finish(this.registry.unlink(), None, value, false);
                 Poll::Ready(())
             }
             Err(payload) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
-                this.flight.finish_panicked(&*this.registry, &*payload);
+                this.flight
+                    .finish_panicked(this.registry.unlink(), &*payload);
                 // The payload's drop is user code too; this future never panics.
                 drop_quietly(payload);
                 Poll::Ready(())
@@ -131,20 +165,26 @@ impl<V: Clone + Send + 'static> Future for Detached<V> {
     }
 }
 
-impl<V> Drop for Detached<V> {
+impl<V, C: Carrier<V>, R: UnlinkRef<V, C>> Drop for DetachedFlight<V, C, R> {
     fn drop(&mut self) {
         match mem::replace(&mut self.task, Task::Finished) {
-            Task::Running(work) => self.flight.give_back(&*self.registry, work),
-            Task::Claiming => self.flight.release_claim(&*self.registry),
+            Task::Running(work) => self.flight.give_back(self.registry.unlink(), work),
+            Task::Claiming => self.flight.release_claim(self.registry.unlink()),
             Task::Finished => {}
         }
+    }
+}
+
+impl<V, C: Carrier<V>, R: UnlinkRef<V, C>> DetachedFlight<V, C, R> {
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.task, Task::Finished)
     }
 }
 
 impl<V> fmt::Debug for Detached<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Detached")
-            .field("finished", &matches!(self.task, Task::Finished))
+            .field("finished", &self.0.is_finished())
             .finish()
     }
 }

@@ -48,7 +48,7 @@ pub struct Group<V> {
 
 /// Hashes the single key `()` to a constant: no hashing work at all.
 #[derive(Clone, Copy, Default)]
-struct UnitHasher;
+pub(crate) struct UnitHasher;
 
 impl BuildHasher for UnitHasher {
     type Hasher = UnitHasher;
@@ -114,7 +114,7 @@ impl<V> Group<V> {
     /// assert_eq!(TOKEN.in_flight(), 0);
     /// ```
     pub const fn max_flight_age(mut self, age: Duration) -> Self {
-        self.inner.max_flight_age = Some(age);
+        self.inner.engine.max_flight_age = Some(age);
         self
     }
 

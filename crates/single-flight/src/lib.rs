@@ -10,8 +10,12 @@
 //! The work belongs to the flight, not to the caller that started it. Whichever waiter is being
 //! polled drives it, so callers may time out, be dropped by `select!` or be aborted without
 //! stranding the others or running the work twice; a panic in the work reaches every waiter and
-//! never wedges a key; and the crate depends on no runtime. The adapters `single-flight-tokio`,
-//! `single-flight-smol` and `single-flight-async-std` add timeouts and detached (spawned) flights.
+//! never wedges a key; and the crate depends on no runtime. What needs one, timeouts and
+//! detached (spawned) flights, is written once over the small [`runtime::Runtime`] trait, which
+//! the adapters `single-flight-tokio`, `single-flight-smol` and `single-flight-async-std`
+//! implement, and which any other runtime implements in a few lines. Work that is not `Send`
+//! (thread-local executors, thread-per-core runtimes, wasm) runs in the groups of [`local`],
+//! on the same flight machinery.
 //!
 //! # Examples
 //!
@@ -139,19 +143,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[doc(hidden)]
-pub mod adapter;
 mod call;
 mod detached;
 mod elapsed;
+mod engine;
 mod flight;
 mod group;
 mod keyed;
+pub mod local;
 mod outcome;
 mod panicked;
 mod receiver;
 mod reentrancy;
 mod registry;
+pub mod runtime;
 mod slots;
 mod stats;
 mod sync;

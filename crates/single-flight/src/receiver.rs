@@ -58,7 +58,7 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R>) -> Self
     where
         R: Deref + Send + Sync + 'static,
-        R::Target: Unlink<V> + Sized,
+        R::Target: Unlink<V> + Sized + Sync,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.

@@ -9,34 +9,34 @@
 use std::borrow::Borrow;
 use std::time::{Duration, Instant};
 
-use crate::flight::{drop_quietly, Flight, Start, Ticket, Unlink, Work};
+use crate::flight::{drop_quietly, Carrier, Flight, Sendable, Start, Ticket, Unlink, Work};
 use crate::slots::{Lookup, Slot, Slots};
 use crate::stats::GroupStats;
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, Lock};
 
 /// Recycled flights kept per group: enough for bursts of distinct keys, small enough that an idle
 /// group holds little (each keeps its `Event`'s state, a few dozen bytes).
 const POOL_CAPACITY: usize = 16;
 
-pub(crate) struct Registry<K, V> {
-    table: Mutex<RegistryState<K, V>>,
+pub(crate) struct Registry<K, V, C: Carrier<V> = Sendable> {
+    table: C::RegistryLock<RegistryState<K, V, C>>,
     /// Flights older than this are not joined (`None`: no limit, and the clock is never read).
     max_flight_age: Option<Duration>,
 }
 
-struct RegistryState<K, V> {
-    slots: Slots<K, V>,
-    pool: Vec<Flight<V>>,
-    abandoning: Vec<Abandoning<V>>,
+struct RegistryState<K, V, C: Carrier<V>> {
+    slots: Slots<K, V, C>,
+    pool: Vec<Flight<V, C>>,
+    abandoning: Vec<Abandoning<V, C>>,
     /// Counted here, under the lock each counted step takes anyway.
     stats: GroupStats,
 }
 
 /// An abandoned flight whose work is being dropped, with the flights of the same hash started
 /// meanwhile: they must not poll their work before this drop has finished.
-struct Abandoning<V> {
-    flight: Flight<V>,
-    successors: Vec<Flight<V>>,
+struct Abandoning<V, C: Carrier<V>> {
+    flight: Flight<V, C>,
+    successors: Vec<Flight<V, C>>,
 }
 
 /// A key as a caller gives it: owned (`call`), or borrowed and made owned only when it starts
@@ -79,14 +79,14 @@ where
     }
 }
 
-pub(crate) enum Entry<V, K, C> {
+pub(crate) enum Entry<V, K, Q, C: Carrier<V> = Sendable> {
     /// Joined a running flight with this ticket; the caller's key is handed back so that it is
     /// dropped once the caller's registration is guarded (its `Drop` is user code). `listen`
     /// says that another waiter is in charge, so the new one may listen before its first check.
     Joined {
-        flight: Flight<V>,
+        flight: Flight<V, C>,
         ticket: Ticket,
-        key: C,
+        key: Q,
         listen: bool,
         /// The join promoted the flight to detached (`Start::Detach` only): spawn a claiming
         /// task.
@@ -95,18 +95,18 @@ pub(crate) enum Entry<V, K, C> {
     /// Started a new flight (ticket 0); here is the key for the work, and whether the flight
     /// is gated behind an abandoned flight of the same hash whose work is still being dropped.
     Started {
-        flight: Flight<V>,
+        flight: Flight<V, C>,
         key: K,
         gated: bool,
     },
 }
 
-impl<K, V> Registry<K, V> {
+impl<K, V, C: Carrier<V>> Registry<K, V, C> {
     /// A registry for any number of keys, or (`one_key`) for the single key of a `Group`;
     /// flights older than `max_flight_age` are not joined.
     pub(crate) fn new(one_key: bool, max_flight_age: Option<Duration>) -> Self {
         Self {
-            table: Mutex::new(RegistryState {
+            table: Lock::new(RegistryState {
                 slots: Slots::new(one_key),
                 pool: Vec::new(),
                 abandoning: Vec::new(),
@@ -142,14 +142,14 @@ impl<K, V> Registry<K, V> {
     }
 }
 
-impl<K, V> Registry<K, V> {
+impl<K, V, C: Carrier<V>> Registry<K, V, C> {
     /// Joins the flight running for `key`, or starts one: one probe of the table either way.
-    pub(crate) fn join_or_start<C: CallerKey<K>>(
+    pub(crate) fn join_or_start<Q: CallerKey<K>>(
         &self,
         hash: u64,
-        key: C,
+        key: Q,
         start: Start,
-    ) -> Entry<V, K, C> {
+    ) -> Entry<V, K, Q, C> {
         // Declared before the guard, so that it drops after it: its key's drop is user code.
         let expired;
         let mut guard = lock(&self.table);
@@ -257,15 +257,15 @@ impl<K, V> Registry<K, V> {
     }
 }
 
-impl<K, V> RegistryState<K, V> {
-    fn unlink(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
+impl<K, V, C: Carrier<V>> RegistryState<K, V, C> {
+    fn unlink(&mut self, flight: &Flight<V, C>) -> Option<Slot<K, V, C>> {
         self.slots.remove_flight(flight)
     }
 
     /// Keeps a finished flight for reuse. Its waiters may still hold it for a moment (taking
     /// their share, dropping their handle); it is reused once they let go (`fresh_flight`).
     #[inline]
-    fn recycle(&mut self, flight: Flight<V>) {
+    fn recycle(&mut self, flight: Flight<V, C>) {
         if self.pool.len() < POOL_CAPACITY {
             self.pool.push(flight);
         } else {
@@ -274,7 +274,7 @@ impl<K, V> RegistryState<K, V> {
     }
 
     #[cold]
-    fn recycle_into_full_pool(&mut self, flight: Flight<V>) {
+    fn recycle_into_full_pool(&mut self, flight: Flight<V, C>) {
         if let Some(held) = self.pool.iter_mut().find(|pooled| pooled.is_shared()) {
             // A flight held for long (a stale waker kept by some timer) makes way for one that
             // will be free soon; its last holder frees it. It holds no waker, work or value of
@@ -291,13 +291,13 @@ impl<K, V> RegistryState<K, V> {
 /// found unshared stays so, since only the registry, which is locked, hands out handles. (One
 /// `Arc::get_mut` per pooled flight looked at: an atomic read-modify-write each.)
 #[inline]
-fn fresh_flight<V>(
-    pool: &mut Vec<Flight<V>>,
+fn fresh_flight<V, C: Carrier<V>>(
+    pool: &mut Vec<Flight<V, C>>,
     hash: u64,
     start: Start,
     dropping_predecessors: usize,
     started_at: Option<Instant>,
-) -> Flight<V> {
+) -> Flight<V, C> {
     // Newest first: on a solo path that is the flight this thread just finished, still cached.
     let free = pool.iter_mut().rposition(|pooled| match pooled.get_mut() {
         Some(inner) => {
@@ -314,12 +314,12 @@ fn fresh_flight<V>(
 
 /// A flight made new, for a start that found no free flight in the pool.
 #[cold]
-fn new_flight<V>(
+fn new_flight<V, C: Carrier<V>>(
     hash: u64,
     start: Start,
     dropping_predecessors: usize,
     started_at: Option<Instant>,
-) -> Flight<V> {
+) -> Flight<V, C> {
     let mut flight = Flight::new();
     flight.get_mut().expect("a new flight is unshared").reset(
         hash,
@@ -330,12 +330,8 @@ fn new_flight<V>(
     flight
 }
 
-impl<K, V> Unlink<V> for Registry<K, V>
-where
-    K: Send,
-    V: Send,
-{
-    fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut()) {
+impl<K, V, C: Carrier<V>> Unlink<V, C> for Registry<K, V, C> {
+    fn unlink_with(&self, flight: &Flight<V, C>, panicked: bool, publish: &mut dyn FnMut()) {
         let mut table = lock(&self.table);
         table.stats.panicked += u64::from(panicked);
         let slot = table.unlink(flight);
@@ -357,7 +353,7 @@ where
         drop_quietly(key);
     }
 
-    fn unlink_solo(&self, flight: &Flight<V>) -> bool {
+    fn unlink_solo(&self, flight: &Flight<V, C>) -> bool {
         let mut table = lock(&self.table);
         if flight.has_joiners() {
             return false;
@@ -379,10 +375,10 @@ where
         true
     }
 
-    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>> {
+    fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>> {
         let mut table = lock(&self.table);
         // `None` if someone joined between the last leave and this lock: the flight lives on.
-        let work = flight.take_abandoned_work()?;
+        let work = flight.unpark(flight.take_abandoned_work()?);
         table.stats.abandoned += 1;
         let slot = table.unlink(flight);
         table.abandoning.push(Abandoning {
@@ -394,7 +390,7 @@ where
         Some(work)
     }
 
-    fn end_abandon(&self, flight: &Flight<V>) {
+    fn end_abandon(&self, flight: &Flight<V, C>) {
         let mut table = lock(&self.table);
         let index = table
             .abandoning

@@ -7,33 +7,36 @@ use std::borrow::Borrow;
 
 use hashbrown::hash_table::{self, HashTable};
 
-use crate::flight::Flight;
+use crate::flight::{Carrier, Flight, Sendable};
 
 /// A live flight and the key it runs for.
-pub(crate) struct Slot<K, V> {
+pub(crate) struct Slot<K, V, C: Carrier<V> = Sendable> {
     pub(crate) key: K,
-    pub(crate) flight: Flight<V>,
+    pub(crate) flight: Flight<V, C>,
 }
 
-pub(crate) enum Slots<K, V> {
+pub(crate) enum Slots<K, V, C: Carrier<V> = Sendable> {
     /// Any number of keys, found by the hash the group computed.
-    Many(HashTable<Slot<K, V>>),
+    Many(HashTable<Slot<K, V, C>>),
     /// One key at a time: every key is equal to every other (the `()` of `Group`).
-    One(Option<Slot<K, V>>),
+    One(Option<Slot<K, V, C>>),
 }
 
 /// The result of looking a key up: its live flight, or the place to put a new one.
-pub(crate) enum Lookup<'a, K, V> {
-    Occupied(&'a Flight<V>),
-    Vacant(Vacancy<'a, K, V>),
+pub(crate) enum Lookup<'a, K, V, C: Carrier<V> = Sendable> {
+    Occupied(&'a Flight<V, C>),
+    Vacant(Vacancy<'a, K, V, C>),
 }
 
-pub(crate) enum Vacancy<'a, K, V> {
-    Many(hash_table::VacantEntry<'a, Slot<K, V>>),
-    One(&'a mut Option<Slot<K, V>>),
+/// What `lookup` found, and the expired slot it removed on the way (if any).
+pub(crate) type Found<'a, K, V, C> = (Lookup<'a, K, V, C>, Option<Slot<K, V, C>>);
+
+pub(crate) enum Vacancy<'a, K, V, C: Carrier<V> = Sendable> {
+    Many(hash_table::VacantEntry<'a, Slot<K, V, C>>),
+    One(&'a mut Option<Slot<K, V, C>>),
 }
 
-impl<K, V> Slots<K, V> {
+impl<K, V, C: Carrier<V>> Slots<K, V, C> {
     pub(crate) fn new(one_key: bool) -> Self {
         if one_key {
             Self::One(None)
@@ -65,8 +68,8 @@ impl<K, V> Slots<K, V> {
         &mut self,
         hash: u64,
         is_key: impl Fn(&K) -> bool,
-        expired: impl Fn(&Flight<V>) -> bool,
-    ) -> (Lookup<'_, K, V>, Option<Slot<K, V>>) {
+        expired: impl Fn(&Flight<V, C>) -> bool,
+    ) -> Found<'_, K, V, C> {
         match self {
             Self::Many(table) => {
                 match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {
@@ -99,7 +102,7 @@ impl<K, V> Slots<K, V> {
     }
 
     /// Removes the entry of `key`, whatever flight it holds (`forget`).
-    pub(crate) fn remove_key<Q>(&mut self, hash: u64, key: &Q) -> Option<Slot<K, V>>
+    pub(crate) fn remove_key<Q>(&mut self, hash: u64, key: &Q) -> Option<Slot<K, V, C>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -115,7 +118,7 @@ impl<K, V> Slots<K, V> {
 
     /// Removes `flight`'s entry if it is still the live one for its key: identity, not key,
     /// comparison, so a finished or forgotten flight never removes a newer flight's entry.
-    pub(crate) fn remove_flight(&mut self, flight: &Flight<V>) -> Option<Slot<K, V>> {
+    pub(crate) fn remove_flight(&mut self, flight: &Flight<V, C>) -> Option<Slot<K, V, C>> {
         match self {
             Self::Many(table) => {
                 let slot = table
@@ -137,8 +140,9 @@ impl<K, V> Slots<K, V> {
     }
 }
 
-impl<K, V> Vacancy<'_, K, V> {
-    pub(crate) fn insert(self, slot: Slot<K, V>) {
+impl<K, V, C: Carrier<V>> Vacancy<'_, K, V, C> {
+    #[inline]
+    pub(crate) fn insert(self, slot: Slot<K, V, C>) {
         match self {
             Self::Many(vacant) => {
                 vacant.insert(slot);

@@ -10,19 +10,20 @@ use std::task::{Context, Poll};
 use event_listener::listener;
 use futures_lite::future::poll_fn;
 
-use crate::flight::{Flight, Step, Ticket, Unlink, Work};
+use crate::flight::{Boxes, Carrier, Flight, Sendable, Step, Ticket, Unlink, Work};
 use crate::outcome::{Outcome, Role};
 use crate::reentrancy::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
 /// unwinding) counts it out of the flight: see `Flight::leave`.
-pub(crate) struct Waiter<V, R>
+pub(crate) struct Waiter<V, R, C = Sendable>
 where
     V: Clone + Send + 'static,
+    C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V> + Sized,
+    R::Target: Unlink<V, C> + Sized,
 {
-    pub(crate) flight: Flight<V>,
+    pub(crate) flight: Flight<V, C>,
     pub(crate) registry: R,
     pub(crate) ticket: Ticket,
     registered: bool,
@@ -30,13 +31,14 @@ where
     listen: bool,
 }
 
-impl<V, R> Waiter<V, R>
+impl<V, R, C> Waiter<V, R, C>
 where
     V: Clone + Send + 'static,
+    C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V> + Sized,
+    R::Target: Unlink<V, C> + Sized,
 {
-    pub(crate) fn new(flight: Flight<V>, registry: R, ticket: Ticket) -> Self {
+    pub(crate) fn new(flight: Flight<V, C>, registry: R, ticket: Ticket) -> Self {
         Self {
             flight,
             registry,
@@ -49,35 +51,38 @@ where
     /// A waiter that joined a flight someone else is in charge of: it registers its listener
     /// before it first looks at the flight (the check after registering still covers every
     /// state change).
-    pub(crate) fn joined(flight: Flight<V>, registry: R, ticket: Ticket, listen: bool) -> Self {
+    pub(crate) fn joined(flight: Flight<V, C>, registry: R, ticket: Ticket, listen: bool) -> Self {
         let mut waiter = Self::new(flight, registry, ticket);
         waiter.listen = listen;
         waiter
     }
 
-    fn unlink(&self) -> &dyn Unlink<V> {
+    fn unlink(&self) -> &dyn Unlink<V, C> {
         &*self.registry
     }
 
     /// Runs the starter's closure. A panic in it ends the flight like a panic in the work would:
     /// this caller unwinds with the payload, the flight's other waiters with `Panicked`.
-    pub(crate) fn make_work<Fut>(&self, make: impl FnOnce() -> Fut) -> Work<V>
+    pub(crate) fn make_work<Fut>(&self, make: impl FnOnce() -> Fut) -> Work<V, C>
     where
-        Fut: Future<Output = V> + Send + 'static,
+        Fut: Future<Output = V>,
+        C: Boxes<Fut>,
     {
         self.make_work_in_scope(make).0
     }
 
     /// `make_work`, returning the re-entrancy scope the closure ran in still entered, for the
     /// first poll of the work to run in it too (one scope, not two, for a `call` starter).
-    fn make_work_in_scope<Fut>(&self, make: impl FnOnce() -> Fut) -> (Work<V>, PollingScope)
+    #[inline]
+    fn make_work_in_scope<Fut>(&self, make: impl FnOnce() -> Fut) -> (Work<V, C>, PollingScope)
     where
-        Fut: Future<Output = V> + Send + 'static,
+        Fut: Future<Output = V>,
+        C: Boxes<Fut>,
     {
         // The closure counts as the flight's work for the re-entrancy check: a call that
         // blocks on this flight from inside it would wait for itself.
         let scope = PollingScope::enter(self.flight.id());
-        match catch_unwind(AssertUnwindSafe(|| Box::pin(make()))) {
+        match catch_unwind(AssertUnwindSafe(|| C::boxed(make()))) {
             Ok(work) => (work, scope),
             Err(payload) => {
                 drop(scope);
@@ -88,20 +93,23 @@ where
     }
 
     /// Installs the starter's work for whoever polls first (`do_chan`).
-    pub(crate) fn install(&self, work: Work<V>) {
+    pub(crate) fn install(&self, work: Work<V, C>) {
         self.flight.install(self.unlink(), work);
     }
 
     /// A `call` starter makes the work with `make` and polls it once, straight from
     /// registration: no trip through the flight's state and no wait future when the work is
     /// ready at once. `Pending` means this waiter now drives the work, its waker stored.
+    /// (`#[inline]`: the solo path's poll; left out of line, it costs a call and spills.)
+    #[inline]
     pub(crate) fn start<Fut>(
         &mut self,
         make: impl FnOnce() -> Fut,
         cx: &mut Context<'_>,
     ) -> Poll<Outcome<V>>
     where
-        Fut: Future<Output = V> + Send + 'static,
+        Fut: Future<Output = V>,
+        C: Boxes<Fut>,
     {
         let (work, scope) = self.make_work_in_scope(make);
         let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
@@ -149,7 +157,9 @@ where
     /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
     pub(crate) async fn wait(mut self) -> Outcome<V> {
         let mut listen = self.listen;
-        let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
+        // The registry itself, not `&dyn Unlink`: it is held across `.await`, so the wait is
+        // `Send + Sync` exactly when the registry is (a `Receiver` needs both).
+        let (flight, registry, ticket) = (&self.flight, &*self.registry, self.ticket);
         loop {
             if !listen {
                 let step = poll_fn(|cx| {
@@ -197,11 +207,12 @@ where
     }
 }
 
-impl<V, R> Drop for Waiter<V, R>
+impl<V, R, C> Drop for Waiter<V, R, C>
 where
     V: Clone + Send + 'static,
+    C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V> + Sized,
+    R::Target: Unlink<V, C> + Sized,
 {
     fn drop(&mut self) {
         if self.registered {

@@ -2,12 +2,14 @@
 //! work, or listen), when the work ends (publish), and when the waiter goes away.
 
 use std::any::Any;
+use std::future::Future;
 use std::mem;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::state::{Change, Phase, Published, Replaced};
-use super::{drop_quietly, Flight, Ticket, Unlink, Work};
+use super::{drop_quietly, Carrier, Flight, Ticket, Unlink, Work};
 use crate::panicked::Panicked;
 use crate::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::sync::lock;
@@ -20,12 +22,12 @@ pub(crate) enum Step<V> {
     Listen,
 }
 
-impl<V: Clone + Send + 'static> Flight<V> {
+impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// One poll of a registered waiter: take the value, drive the work, or report that this
     /// waiter must listen. `Pending` means this waiter is the driver and its waker is stored.
     pub(crate) fn poll_drive(
         &self,
-        registry: &dyn Unlink<V>,
+        registry: &dyn Unlink<V, C>,
         ticket: Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
@@ -59,6 +61,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
                     else {
                         unreachable!()
                     };
+                    let work = self.unpark(work);
                     let replaced = state.set_driver(ticket, cx.waker());
                     drop(state);
                     replaced.release();
@@ -123,9 +126,9 @@ impl<V: Clone + Send + 'static> Flight<V> {
     /// polls enter their own.
     pub(crate) fn poll_work(
         &self,
-        registry: &dyn Unlink<V>,
+        registry: &dyn Unlink<V, C>,
         ticket: Ticket,
-        mut work: Work<V>,
+        mut work: Work<V, C>,
         started: Option<PollingScope>,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
@@ -134,7 +137,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
         let polled = {
             let _scope = started.unwrap_or_else(|| PollingScope::enter(self.id()));
             catch_unwind(AssertUnwindSafe(|| {
-                work.as_mut().poll(&mut Context::from_waker(&waker))
+                Pin::new(&mut work).poll(&mut Context::from_waker(&waker))
             }))
         };
         match polled {
@@ -151,7 +154,10 @@ impl<V: Clone + Send + 'static> Flight<V> {
                 let Phase::Polling { woken } = state.phase else {
                     unreachable!("only the poller leaves Phase::Polling")
                 };
-                state.phase = Phase::Idle { work, woken };
+                state.phase = Phase::Idle {
+                    work: self.park(work),
+                    woken,
+                };
                 let replaced = state.set_driver(ticket, cx.waker());
                 let claimant = state.claimant();
                 drop(state);
@@ -182,7 +188,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
     /// `first_poll` says the work finished on the starter's first poll.
     pub(crate) fn finish(
         &self,
-        registry: &dyn Unlink<V>,
+        registry: &dyn Unlink<V, C>,
         taker: Option<Ticket>,
         value: V,
         first_poll: bool,
@@ -246,7 +252,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
 
     /// Publishes a panic of the work (or of the closure that made it).
     #[cold]
-    pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V>, payload: &(dyn Any + Send)) {
+    pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V, C>, payload: &(dyn Any + Send)) {
         let panicked = Panicked::from_payload(payload);
         let (mut driver, mut task) = (None, None);
         #[cfg(feature = "tracing")]
@@ -281,7 +287,7 @@ impl<V: Clone + Send + 'static> Flight<V> {
 
     /// A registered waiter goes away without having taken a value (dropped, timed out, or
     /// unwinding). Hands driving on if it was the driver; abandons the flight if it was the last.
-    pub(crate) fn leave(&self, registry: &dyn Unlink<V>, ticket: Ticket) {
+    pub(crate) fn leave(&self, registry: &dyn Unlink<V, C>, ticket: Ticket) {
         let mut state = lock(&self.state);
         match &mut state.phase {
             Phase::Done {

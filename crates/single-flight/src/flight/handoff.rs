@@ -6,51 +6,19 @@ use std::mem;
 use std::task::Waker;
 
 use super::state::{Change, Listeners, Phase, Wake};
-use super::{drop_quietly, Flight, Inner, Unlink, Work};
+use super::{drop_quietly, Carrier, Flight, Inner, Sendable, Unlink, Work};
 use crate::sync::lock;
 
 /// What a promoted flight's task gets when it asks for the work.
-pub(crate) enum Claim<V> {
-    Work(Work<V>),
+pub(crate) enum Claim<V, C: Carrier<V> = Sendable> {
+    Work(Work<V, C>),
     /// The work is being made or polled; the task's waker is parked.
     Wait,
     /// The flight ended before the task claimed it.
     Ended,
 }
 
-impl<V> Inner<V> {
-    /// A promoted flight's task asks for the work: it gets it if the work is idle (the waiter
-    /// that drove it is woken to listen instead); otherwise its waker is parked until the work
-    /// is idle.
-    #[cold]
-    pub(crate) fn claim(&self, waker: &Waker) -> Claim<V> {
-        let mut state = lock(&self.state);
-        match state.phase {
-            Phase::Idle { .. } => {
-                let Phase::Idle { work, .. } = mem::replace(&mut state.phase, Phase::Detached)
-                else {
-                    unreachable!()
-                };
-                let former = state.clear_driver();
-                let replaced = state.task_waker.replace(waker.clone());
-                drop(state);
-                drop(replaced);
-                if let Some(former) = former {
-                    former.wake();
-                }
-                Claim::Work(work)
-            }
-            Phase::Starting | Phase::Polling { .. } => {
-                let replaced = state.task_waker.replace(waker.clone());
-                drop(state);
-                drop(replaced);
-                Claim::Wait
-            }
-            Phase::Done { .. } | Phase::Panicked(_) | Phase::Abandoned => Claim::Ended,
-            Phase::Detached => unreachable!("a flight has one task"),
-        }
-    }
-
+impl<V, C: Carrier<V>> Inner<V, C> {
     /// Keeps the waker of a promoted flight's task, for wakeups of its work registered through
     /// the flight's own waker before the promotion.
     #[cold]
@@ -156,10 +124,43 @@ impl<V> Inner<V> {
     }
 }
 
-impl<V> Flight<V> {
+impl<V, C: Carrier<V>> Flight<V, C> {
+    /// A promoted flight's task asks for the work: it gets it if the work is idle (the waiter
+    /// that drove it is woken to listen instead); otherwise its waker is parked until the work
+    /// is idle.
+    #[cold]
+    pub(crate) fn claim(&self, waker: &Waker) -> Claim<V, C> {
+        let mut state = lock(&self.state);
+        match state.phase {
+            Phase::Idle { .. } => {
+                let Phase::Idle { work, .. } = mem::replace(&mut state.phase, Phase::Detached)
+                else {
+                    unreachable!()
+                };
+                let work = self.unpark(work);
+                let former = state.clear_driver();
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                if let Some(former) = former {
+                    former.wake();
+                }
+                Claim::Work(work)
+            }
+            Phase::Starting | Phase::Polling { .. } => {
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                Claim::Wait
+            }
+            Phase::Done { .. } | Phase::Panicked(_) | Phase::Abandoned => Claim::Ended,
+            Phase::Detached => unreachable!("a flight has one task"),
+        }
+    }
+
     /// The last waiter left while the work was idle: drop the work, unlocked.
     #[cold]
-    pub(crate) fn abandon(&self, registry: &dyn Unlink<V>) {
+    pub(crate) fn abandon(&self, registry: &dyn Unlink<V, C>) {
         if let Some(work) = registry.begin_abandon(self) {
             #[cfg(feature = "tracing")]
             if let Some(trace) = lock(&self.state).trace.take() {
@@ -172,9 +173,12 @@ impl<V> Flight<V> {
 
     /// Installs the work made by a starter that does not poll it now (`do_chan`, or a detached
     /// task giving its work back to the waiters).
-    pub(crate) fn install(&self, registry: &dyn Unlink<V>, work: Work<V>) {
+    pub(crate) fn install(&self, registry: &dyn Unlink<V, C>, work: Work<V, C>) {
         let mut state = lock(&self.state);
-        state.phase = Phase::Idle { work, woken: true };
+        state.phase = Phase::Idle {
+            work: self.park(work),
+            woken: true,
+        };
         if state.waiters == 0 {
             // Nobody is left to poll it.
             drop(state);
@@ -188,7 +192,7 @@ impl<V> Flight<V> {
 
     /// A detached task dropped before completion gives its work back to the waiters.
     #[cold]
-    pub(crate) fn give_back(&self, registry: &dyn Unlink<V>, work: Work<V>) {
+    pub(crate) fn give_back(&self, registry: &dyn Unlink<V, C>, work: Work<V, C>) {
         let parked = {
             let mut state = lock(&self.state);
             state.waiters -= 1;
@@ -202,7 +206,7 @@ impl<V> Flight<V> {
     /// A promoted flight's task dropped before it claimed the work: it counts itself out like
     /// a waiter that leaves.
     #[cold]
-    pub(crate) fn release_claim(&self, registry: &dyn Unlink<V>) {
+    pub(crate) fn release_claim(&self, registry: &dyn Unlink<V, C>) {
         let mut state = lock(&self.state);
         if !state.task || matches!(state.phase, Phase::Detached) {
             // The flight ended (and counted the task out) or the claim succeeded meanwhile.

@@ -1,18 +1,20 @@
 //! The flight: one execution of a piece of work, shared by every waiter that joined it.
 //!
-//! Both groups are thin fronts over this state machine; the registry (`registry.rs`) maps keys
-//! to flights and this module decides everything that happens inside one flight: the state and
-//! its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
-//! (`drive.rs`), and how the work passes between waiters, detached tasks and the registry
-//! (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
+//! Both groups, `Send` and `local`, are thin fronts over this state machine; the registry
+//! (`registry.rs`) maps keys to flights and this module decides everything that happens inside
+//! one flight: the state and its pure transitions (`state.rs`), what a waiter does when it is
+//! polled or leaves (`drive.rs`), and how the work passes between waiters, detached tasks and the
+//! registry (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
 //!
 //! # Invariants
 //!
 //! 1. **One work, one poller.** The work future is owned by the flight, never by a waiter. It
-//!    sits in `Phase::Idle` between polls and is moved out (`Phase::Polling`) only by the one
-//!    waiter that polls it, with no lock held, or belongs to a detached task
+//!    sits in `Phase::Idle` between polls (for a `Local` flight, in the handle that
+//!    `Phase::Idle` stands for: `carrier.rs`) and is moved out (`Phase::Polling`) only by the
+//!    one waiter that polls it, with no lock held, or belongs to a detached task
 //!    (`Phase::Detached`); so it is polled by at most one thread at a time and exactly one
-//!    execution exists (semantic 1).
+//!    execution exists (semantic 1). Parking and unparking happen under the flight's lock,
+//!    together with the change of phase.
 //! 2. **The flight's own waker.** Waiters poll the work with the flight's waker (`ArcWake for
 //!    Inner`), never their own: an inner wakeup reaches the flight whoever polled last and marks
 //!    the work `woken`. A detached task polls with its own waker; a promoted one keeps it in
@@ -59,19 +61,19 @@
 //! | `Done`, `Panicked`, `Abandoned` | the next start reuses the flight | any first phase |
 //! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
+mod carrier;
 mod drive;
 mod handoff;
 mod state;
 
+pub(crate) use self::carrier::{Boxes, Carrier, Local, Sendable};
 pub(crate) use self::drive::Step;
 pub(crate) use self::handoff::Claim;
 use self::state::FlightState;
 pub(crate) use self::state::Joined;
 
-use std::future::Future;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -91,41 +93,44 @@ pub(crate) enum Start {
 }
 
 /// The boxed work of a flight: the one heap allocation a flight needs.
-pub(crate) type Work<V> = Pin<Box<dyn Future<Output = V> + Send + 'static>>;
+pub(crate) type Work<V, C> = <C as Carrier<V>>::Work;
 
 /// A waiter's identity within one run of a flight.
 pub(crate) type Ticket = u32;
 
 /// What the registry does for a flight; implemented by `Registry`, called through `dyn` so that
 /// the flight code is compiled once per `V`, not once per key and hasher type.
-pub(crate) trait Unlink<V>: Send + Sync {
+pub(crate) trait Unlink<V, C: Carrier<V> = Sendable> {
     /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
     /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
     /// the flight's allocation for reuse.
-    fn unlink_with(&self, flight: &Flight<V>, panicked: bool, publish: &mut dyn FnMut());
+    fn unlink_with(&self, flight: &Flight<V, C>, panicked: bool, publish: &mut dyn FnMut());
 
     /// The end of a run whose work was ready at its starter's first poll: if nobody joined it,
     /// unlinks and recycles the flight as `unlink_with` does and returns `true`, the starter's
     /// value being the whole publication (nobody else waits, and the registry lock keeps anyone
     /// from joining). If someone joined during that poll, changes nothing and returns `false`:
     /// the caller publishes with `unlink_with`.
-    fn unlink_solo(&self, flight: &Flight<V>) -> bool;
+    fn unlink_solo(&self, flight: &Flight<V, C>) -> bool;
 
     /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
     /// registry's list of flights being dropped and returns the work to drop.
-    fn begin_abandon(&self, flight: &Flight<V>) -> Option<Work<V>>;
+    fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>>;
 
     /// The work returned by `begin_abandon` has been dropped: ungate the flights that waited.
-    fn end_abandon(&self, flight: &Flight<V>);
+    fn end_abandon(&self, flight: &Flight<V, C>);
 }
 
-/// A handle on one flight (a reference-counted pointer). Recycled by the registry once nobody
-/// else holds it.
-pub(crate) struct Flight<V>(Arc<Inner<V>>);
+/// A handle on one flight: a reference-counted pointer, the carrier's (`carrier.rs`): an
+/// `Arc<Inner>` for `Sendable`, an `Rc` of the `Arc<Inner>` and the idle work for `Local`.
+/// Recycled by the registry once nobody else holds it.
+pub(crate) struct Flight<V, C: Carrier<V> = Sendable> {
+    handle: C::Handle,
+}
 
-/// What a flight is made of.
-pub(crate) struct Inner<V> {
-    state: Mutex<FlightState<V>>,
+/// What a flight is made of: the part its waker reaches, so it holds no `!Send` work.
+pub(crate) struct Inner<V, C: Carrier<V> = Sendable> {
+    state: Mutex<FlightState<V, C>>,
     /// Waiters that are not driving listen here for the end of the flight and for hand-offs.
     pub(crate) event: Event,
     /// The key's hash, so that unlinking never hashes the key again.
@@ -139,34 +144,46 @@ pub(crate) struct Inner<V> {
     started_at: Option<Instant>,
 }
 
-impl<V> Flight<V> {
+impl<V, C: Carrier<V>> Flight<V, C> {
     pub(crate) fn new() -> Self {
-        Self(Arc::new(Inner {
-            state: Mutex::new(FlightState::new()),
-            event: Event::new(),
-            hash: 0,
-            joined: AtomicBool::new(false),
-            started_at: None,
-        }))
+        Self {
+            handle: C::new_handle(Arc::new(Inner {
+                state: Mutex::new(FlightState::new()),
+                event: Event::new(),
+                hash: 0,
+                joined: AtomicBool::new(false),
+                started_at: None,
+            })),
+        }
     }
 
     /// The identity the re-entrancy check uses.
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const () as usize
+        Arc::as_ptr(C::arc(&self.handle)) as *const () as usize
     }
 
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(C::arc(&self.handle), C::arc(&other.handle))
     }
 
     /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
     pub(crate) fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.0) > 1
+        C::is_shared(&self.handle)
     }
 
     /// The flight's parts, if nobody else holds it (a recycled flight being reset).
-    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V>> {
-        Arc::get_mut(&mut self.0)
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V, C>> {
+        C::get_mut(&mut self.handle)
+    }
+
+    /// Parks idle work where this flight's carrier keeps it (for `Phase::Idle`).
+    pub(crate) fn park(&self, work: Work<V, C>) -> C::Parked {
+        C::park(&self.handle, work)
+    }
+
+    /// Takes back work parked by [`park`](Self::park).
+    pub(crate) fn unpark(&self, parked: C::Parked) -> Work<V, C> {
+        C::unpark(&self.handle, parked)
     }
 
     /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
@@ -177,7 +194,7 @@ impl<V> Flight<V> {
     where
         V: Send + 'static,
     {
-        futures_task::waker_ref(&self.0)
+        futures_task::waker_ref(C::arc(&self.handle))
     }
 
     #[cfg(loom)]
@@ -186,42 +203,45 @@ impl<V> Flight<V> {
         V: Send + 'static,
     {
         // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
-        std::task::Waker::from(std::sync::Arc::new(LoomWaker(self.0.clone())))
+        std::task::Waker::from(std::sync::Arc::new(LoomWaker(C::arc(&self.handle).clone())))
     }
 }
 
-impl<V> Clone for Flight<V> {
+impl<V, C: Carrier<V>> Clone for Flight<V, C> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            handle: self.handle.clone(),
+        }
     }
 }
 
-impl<V> Deref for Flight<V> {
-    type Target = Inner<V>;
+impl<V, C: Carrier<V>> Deref for Flight<V, C> {
+    type Target = Inner<V, C>;
 
-    fn deref(&self) -> &Inner<V> {
-        &self.0
+    fn deref(&self) -> &Inner<V, C> {
+        C::arc(&self.handle)
     }
 }
 
 #[cfg(loom)]
-struct LoomWaker<V>(Arc<Inner<V>>);
+struct LoomWaker<V, C: Carrier<V>>(Arc<Inner<V, C>>);
 
 #[cfg(loom)]
-impl<V: Send + 'static> std::task::Wake for LoomWaker<V> {
+impl<V: Send + 'static, C: Carrier<V>> std::task::Wake for LoomWaker<V, C> {
     fn wake(self: std::sync::Arc<Self>) {
         self.0.wake_flight();
     }
 }
 
+// Needs `Inner: Send + Sync`: the carrier keeps `!Send` work out of `Inner` (`carrier.rs`).
 #[cfg(not(loom))]
-impl<V: Send + 'static> futures_task::ArcWake for Inner<V> {
+impl<V: Send + 'static, C: Carrier<V>> futures_task::ArcWake for Inner<V, C> {
     fn wake_by_ref(arc_self: &Arc<Self>) {
         arc_self.wake_flight();
     }
 }
 
-impl<V> Inner<V> {
+impl<V, C: Carrier<V>> Inner<V, C> {
     /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
     pub(crate) fn reset(
         &mut self,
@@ -274,7 +294,7 @@ impl<V> Inner<V> {
     /// The work of a flight whose last waiter left while it was idle, for the registry to drop
     /// (invariant 6); `None` if someone joined meanwhile. Called with the registry locked.
     #[cold]
-    pub(crate) fn take_abandoned_work(&self) -> Option<Work<V>> {
+    pub(crate) fn take_abandoned_work(&self) -> Option<C::Parked> {
         lock(&self.state).take_abandoned_work()
     }
 

@@ -5,12 +5,12 @@
 use std::mem;
 use std::task::Waker;
 
-use super::{Start, Ticket, Work};
+use super::{Carrier, Sendable, Start, Ticket};
 use crate::panicked::Panicked;
 
 /// The state of a flight, behind its lock.
-pub(crate) struct FlightState<V> {
-    pub(super) phase: Phase<V>,
+pub(crate) struct FlightState<V, C: Carrier<V> = Sendable> {
+    pub(super) phase: Phase<V, C>,
     /// Registered waiters while the flight runs (a detached task counts as one; invariant 5).
     pub(super) waiters: usize,
     next_ticket: Ticket,
@@ -74,13 +74,14 @@ pub(super) enum Change {
     Left { was_driver: bool },
 }
 
-pub(super) enum Phase<V> {
+pub(super) enum Phase<V, C: Carrier<V> = Sendable> {
     /// The flight is in the registry, its work is held by the starter (closure running, first
     /// poll, or a detached spawn being set up).
     Starting,
     /// The work waits for its next poll; `woken` is true if it must be polled (first poll, or
-    /// its waker fired since the last poll).
-    Idle { work: Work<V>, woken: bool },
+    /// its waker fired since the last poll). `work` is what the carrier keeps here: the work
+    /// itself, or (`Local`) nothing, the work being parked in the flight's slot.
+    Idle { work: C::Parked, woken: bool },
     /// A waiter has moved the work out and is polling it; `woken` records a wakeup meanwhile.
     Polling { woken: bool },
     /// The work belongs to a spawned task (`Detached`), which alone polls it.
@@ -108,7 +109,7 @@ pub(crate) struct Joined {
     pub(crate) promoted: bool,
 }
 
-impl<V> FlightState<V> {
+impl<V, C: Carrier<V>> FlightState<V, C> {
     /// The state of a flight that has never run.
     pub(super) fn new() -> Self {
         Self {
@@ -165,7 +166,7 @@ impl<V> FlightState<V> {
 
     /// The work of a flight whose last waiter has left while it was idle, taken for dropping
     /// (`Phase::Abandoned`); `None` if someone joined meanwhile or the work is not idle.
-    pub(super) fn take_abandoned_work(&mut self) -> Option<Work<V>> {
+    pub(super) fn take_abandoned_work(&mut self) -> Option<C::Parked> {
         if self.waiters != 0 || !matches!(self.phase, Phase::Idle { .. }) {
             return None;
         }
@@ -333,7 +334,7 @@ impl Replaced {
     }
 }
 
-impl<V> FlightState<V> {
+impl<V, C: Carrier<V>> FlightState<V, C> {
     /// The end of a run with `value`, decided under the registry's and the flight's locks:
     /// which share goes to the taker, how many other waiters to wake, which waker to release.
     pub(super) fn publish(&mut self, taker: Option<Ticket>, value: V) -> Published<V> {

@@ -3,14 +3,11 @@
 use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::task::{Context, Poll};
 
 use super::KeyedGroup;
-use crate::call::{value, value_and_shared, Call, MapOutcome, Registered};
-use crate::flight::Start;
+use crate::call::{value, value_and_shared, Call, MapOutcome};
 use crate::outcome::Outcome;
-use crate::registry::{CallerKey, Entry, Owned, Registry};
-use crate::wait::Waiter;
+use crate::registry::Owned;
 
 impl<K, V, S> KeyedGroup<K, V, S>
 where
@@ -137,56 +134,9 @@ where
     {
         // Registration happens in the first poll, not here.
         Call::new(move |cx| {
-            let hash = self.hasher().hash_one(&key);
-            self.register(hash, Owned(key), work, cx)
+            let hash = self.engine.hash_one(&key);
+            self.engine.register(hash, Owned(key), work, cx)
         })
-    }
-
-    /// Joins or starts the flight for `key` (hashed `hash`) for a `call`, and polls the work
-    /// of a flight it starts once.
-    fn register<'a, C, F, Fut>(
-        &'a self,
-        hash: u64,
-        key: C,
-        work: F,
-        cx: &mut Context<'_>,
-    ) -> Registered<impl Future<Output = Outcome<V>> + use<'a, C, K, V, S, F, Fut>, Outcome<V>>
-    where
-        C: CallerKey<K>,
-        F: FnOnce(K) -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        let registry: &Registry<K, V> = self.registry();
-        match registry.join_or_start(hash, key, Start::Poll) {
-            Entry::Joined {
-                flight,
-                ticket,
-                key,
-                listen,
-                ..
-            } => {
-                let waiter = Waiter::joined(flight, registry, ticket, listen);
-                // A caller that joins never runs its closure: release what it and the key
-                // hold now, with the registration guarded should their `Drop` panic.
-                drop(work);
-                drop(key);
-                Registered::Waiting(waiter.wait())
-            }
-            Entry::Started { flight, key, gated } => {
-                #[cfg(feature = "tracing")]
-                self.start_trace(&flight, &key);
-                let mut waiter = Waiter::new(flight, registry, 0);
-                if gated {
-                    let work = waiter.make_work(move || work(key));
-                    waiter.install(work);
-                    return Registered::Waiting(waiter.wait());
-                }
-                match waiter.start(move || work(key), cx) {
-                    Poll::Ready(output) => Registered::Done(output),
-                    Poll::Pending => Registered::Driving(waiter.wait()),
-                }
-            }
-        }
     }
 
     /// Like [`call`](Self::call), with a borrowed key: a caller that joins a running flight
@@ -302,8 +252,8 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         Call::new(move |cx| {
-            let hash = self.hasher().hash_one(key);
-            self.register(hash, key, work, cx)
+            let hash = self.engine.hash_one(key);
+            self.engine.register(hash, key, work, cx)
         })
     }
 }

@@ -8,17 +8,18 @@ use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::registry::Registry;
+use crate::engine::{Engine, HasherCell};
+use crate::flight::Sendable;
 use crate::stats::GroupStats;
 
 /// Shares the execution of work per key: while a flight for a key runs, every other call for
 /// that key waits for it and gets a clone of its value.
 ///
 /// There is no caching: once a flight has finished, the next call for its key starts a new one.
-/// Errors are shared by making `V` a `Result`; wrap a non-`Clone` error in an [`Arc`].
+/// Errors are shared by making `V` a `Result`; wrap a non-`Clone` error in an [`Arc`](std::sync::Arc).
 ///
 /// The work future belongs to the flight, not to the caller that started it. Whichever waiter is
 /// being polled drives it, so any caller may be dropped (timeout, `select!`, task abort) without
@@ -79,21 +80,7 @@ use crate::stats::GroupStats;
 /// # });
 /// ```
 pub struct KeyedGroup<K, V, S = RandomState> {
-    registry: OnceLock<Arc<Registry<K, V>>>,
-    hasher: HasherCell<S>,
-    /// Set for `Group` (whose only key is `()`): one slot instead of a hash table.
-    one_key: bool,
-    /// Flights older than this are not joined; see [`max_flight_age`](Self::max_flight_age).
-    pub(crate) max_flight_age: Option<Duration>,
-    /// How a flight's span shows its key (`tracing` feature, groups built with `trace_keys`).
-    #[cfg(feature = "tracing")]
-    key_debug: Option<crate::trace::KeyDebug<K>>,
-}
-
-/// The group's hasher; the default one is seeded on first use so that `new` can be `const`.
-enum HasherCell<S> {
-    Lazy(OnceLock<S>, fn() -> S),
-    Given(S),
+    pub(crate) engine: Engine<K, V, S, Sendable>,
 }
 
 impl<K, V> KeyedGroup<K, V, RandomState> {
@@ -110,12 +97,7 @@ impl<K, V> KeyedGroup<K, V, RandomState> {
     /// ```
     pub const fn new() -> Self {
         Self {
-            registry: OnceLock::new(),
-            hasher: HasherCell::Lazy(OnceLock::new(), RandomState::new),
-            one_key: false,
-            max_flight_age: None,
-            #[cfg(feature = "tracing")]
-            key_debug: None,
+            engine: Engine::new(HasherCell::Lazy(OnceLock::new(), RandomState::new), false),
         }
     }
 }
@@ -125,12 +107,7 @@ impl<V, S> KeyedGroup<(), V, S> {
     /// of a hash table.
     pub(crate) const fn with_one_key(hasher: S) -> Self {
         Self {
-            registry: OnceLock::new(),
-            hasher: HasherCell::Given(hasher),
-            one_key: true,
-            max_flight_age: None,
-            #[cfg(feature = "tracing")]
-            key_debug: None,
+            engine: Engine::new(HasherCell::Given(hasher), true),
         }
     }
 }
@@ -167,24 +144,7 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// ```
     pub const fn with_hasher(hasher: S) -> Self {
         Self {
-            registry: OnceLock::new(),
-            hasher: HasherCell::Given(hasher),
-            one_key: false,
-            max_flight_age: None,
-            #[cfg(feature = "tracing")]
-            key_debug: None,
-        }
-    }
-
-    fn registry(&self) -> &Arc<Registry<K, V>> {
-        self.registry
-            .get_or_init(|| Arc::new(Registry::new(self.one_key, self.max_flight_age)))
-    }
-
-    fn hasher(&self) -> &S {
-        match &self.hasher {
-            HasherCell::Lazy(cell, make) => cell.get_or_init(*make),
-            HasherCell::Given(hasher) => hasher,
+            engine: Engine::new(HasherCell::Given(hasher), false),
         }
     }
 
@@ -220,7 +180,7 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// # });
     /// ```
     pub const fn max_flight_age(mut self, age: Duration) -> Self {
-        self.max_flight_age = Some(age);
+        self.engine.max_flight_age = Some(age);
         self
     }
 
@@ -241,14 +201,8 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     where
         K: fmt::Debug,
     {
-        self.key_debug = Some(<K as fmt::Debug>::fmt);
+        self.engine.key_debug = Some(<K as fmt::Debug>::fmt);
         self
-    }
-
-    /// Opens the span of a flight this group starts for `key`.
-    #[cfg(feature = "tracing")]
-    fn start_trace(&self, flight: &crate::flight::Flight<V>, key: &K) {
-        flight.start_trace(key, self.key_debug);
     }
 
     /// A snapshot of the group's counters: flights started, callers that joined, flights
@@ -272,9 +226,7 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// # });
     /// ```
     pub fn stats(&self) -> GroupStats {
-        self.registry
-            .get()
-            .map_or_else(GroupStats::default, |registry| registry.stats())
+        self.engine.stats()
     }
 
     /// The number of keys a new call would join: flights that are running, not forgotten, and
@@ -292,9 +244,7 @@ impl<K, V, S> KeyedGroup<K, V, S> {
     /// assert_eq!(group.in_flight(), 0);
     /// ```
     pub fn in_flight(&self) -> usize {
-        self.registry
-            .get()
-            .map_or(0, |registry| registry.in_flight())
+        self.engine.in_flight()
     }
 }
 
@@ -323,10 +273,7 @@ impl<K, V, S: BuildHasher> KeyedGroup<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        match self.registry.get() {
-            Some(registry) => registry.forget(self.hasher().hash_one(key), key),
-            None => false,
-        }
+        self.engine.forget(key)
     }
 }
 

@@ -5,11 +5,12 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 
 use super::KeyedGroup;
+use std::sync::Arc;
+
 use crate::detached::Detached;
-use crate::flight::Start;
+use crate::flight::Unlink;
 use crate::receiver::Receiver;
-use crate::registry::{CallerKey, Entry, Owned};
-use crate::wait::Waiter;
+use crate::registry::Owned;
 
 impl<K, V, S> KeyedGroup<K, V, S>
 where
@@ -48,8 +49,8 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let hash = self.hasher().hash_one(&key);
-        self.register_receiver(hash, Owned(key), work)
+        let hash = self.engine.hash_one(&key);
+        Receiver::new(self.engine.do_chan(hash, Owned(key), work))
     }
 
     /// Like [`do_chan`](Self::do_chan), with a borrowed key as in [`call_ref`](Self::call_ref).
@@ -77,38 +78,8 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let hash = self.hasher().hash_one(key);
-        self.register_receiver(hash, key, work)
-    }
-
-    fn register_receiver<C, F, Fut>(&self, hash: u64, key: C, work: F) -> Receiver<V>
-    where
-        C: CallerKey<K>,
-        F: FnOnce(K) -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        let registry = self.registry();
-        match registry.join_or_start(hash, key, Start::Install) {
-            Entry::Joined {
-                flight,
-                ticket,
-                key,
-                listen,
-                ..
-            } => {
-                let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
-                drop(key);
-                Receiver::new(waiter)
-            }
-            Entry::Started { flight, key, .. } => {
-                #[cfg(feature = "tracing")]
-                self.start_trace(&flight, &key);
-                let waiter = Waiter::new(flight, registry.clone(), 0);
-                let work = waiter.make_work(move || work(key));
-                waiter.install(work);
-                Receiver::new(waiter)
-            }
-        }
+        let hash = self.engine.hash_one(key);
+        Receiver::new(self.engine.do_chan(hash, key, work))
     }
 
     /// Like [`do_chan`](Self::do_chan), but a flight this call starts is handed to `spawn` as a
@@ -149,33 +120,13 @@ where
         Fut: Future<Output = V> + Send + 'static,
         Sp: FnOnce(Detached<V>),
     {
-        let registry = self.registry();
-        let hash = self.hasher().hash_one(&key);
-        match registry.join_or_start(hash, Owned(key), Start::Detach) {
-            Entry::Joined {
-                flight,
-                ticket,
-                key,
-                listen,
-                promoted,
-            } => {
-                let task = promoted.then(|| Detached::claiming(flight.clone(), registry.clone()));
-                let waiter = Waiter::joined(flight, registry.clone(), ticket, listen);
-                drop(key);
-                if let Some(task) = task {
-                    spawn(task);
-                }
-                Receiver::new(waiter)
-            }
-            Entry::Started { flight, key, .. } => {
-                #[cfg(feature = "tracing")]
-                self.start_trace(&flight, &key);
-                let task_flight = flight.clone();
-                let waiter = Waiter::new(flight, registry.clone(), 0);
-                let work = waiter.make_work(move || work(key));
-                spawn(Detached::new(task_flight, registry.clone(), work));
-                Receiver::new(waiter)
-            }
+        let crate::engine::Detaching { waiter, task } =
+            self.engine.do_chan_detached(key, work, |registry| {
+                registry as Arc<dyn Unlink<V> + Send + Sync>
+            });
+        if let Some(task) = task {
+            spawn(Detached(task));
         }
+        Receiver::new(waiter)
     }
 }
