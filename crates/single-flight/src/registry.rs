@@ -131,7 +131,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         }
     }
 
-    fn joinable(&self, slots: &Slots<K, V>) -> usize {
+    fn joinable(&self, slots: &Slots<K, V, C>) -> usize {
         match self.max_flight_age {
             None => slots.len(),
             Some(age) => {

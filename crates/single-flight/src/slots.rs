@@ -53,7 +53,7 @@ impl<K, V, C: Carrier<V>> Slots<K, V, C> {
     }
 
     /// How many live flights `counts` accepts.
-    pub(crate) fn count(&self, counts: impl Fn(&Flight<V>) -> bool) -> usize {
+    pub(crate) fn count(&self, counts: impl Fn(&Flight<V, C>) -> bool) -> usize {
         match self {
             Self::Many(table) => table.iter().filter(|slot| counts(&slot.flight)).count(),
             Self::One(slot) => usize::from(slot.as_ref().is_some_and(|slot| counts(&slot.flight))),
