@@ -158,6 +158,55 @@
 //!   runtime.
 //! * `smol`: run on smol (redis-rs's `smol-comp`). With both features, a group built inside a
 //!   tokio runtime uses tokio, otherwise smol.
+//! * `tokio-rustls`, `smol-rustls`: TLS (`rediss://` URLs) on tokio or smol, through rustls
+//!   (redis-rs's `tokio-rustls-comp`, `smol-rustls-comp`); see [TLS](#tls).
+//!
+//! # Least privilege
+//!
+//! A group needs, on one server, the keys and channels of its namespace and the commands below;
+//! [`acl_rule`] writes the rule for a namespace. For namespace `customers`:
+//!
+//! ```text
+//! ACL SETUSER customers-app on >password resetkeys ~customers:{* resetchannels &customers:{*
+//!     -@all +evalsha +script|load +type +get +set +del +pttl +pexpire +hget +hset +hincrby
+//!     +subscribe +unsubscribe +publish +ssubscribe +sunsubscribe +spublish
+//! ```
+//!
+//! The group runs its scripts with `EVALSHA` (and `SCRIPT LOAD` when the server lost them); the
+//! scripts call `TYPE`, `GET`, `SET`, `DEL`, `PTTL`, `PEXPIRE`, `HGET`, `HSET`, `HINCRBY` and
+//! `PUBLISH` (`SPUBLISH` in a cluster) on the flight's names only; waiting processes
+//! `SUBSCRIBE`/`UNSUBSCRIBE` (`SSUBSCRIBE`/`SUNSUBSCRIBE`) the flight's channel. A cluster
+//! client also needs `+ping +cluster|slots +command|info`. Credentials go in the URL
+//! (`redis://customers-app:password@host/`).
+//!
+//! [`RedisGroup::connect`] checks the rights: it runs a script that asks the server (Redis 7+,
+//! `redis.acl_check_cmd`, which writes nothing) about every command the scripts run, then
+//! subscribes to a channel of the namespace and unsubscribes. A missing right is an `Err` of
+//! `connect` with [`ErrorKind::Permission`] naming the commands, not a fallback on every
+//! call. If rights are taken away later, each refused command is a Redis failure: the work
+//! runs here and a warning is logged (or, strict, [`ErrorKind::Permission`]).
+//!
+//! # TLS
+//!
+//! Managed Redis services speak TLS only. Enable the feature `tokio-rustls` (or `smol-rustls`
+//! on smol), redis-rs's rustls support, and connect with a `rediss://` URL:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), single_flight_redis::Error> {
+//! # use single_flight_redis::{Options, RedisGroup};
+//! let client = redis::Client::open("rediss://customers-app:password@redis.example.com:6380/")
+//!     .expect("a valid URL");
+//! let group: RedisGroup<u64, String> =
+//!     RedisGroup::connect(client, "customers", Options::new()).await?;
+//! # let _ = group; Ok(())
+//! # }
+//! ```
+//!
+//! The server's certificate is checked against the system's roots; for a private CA, build the
+//! client with `redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None,
+//! root_cert: Some(ca_pem) })` (`client_tls` for mutual TLS). rustls needs a crypto provider:
+//! enable exactly one of rustls's `ring` or `aws-lc-rs` features in the application, or
+//! install one with `rustls::crypto::CryptoProvider::install_default` before connecting.
 //!
 //! # When to use this instead of a lock or a cache
 //!
@@ -175,6 +224,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod acl;
 mod error;
 mod flight;
 mod group;
@@ -183,6 +233,7 @@ mod protocol;
 mod stats;
 mod wire;
 
+pub use crate::acl::acl_rule;
 pub use crate::error::{Error, ErrorKind};
 pub use crate::group::{RedisGroup, Role};
 pub use crate::options::{FailurePolicy, Options};

@@ -98,6 +98,18 @@ impl Names {
         }
     }
 
+    /// The names of a flight of no key: its tag `!` is outside the alphabet of [`base64`].
+    /// The rights check at connect uses them.
+    pub(crate) fn probe(&self) -> FlightNames {
+        let channel = format!("{}:{{!}}", self.namespace);
+        FlightNames {
+            lease: format!("{channel}:lease"),
+            result_prefix: format!("{channel}:result:"),
+            channel,
+            tag: "!".to_owned(),
+        }
+    }
+
     /// The `SCAN` pattern that matches every key the namespace may hold, and no other
     /// namespace's: the namespace's glob characters are escaped.
     pub(crate) fn pattern(&self) -> String {
