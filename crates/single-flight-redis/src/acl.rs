@@ -48,16 +48,20 @@ pub fn acl_rule(namespace: &str) -> Result<String, Error> {
 /// Checks at connect that the user may run what the group runs, on the namespace's names:
 /// loads and runs the probe script (it asks Redis 7+ about every command of the scripts,
 /// writing nothing), then listens on a channel of the namespace and stops.
+///
+/// Only a refusal fails: a check that times out or fails otherwise (a slow server) is logged
+/// and skipped, as connecting did not ask more of the server before; a right that is missing
+/// then shows at first use (a refused command is a logged failure, like any other).
 pub(crate) async fn check_rights(
     conn: &mut Conn,
     scripts: &Scripts,
     names: &Names,
 ) -> Result<(), Error> {
     let probe = names.probe();
-    let denied = scripts
-        .probe(conn, &probe)
-        .await
-        .map_err(|e| Error::redis("cannot run the group's scripts", e))?;
+    let denied = match scripts.probe(conn, &probe).await {
+        Ok(denied) => denied,
+        Err(e) => return undecided(Error::redis("cannot run the group's scripts", e)),
+    };
     if !denied.is_empty() {
         return Err(Error::new(
             ErrorKind::Permission,
@@ -72,7 +76,18 @@ pub(crate) async fn check_rights(
     let listened = conn.listen(&probe.channel).await;
     // Undone whatever the answer: a refused subscription leaves nothing to undo.
     let unlistened = conn.unlisten(&probe.channel).await;
-    listened
-        .and(unlistened)
-        .map_err(|e| Error::redis("cannot listen on the namespace's channels", e))
+    match listened.and(unlistened) {
+        Ok(()) => Ok(()),
+        Err(e) => undecided(Error::redis("cannot listen on the namespace's channels", e)),
+    }
+}
+
+/// A check that failed: a refusal is the answer; anything else leaves it undecided.
+#[cold]
+fn undecided(error: Error) -> Result<(), Error> {
+    if error.kind() == ErrorKind::Permission {
+        return Err(error);
+    }
+    tracing::warn!(%error, "single-flight-redis: could not check the user's rights at connect");
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::flight::{flight, Reply, Shared, Source};
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
-use crate::wire::{Conn, Dispatcher, Runtime, Scripts};
+use crate::wire::{Conn, Dispatcher, Link, Runtime, Scripts};
 
 /// How a caller got its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,6 +185,12 @@ where
         dispatcher: Dispatcher,
         options: Options,
     ) -> Self {
+        let runtime = Runtime::current();
+        let link = Arc::new(Link {
+            conn: conn.clone(),
+            runtime: runtime.clone(),
+        });
+        dispatcher.link(&link);
         Self {
             local: KeyedGroup::new(),
             shared: Arc::new(Shared {
@@ -192,7 +198,8 @@ where
                 scripts,
                 names,
                 dispatcher,
-                runtime: Runtime::current(),
+                link,
+                runtime,
                 options,
                 counters: Counters::default(),
                 outage_until: Mutex::new(None),

@@ -10,7 +10,7 @@ mod runtime;
 mod scripts;
 
 pub(crate) use conn::Conn;
-pub(crate) use dispatch::{Dispatcher, Watch};
+pub(crate) use dispatch::{Dispatcher, Link, Watch};
 pub(crate) use runtime::Runtime;
 pub(crate) use scripts::Scripts;
 
