@@ -1,6 +1,6 @@
 //! One process's flight of a key: contend for the lease, own it (run, renew, release, finish
 //! or abandon) or wait for its holder, and apply the failure policy. Decisions come from
-//! `protocol.rs`, commands from `wire/`.
+//! `protocol/`, commands from `wire/`.
 
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};

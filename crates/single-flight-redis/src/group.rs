@@ -1,5 +1,5 @@
 //! [`RedisGroup`], the public face: a local `KeyedGroup` whose one flight per key plays the
-//! protocol (`flight.rs`, decisions in `protocol.rs`) with the other processes.
+//! protocol (`flight.rs`, decisions in `protocol/`) with the other processes.
 
 use std::borrow::Borrow;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The server-side scripts of the protocol (`protocol.rs` says what each step means; the Lua is
+//! The server-side scripts of the protocol (`protocol/` says what each step means; the Lua is
 //! in `lua/`, each script prefixed with the helpers of `lua/holder.lua`). `KEYS[1]` is always
 //! the lease key, so that a cluster routes each script to the slot of the flight's hash tag;
 //! every other name a script touches (result, channel) has the same hash tag.
