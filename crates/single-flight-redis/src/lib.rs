@@ -159,7 +159,9 @@
 //! * `smol`: run on smol (redis-rs's `smol-comp`). With both features, a group built inside a
 //!   tokio runtime uses tokio, otherwise smol.
 //! * `tokio-rustls`, `smol-rustls`: TLS (`rediss://` URLs) on tokio or smol, through rustls
-//!   (redis-rs's `tokio-rustls-comp`, `smol-rustls-comp`); see [TLS](#tls).
+//!   (redis-rs's `tokio-rustls-comp`, `smol-rustls-comp`); see [TLS](#tls). redis-rs needs
+//!   the TLS of every runtime it is built with: `smol-rustls` covers tokio too, so with both
+//!   runtimes enable `smol-rustls` (`smol` with `tokio-rustls` alone does not build).
 //!
 //! # Least privilege
 //!
