@@ -88,6 +88,7 @@
 //! | the work panics | the owner's callers panic as in the core; the other processes' callers panic with a `Panicked` carrying the message |
 //! | Redis unreachable, or slower than the command timeout | default: the work runs in each process (coalesced locally), counted and logged; strict: `Err` with [`ErrorKind::Redis`]. An owner that loses Redis still serves its own callers |
 //! | a message is lost (reconnect) | the channels are subscribed again and every waiter checks Redis at once; waiters also check at least every renewal interval and when the lease would expire |
+//! | the Redis user lacks a right the group needs (ACL) | [`RedisGroup::connect`] fails with [`ErrorKind::Permission`], naming the commands; a right taken away later: each refused command is a logged failure (default: the work runs here) or [`ErrorKind::Permission`] (strict) |
 //! | a lease key without TTL (written by something else) | waiters check it with a back-off doubling from 10 ms up to the renewal interval, counted in [`Stats::leases_without_ttl`] and logged once per group, until it goes or the maximum wait ends |
 //! | another process's flight outlasts `max_wait` | default: the work runs here too; strict: `Err` with [`ErrorKind::Timeout`] |
 //! | a value over the cap | the owner's callers get it; the others run the work here (default) or get [`ErrorKind::Oversize`] |

@@ -66,7 +66,7 @@ impl Server {
             .spawn()
             .expect(MISSING);
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + HANG;
         loop {
             // Exited: the port was taken (and a PING could reach another test's server).
             if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
@@ -137,7 +137,7 @@ impl Server {
     pub fn assert_clean(&self, namespace: &str) {
         self.assert_every_key_expires(namespace);
         let pattern = format!("{namespace}:{{*");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + HANG;
         loop {
             let left = self.channels(&pattern);
             if left.is_empty() {
