@@ -38,11 +38,13 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
     let runs = Arc::new(AtomicUsize::new(0));
     let (open, gate) = tokio::sync::watch::channel(false);
     let mut handles = Vec::new();
+    // Every caller joins its group's local flight before the gate opens (`first_poll`).
+    let polled = Arc::new(AtomicUsize::new(0));
     // The owner (the first group) runs its work only once both other groups wait for it.
     for (i, group) in groups.iter().enumerate() {
         for _ in 0..5 {
             let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
-            handles.push(tokio::spawn(async move {
+            let call = async move {
                 group
                     .call_with_role(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
@@ -50,7 +52,8 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
                         format!("from-{i}")
                     })
                     .await
-            }));
+            };
+            handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
         }
         if i == 0 {
             common::until(|| runs.load(Ordering::SeqCst) == 1).await;
@@ -58,6 +61,7 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
     }
     let lease = format!("{ns}:{{{}}}:lease", tag(&1u32));
     tokio::task::block_in_place(|| server.until_lease_waiters(&lease, 2));
+    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
     open.send(true).unwrap();
     let mut results = Vec::new();
     for h in handles {

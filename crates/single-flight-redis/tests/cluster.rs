@@ -74,11 +74,13 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
     // Every owner's work ends only once the two other groups wait for it.
     let (open, gate) = tokio::sync::watch::channel(false);
     let mut handles = Vec::new();
+    // Every caller joins its group's local flight before the gate opens (`first_poll`).
+    let polled = Arc::new(AtomicUsize::new(0));
     for group in &groups {
         for (&key, runs) in keys.iter().zip(&runs) {
             for _ in 0..5 {
                 let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
-                handles.push(tokio::spawn(async move {
+                let call = async move {
                     let value = group
                         .call(key.to_string(), move |k| async move {
                             runs.fetch_add(1, Ordering::SeqCst);
@@ -88,10 +90,12 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
                         .await
                         .unwrap();
                     assert_eq!(value, format!("value of {key}"));
-                }));
+                };
+                handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
             }
         }
     }
+    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
     tokio::task::block_in_place(|| {
         for key in keys {
             let lease = format!("cluster:{{{}}}:lease", tag(&key));

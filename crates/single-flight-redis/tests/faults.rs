@@ -35,7 +35,8 @@ fn ms(n: u64) -> Duration {
 
 /// `n` callers of `group` for `key`, each running `work_ms` of work that counts in `runs`
 /// and returns `value`.
-fn herd<V>(
+/// Returns once every caller has joined its local flight (see `common::first_poll`).
+async fn herd<V>(
     group: &Group<V>,
     key: u32,
     n: usize,
@@ -46,10 +47,11 @@ fn herd<V>(
 where
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
-    (0..n)
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handles = (0..n)
         .map(|_| {
             let (group, runs, value) = (group.clone(), runs.clone(), value.clone());
-            tokio::spawn(async move {
+            let call = async move {
                 group
                     .call_with_role(key, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
@@ -57,14 +59,17 @@ where
                         value
                     })
                     .await
-            })
+            };
+            tokio::spawn(common::first_poll(call, polled.clone()))
         })
-        .collect()
+        .collect();
+    common::until(|| polled.load(Ordering::SeqCst) == n).await;
+    handles
 }
 
-/// Like [`herd`], with work that ends only once the test opens `gate` (and not before
+/// Like [`herd`] (and returning once every caller joined), with work that ends only once the test opens `gate` (and not before
 /// `min_ms`): "the owner is still running" is then a fact, not a hope about the scheduler.
-fn gated_herd<V>(
+async fn gated_herd<V>(
     group: &Group<V>,
     key: u32,
     n: usize,
@@ -76,11 +81,12 @@ fn gated_herd<V>(
 where
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
-    (0..n)
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handles = (0..n)
         .map(|_| {
             let (group, runs, value) = (group.clone(), runs.clone(), value.clone());
             let mut gate = gate.clone();
-            tokio::spawn(async move {
+            let call = async move {
                 group
                     .call_with_role(key, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
@@ -89,9 +95,12 @@ where
                         value
                     })
                     .await
-            })
+            };
+            tokio::spawn(common::first_poll(call, polled.clone()))
         })
-        .collect()
+        .collect();
+    common::until(|| polled.load(Ordering::SeqCst) == n).await;
+    handles
 }
 
 /// Waits until `n` waiting groups are registered in the lease of `key` (they will get its
@@ -134,15 +143,7 @@ async fn work_longer_than_three_leases_still_runs_once() {
     let (open, gate) = watch::channel(false);
     let mut handles = Vec::new();
     for (i, g) in groups.iter().enumerate() {
-        handles.extend(gated_herd(
-            g,
-            1,
-            10,
-            2800,
-            &gate,
-            &runs,
-            format!("from-{i}"),
-        ));
+        handles.extend(gated_herd(g, 1, 10, 2800, &gate, &runs, format!("from-{i}")).await);
         if i == 0 {
             until_runs(&runs, 1).await;
         }
@@ -212,7 +213,7 @@ async fn an_owner_paused_past_its_lease_never_touches_the_successors_lease() {
     let successor: Group<String> = group(&server, "paused", Options::new().lease(ms(30_000))).await;
     let runs = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let handles = gated_herd(&successor, 5, 3, 0, &gate, &runs, "successor".to_owned());
+    let handles = gated_herd(&successor, 5, 3, 0, &gate, &runs, "successor".to_owned()).await;
     until_runs(&runs, 1).await;
     let second_token = server.lease_token(&lease_key).unwrap();
     assert_ne!(first_token, second_token, "the successor holds a new lease");
@@ -255,9 +256,9 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
     // `a` owns, `b` waits for it (registered in its lease), then the server goes; `a`'s work
     // ends only after that.
     let (open, gate) = watch::channel(false);
-    let ha = gated_herd(&a, 9, 5, 0, &gate, &runs_a, "a".to_owned());
+    let ha = gated_herd(&a, 9, 5, 0, &gate, &runs_a, "a".to_owned()).await;
     until_runs(&runs_a, 1).await;
-    let hb = herd(&b, 9, 5, 200, &runs_b, "b".to_owned());
+    let hb = herd(&b, 9, 5, 200, &runs_b, "b".to_owned()).await;
     until_waiters(&server, namespace, 9, 1);
     server.stop();
     open.send(true).unwrap();
@@ -296,9 +297,9 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
     }
     let runs = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let mut handles = gated_herd(&a, 11, 5, 0, &gate, &runs, "again".to_owned());
+    let mut handles = gated_herd(&a, 11, 5, 0, &gate, &runs, "again".to_owned()).await;
     until_runs(&runs, 1).await;
-    handles.extend(herd(&b, 11, 5, 0, &runs, "again".to_owned()));
+    handles.extend(herd(&b, 11, 5, 0, &runs, "again".to_owned()).await);
     until_waiters(&server, namespace, 11, 1);
     open.send(true).unwrap();
     let results = join_all(handles).await;
@@ -358,9 +359,9 @@ where
     let b: Group<B> = group(&server, "wire", b_options).await;
     let (runs_a, runs_b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (open, gate) = watch::channel(false);
-    let ha = gated_herd(&a, 3, 2, 0, &gate, &runs_a, value);
+    let ha = gated_herd(&a, 3, 2, 0, &gate, &runs_a, value).await;
     until_runs(&runs_a, 1).await;
-    let hb = herd(&b, 3, 4, 10, &runs_b, own);
+    let hb = herd(&b, 3, 4, 10, &runs_b, own).await;
     until_waiters(&server, "wire", 3, 1);
     open.send(true).unwrap();
     let ra = join_all(ha).await;
@@ -435,12 +436,15 @@ async fn a_panic_reaches_the_other_processes_as_panicked() {
         }
     });
     until_runs(&started, 1).await;
+    let polled = Arc::new(AtomicUsize::new(0));
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let b = b.clone();
-            tokio::spawn(async move { b.call(3, |_| async { 0 }).await })
+            let call = async move { b.call(3, |_| async { 0 }).await };
+            tokio::spawn(common::first_poll(call, polled.clone()))
         })
         .collect();
+    common::until(|| polled.load(Ordering::SeqCst) == 4).await;
     until_waiters(&server, "panic", 3, 1);
     open.send(true).unwrap();
     let payload = owner.await.unwrap().unwrap_err();
@@ -477,7 +481,7 @@ async fn wake_up_messages_come_back_after_a_restart() {
     }
     let runs = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let ha = gated_herd(&a, 1, 1, 0, &gate, &runs, 5);
+    let ha = gated_herd(&a, 1, 1, 0, &gate, &runs, 5).await;
     until_runs(&runs, 1).await;
     let waiter = tokio::spawn({
         let b = b.clone();
@@ -517,7 +521,7 @@ async fn no_caller_waits_past_the_maximum_wait() {
     // The owner ends only after both other groups have returned: they cannot have waited for
     // it, so the maximum wait (not the owner's end) released them.
     let (open, gate) = watch::channel(false);
-    let slow = gated_herd(&owner, 4, 1, 0, &gate, &runs, "slow".to_owned());
+    let slow = gated_herd(&owner, 4, 1, 0, &gate, &runs, "slow".to_owned()).await;
     until_runs(&runs, 1).await;
 
     let (err, _) = tokio::time::timeout(

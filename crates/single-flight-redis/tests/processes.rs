@@ -18,7 +18,7 @@ const KEY: &str = "customer:42";
 /// The replica: `SF_TASKS` callers of one key, started together when the parent writes a line
 /// to its stdin (it prints `READY` once connected), for `SF_ROUNDS` rounds (default 1, a key
 /// per round, each started by a line and ended by `ROUND_DONE`), or until stdin closes.
-/// Prints `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
+/// Prints `JOINED` once every caller has joined the local flight, `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
 /// (`ERROR <kind> <unix ms>` under `SF_STRICT`, `LEFT <unix ms>` for a caller that left).
 /// Under `SF_GATE`, the work ends only once the parent writes a second line in the round
 /// (after its `SF_WORK_MS`); under `SF_LEAVE`, that line makes every caller leave instead.
@@ -75,7 +75,11 @@ fn child() {
                 })
             });
             let mut tasks = Vec::new();
-            for _ in 0..env_u64("SF_TASKS") {
+            // `JOINED` once every caller has joined the local flight (`first_poll`): the
+            // parent opens a gate only after that, so no caller comes late to a new flight.
+            let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let n = env_u64("SF_TASKS") as usize;
+            for _ in 0..n {
                 let group = group.clone();
                 let key = if round == 0 {
                     KEY.to_owned()
@@ -83,6 +87,7 @@ fn child() {
                     format!("{KEY}:{round}")
                 };
                 let (mut gate, mut left) = (line.clone(), line.clone());
+                let polled = polled.clone();
                 tasks.push(tokio::spawn(async move {
                     let call = group.call_with_role(key, move |_key| async move {
                         say(&format!("EXEC {}", std::process::id()));
@@ -92,6 +97,7 @@ fn child() {
                         }
                         format!("from-{}", std::process::id())
                     });
+                    let call = common::first_poll(call, polled);
                     let outcome = if leave {
                         let leave = async {
                             let _ = left.wait_for(|go| *go).await;
@@ -112,6 +118,8 @@ fn child() {
                     }
                 }));
             }
+            common::until(|| polled.load(std::sync::atomic::Ordering::SeqCst) == n).await;
+            say("JOINED");
             for task in tasks {
                 task.await.unwrap();
             }
@@ -250,6 +258,9 @@ fn herd_of_processes(server: &Server, namespace: &str, url: Option<String>) {
     }
     server.until_lease_waiters(&lease(namespace, KEY), processes as u64 - 1);
     for r in &mut replicas {
+        r.wait_for("JOINED");
+    }
+    for r in &mut replicas {
         r.line("open");
     }
     let outputs: Vec<String> = replicas.into_iter().map(Replica::finish).collect();
@@ -326,6 +337,9 @@ fn owner_killed_mid_work_one_process_takes_over() {
         w.go();
     }
     server.until_lease_waiters(&key, 3);
+    for w in &mut waiters {
+        w.wait_for("JOINED");
+    }
     kill_9(&owner.child);
     let killed_at = now_ms();
     let _ = owner.child.wait();
@@ -376,6 +390,8 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
     owner.wait_for("EXEC");
     waiter.go();
     server.until_lease_waiters(&lease(namespace, KEY), 1);
+    owner.wait_for("JOINED");
+    waiter.wait_for("JOINED");
     owner.line("leave");
     // Served long before the 120 s lease could expire (or the watchdog fails the test).
     waiter.wait_for("ROUND_DONE");
@@ -399,6 +415,9 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
 fn round(replicas: &mut [Replica], before_open: impl FnOnce()) -> Vec<String> {
     for r in replicas.iter_mut() {
         r.go();
+    }
+    for r in replicas.iter_mut() {
+        r.wait_for("JOINED");
     }
     before_open();
     for r in replicas.iter_mut() {

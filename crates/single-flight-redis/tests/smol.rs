@@ -33,10 +33,12 @@ fn a_herd_coalesces_across_groups_on_smol() {
         // The work lasts more than three leases, and ends only once both other groups wait.
         let open = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
+        // Every caller joins its group's local flight before the gate opens (`first_poll`).
+        let polled = Arc::new(AtomicUsize::new(0));
         for g in &groups {
             for _ in 0..5 {
                 let (g, runs, open) = (g.clone(), runs.clone(), open.clone());
-                tasks.push(smol::spawn(async move {
+                let call = async move {
                     g.call_with_role(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         smol::Timer::after(Duration::from_millis(2800)).await;
@@ -46,12 +48,16 @@ fn a_herd_coalesces_across_groups_on_smol() {
                         "v".to_owned()
                     })
                     .await
-                }));
+                };
+                tasks.push(smol::spawn(common::first_poll(call, polled.clone())));
             }
         }
         let lease = format!("smol:{{{}}}:lease", common::tag(&1u32));
         // Blocking here is fine: the tasks run on smol's global executor threads.
         server.until_lease_waiters(&lease, 2);
+        while polled.load(Ordering::SeqCst) < tasks.len() {
+            smol::Timer::after(Duration::from_millis(5)).await;
+        }
         open.store(true, Ordering::SeqCst);
         let mut roles = Vec::new();
         for t in tasks {

@@ -149,10 +149,12 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
     let runs = Arc::new(AtomicUsize::new(0));
     let (open, gate) = tokio::sync::watch::channel(false);
     let mut handles = Vec::new();
+    // Every caller joins its group's local flight before the gate opens (`first_poll`).
+    let polled = Arc::new(AtomicUsize::new(0));
     for (i, group) in groups.iter().enumerate() {
         for _ in 0..5 {
             let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
-            handles.push(tokio::spawn(async move {
+            let call = async move {
                 group
                     .call_with_role(7, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
@@ -160,7 +162,8 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
                         format!("from-{i}")
                     })
                     .await
-            }));
+            };
+            handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
         }
         if i == 0 {
             common::until(|| runs.load(Ordering::SeqCst) == 1).await;
@@ -177,6 +180,7 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
         w == Some(1)
     })
     .await;
+    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
     open.send(true).unwrap();
     let mut results = Vec::new();
     for h in handles {

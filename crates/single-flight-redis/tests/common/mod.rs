@@ -321,3 +321,22 @@ pub async fn until(mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// `future`, counting in `polled` once its first poll has returned: a `call` has then joined
+/// its group's local flight (it registers at its first poll), so a herd whose every call is
+/// counted cannot have a late caller start a second flight after the first one ended.
+pub fn first_poll<F: std::future::Future>(
+    future: F,
+    polled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl std::future::Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    let mut counted = false;
+    std::future::poll_fn(move |cx| {
+        let poll = future.as_mut().poll(cx);
+        if !counted {
+            counted = true;
+            polled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        poll
+    })
+}
