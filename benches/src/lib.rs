@@ -16,6 +16,8 @@
 //! for the method, the latest numbers and where the core spends its time.
 
 pub mod alloc;
+pub mod chart;
 pub mod floor;
 pub mod gate;
+pub mod hashers;
 pub mod peers;

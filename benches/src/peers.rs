@@ -16,6 +16,9 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use single_flight::{Group, KeyedGroup};
 use single_flight_tokio::{GroupExt, KeyedGroupExt};
 
+use crate::floor::SafeFloor;
+use crate::hashers::{Ahash, Foldhash, RowHasher, SipHash};
+
 /// A way to share the execution of work between concurrent callers of the same key.
 pub trait Coalescer: Send + Sync + 'static {
     /// The row label in the tables.
@@ -54,47 +57,50 @@ pub trait Coalescer: Send + Sync + 'static {
     }
 }
 
-/// `single_flight::KeyedGroup<u64, u64, S>` (timeouts:
-/// `single_flight_tokio::KeyedGroupExt::call_timeout`), one row per hasher `S`.
+/// `single_flight::KeyedGroup<u64, u64>` made by `KeyedGroup::new()` (timeouts:
+/// `single_flight_tokio::KeyedGroupExt::call_timeout`).
+#[derive(Debug)]
+pub struct SingleFlightKeyed(KeyedGroup<u64, u64>);
+
+/// `KeyedGroup<u64, u64, S>` made by `KeyedGroup::with_hasher`: one solo row per hasher `S`.
 #[derive(Debug)]
 pub struct SingleFlightKeyedWith<S: RowHasher>(KeyedGroup<u64, u64, S>);
 
-/// `KeyedGroup` with its default hasher (std's seeded SipHash), made by `KeyedGroup::new()`.
-pub type SingleFlightKeyed = SingleFlightKeyedWith<std::collections::hash_map::RandomState>;
-
-/// `KeyedGroup` with foldhash's seeded hasher, to show what hashing the key costs.
-pub type SingleFlightKeyedFoldhash = SingleFlightKeyedWith<foldhash::fast::RandomState>;
-
-/// A hasher measured in a `KeyedGroup` row: its row label and how the group is made.
-pub trait RowHasher: std::hash::BuildHasher + Send + Sync + Sized + 'static {
-    /// The row label in the tables.
-    const NAME: &'static str;
-
-    /// An empty group using this hasher.
-    fn group() -> KeyedGroup<u64, u64, Self>;
+/// `call` of both `KeyedGroup` rows.
+fn keyed_call<S, F, Fut>(
+    group: &KeyedGroup<u64, u64, S>,
+    key: u64,
+    work: F,
+) -> impl Future<Output = u64> + Send + '_
+where
+    S: std::hash::BuildHasher + Send + Sync,
+    F: FnOnce(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    group.call(key, work)
 }
 
-impl RowHasher for std::collections::hash_map::RandomState {
+/// `call_timeout` of both `KeyedGroup` rows.
+fn keyed_call_timeout<S, F, Fut>(
+    group: &KeyedGroup<u64, u64, S>,
+    key: u64,
+    timeout: Duration,
+    work: F,
+) -> impl Future<Output = Option<u64>> + Send + '_
+where
+    S: std::hash::BuildHasher + Send + Sync,
+    F: FnOnce(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let call = group.call_timeout(key, timeout, work);
+    async move { call.await.ok() }
+}
+
+impl Coalescer for SingleFlightKeyed {
     const NAME: &'static str = "single-flight KeyedGroup";
 
-    fn group() -> KeyedGroup<u64, u64, Self> {
-        KeyedGroup::new()
-    }
-}
-
-impl RowHasher for foldhash::fast::RandomState {
-    const NAME: &'static str = "single-flight KeyedGroup, foldhash hasher";
-
-    fn group() -> KeyedGroup<u64, u64, Self> {
-        KeyedGroup::with_hasher(Self::default())
-    }
-}
-
-impl<S: RowHasher> Coalescer for SingleFlightKeyedWith<S> {
-    const NAME: &'static str = S::NAME;
-
     fn new() -> Self {
-        Self(S::group())
+        Self(KeyedGroup::new())
     }
 
     fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
@@ -102,7 +108,7 @@ impl<S: RowHasher> Coalescer for SingleFlightKeyedWith<S> {
         F: FnOnce(u64) -> Fut + Send + 'static,
         Fut: Future<Output = u64> + Send + 'static,
     {
-        self.0.call(key, work)
+        keyed_call(&self.0, key, work)
     }
 
     fn call_timeout<F, Fut>(
@@ -115,8 +121,36 @@ impl<S: RowHasher> Coalescer for SingleFlightKeyedWith<S> {
         F: FnOnce(u64) -> Fut + Send + 'static,
         Fut: Future<Output = u64> + Send + 'static,
     {
-        let call = self.0.call_timeout(key, timeout, work);
-        async move { call.await.ok() }
+        keyed_call_timeout(&self.0, key, timeout, work)
+    }
+}
+
+impl<S: RowHasher> Coalescer for SingleFlightKeyedWith<S> {
+    const NAME: &'static str = S::KEYED;
+
+    fn new() -> Self {
+        Self(KeyedGroup::with_hasher(S::seeded()))
+    }
+
+    fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        keyed_call(&self.0, key, work)
+    }
+
+    fn call_timeout<F, Fut>(
+        &self,
+        key: u64,
+        timeout: Duration,
+        work: F,
+    ) -> impl Future<Output = Option<u64>> + Send + '_
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        keyed_call_timeout(&self.0, key, timeout, work)
     }
 }
 
@@ -152,6 +186,38 @@ impl Coalescer for SingleFlightGroup {
     {
         let call = self.0.call_timeout(timeout, move || work(key));
         async move { call.await.ok() }
+    }
+}
+
+/// `uniflight::Merger<u64, u64>` (`DashMap` of weak `async-once-cell` cells, ahash).
+///
+/// Its `execute` runs the caller's closure and boxes the future it returns for every caller, the
+/// joiners included (only the cell's initializer polls it), and it finds or inserts the cell when
+/// called, not when polled: the call is wrapped so that it registers on first poll, as the others.
+pub struct Uniflight(uniflight::Merger<u64, u64>);
+
+impl std::fmt::Debug for Uniflight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(Self::NAME)
+    }
+}
+
+impl Coalescer for Uniflight {
+    const NAME: &'static str = "uniflight 0.8.0";
+
+    fn new() -> Self {
+        Self(uniflight::Merger::new())
+    }
+
+    async fn call<F, Fut>(&self, key: u64, work: F) -> u64
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        match self.0.execute(&key, move || work(key)).await {
+            Ok(value) => value,
+            Err(panicked) => panic!("{panicked}"),
+        }
     }
 }
 
@@ -379,15 +445,62 @@ impl Coalescer for NoDedup {
     }
 }
 
+/// A hasher of the solo rows (see [`hashers`](crate::hashers)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hasher {
+    /// [`SipHash`].
+    SipHash,
+    /// [`Foldhash`].
+    Foldhash,
+    /// [`Ahash`].
+    Ahash,
+}
+
+impl Hasher {
+    /// Every hasher measured.
+    pub const ALL: [Hasher; 3] = [Hasher::SipHash, Hasher::Foldhash, Hasher::Ahash];
+
+    /// `KeyedGroup::new()`'s, that is [`hashers::Default`](crate::hashers::Default)'s.
+    pub const DEFAULT: Hasher = Hasher::SipHash;
+
+    /// A short name for command lines.
+    pub fn short(self) -> &'static str {
+        match self {
+            Hasher::SipHash => "siphash",
+            Hasher::Foldhash => "foldhash",
+            Hasher::Ahash => "ahash",
+        }
+    }
+
+    /// Runs `visit` with the hasher's type.
+    pub fn visit<V: VisitHasher>(self, visit: V) -> V::Output {
+        match self {
+            Hasher::SipHash => visit.visit::<SipHash>(),
+            Hasher::Foldhash => visit.visit::<Foldhash>(),
+            Hasher::Ahash => visit.visit::<Ahash>(),
+        }
+    }
+}
+
+/// A computation generic over the hasher, for [`Hasher::visit`].
+pub trait VisitHasher {
+    /// What it computes.
+    type Output;
+    /// Computes it with the hasher `S`.
+    fn visit<S: RowHasher>(self) -> Self::Output;
+}
+
 /// The implementations measured, as a value to iterate over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Impl {
     /// [`SingleFlightKeyed`].
     SingleFlightKeyed,
-    /// [`SingleFlightKeyedFoldhash`].
-    SingleFlightKeyedFoldhash,
+    /// [`SingleFlightKeyedWith`] the hasher: solo scenarios only.
+    KeyedWith(Hasher),
     /// [`SingleFlightGroup`].
     SingleFlightGroup,
+    /// [`Uniflight`].
+    Uniflight,
     /// [`AsyncSingleflight`].
     AsyncSingleflight,
     /// [`SingleflightAsync`].
@@ -402,16 +515,19 @@ pub enum Impl {
     SharedMap,
     /// [`NoDedup`].
     NoDedup,
-    /// [`SafeFloor`](crate::floor::SafeFloor): measured in the solo scenarios only.
-    Floor,
+    /// The [`SafeFloor`] on the hasher: solo scenarios only.
+    Floor(Hasher),
 }
 
 impl Impl {
     /// Every implementation, ours first and the floors last.
-    pub const ALL: [Impl; 11] = [
+    pub const ALL: [Impl; 16] = [
         Impl::SingleFlightKeyed,
-        Impl::SingleFlightKeyedFoldhash,
+        Impl::KeyedWith(Hasher::SipHash),
+        Impl::KeyedWith(Hasher::Foldhash),
+        Impl::KeyedWith(Hasher::Ahash),
         Impl::SingleFlightGroup,
+        Impl::Uniflight,
         Impl::AsyncSingleflight,
         Impl::SingleflightAsync,
         Impl::RsSingleflight,
@@ -419,15 +535,35 @@ impl Impl {
         Impl::OnceCellMap,
         Impl::SharedMap,
         Impl::NoDedup,
-        Impl::Floor,
+        Impl::Floor(Hasher::SipHash),
+        Impl::Floor(Hasher::Foldhash),
+        Impl::Floor(Hasher::Ahash),
     ];
+
+    /// The safe floor on `KeyedGroup::new()`'s hasher: the solo targets' reference.
+    pub const FLOOR: Impl = Impl::Floor(Hasher::DEFAULT);
 
     /// Runs `visit` with the implementation's type.
     pub fn visit<V: Visit>(self, visit: V) -> V::Output {
+        struct Keyed<V>(V);
+        impl<V: Visit> VisitHasher for Keyed<V> {
+            type Output = V::Output;
+            fn visit<S: RowHasher>(self) -> V::Output {
+                self.0.visit::<SingleFlightKeyedWith<S>>()
+            }
+        }
+        struct Floor<V>(V);
+        impl<V: Visit> VisitHasher for Floor<V> {
+            type Output = V::Output;
+            fn visit<S: RowHasher>(self) -> V::Output {
+                self.0.visit::<SafeFloor<u64, S>>()
+            }
+        }
         match self {
             Impl::SingleFlightKeyed => visit.visit::<SingleFlightKeyed>(),
-            Impl::SingleFlightKeyedFoldhash => visit.visit::<SingleFlightKeyedFoldhash>(),
+            Impl::KeyedWith(hasher) => hasher.visit(Keyed(visit)),
             Impl::SingleFlightGroup => visit.visit::<SingleFlightGroup>(),
+            Impl::Uniflight => visit.visit::<Uniflight>(),
             Impl::AsyncSingleflight => visit.visit::<AsyncSingleflight>(),
             Impl::SingleflightAsync => visit.visit::<SingleflightAsync>(),
             Impl::RsSingleflight => visit.visit::<RsSingleflight>(),
@@ -435,30 +571,41 @@ impl Impl {
             Impl::OnceCellMap => visit.visit::<OnceCellMap>(),
             Impl::SharedMap => visit.visit::<SharedMap>(),
             Impl::NoDedup => visit.visit::<NoDedup>(),
-            Impl::Floor => visit.visit::<crate::floor::SafeFloor>(),
+            Impl::Floor(hasher) => hasher.visit(Floor(visit)),
         }
     }
 
-    /// A short name for command lines (`keyed`, `group`, `moka`, ...).
-    pub fn short(self) -> &'static str {
+    /// A short name for command lines (`keyed`, `keyed-foldhash`, `floor-siphash`, `moka`, ...).
+    pub fn short(self) -> String {
         match self {
-            Impl::SingleFlightKeyed => "keyed",
-            Impl::SingleFlightKeyedFoldhash => "keyed-foldhash",
-            Impl::SingleFlightGroup => "group",
-            Impl::AsyncSingleflight => "async_singleflight",
-            Impl::SingleflightAsync => "singleflight-async",
-            Impl::RsSingleflight => "rs-singleflight",
-            Impl::Moka => "moka",
-            Impl::OnceCellMap => "oncecell",
-            Impl::SharedMap => "shared",
-            Impl::NoDedup => "nodedup",
-            Impl::Floor => "floor",
+            Impl::SingleFlightKeyed => "keyed".into(),
+            Impl::KeyedWith(hasher) => format!("keyed-{}", hasher.short()),
+            Impl::SingleFlightGroup => "group".into(),
+            Impl::Uniflight => "uniflight".into(),
+            Impl::AsyncSingleflight => "async_singleflight".into(),
+            Impl::SingleflightAsync => "singleflight-async".into(),
+            Impl::RsSingleflight => "rs-singleflight".into(),
+            Impl::Moka => "moka".into(),
+            Impl::OnceCellMap => "oncecell".into(),
+            Impl::SharedMap => "shared".into(),
+            Impl::NoDedup => "nodedup".into(),
+            Impl::Floor(hasher) => format!("floor-{}", hasher.short()),
         }
     }
 
-    /// The implementation of a [`short`](Self::short) name.
+    /// The implementation of a [`short`](Self::short) name; `floor` is [`Impl::FLOOR`].
     pub fn from_short(name: &str) -> Option<Impl> {
+        if name == "floor" {
+            return Some(Impl::FLOOR);
+        }
         Impl::ALL.into_iter().find(|imp| imp.short() == name)
+    }
+
+    /// The short names, for usage messages.
+    pub fn shorts() -> String {
+        let mut names: Vec<String> = Impl::ALL.into_iter().map(Impl::short).collect();
+        names.dedup();
+        names.join(", ")
     }
 
     /// The row label.
@@ -501,21 +648,26 @@ impl Impl {
     pub fn ours(self) -> bool {
         matches!(
             self,
-            Impl::SingleFlightKeyed | Impl::SingleFlightKeyedFoldhash | Impl::SingleFlightGroup
+            Impl::SingleFlightKeyed | Impl::KeyedWith(_) | Impl::SingleFlightGroup
         )
     }
 
-    /// Whether only its solo figures mean anything (the safe floor: it shares nothing, and
-    /// herd and spread have the no-dedup floor).
+    /// Whether only its solo figures mean anything: the safe floors (they share nothing, and
+    /// herd and spread have the no-dedup floor) and the hasher rows (the hash is a solo cost;
+    /// the default's row stands for them elsewhere).
     pub fn solo_only(self) -> bool {
-        self == Impl::Floor
+        matches!(self, Impl::Floor(_) | Impl::KeyedWith(_))
     }
 
-    /// Whether it is a published crate (not ours, not hand-rolled, not the floor).
+    /// Whether it is a published crate (not ours, not hand-rolled, not a floor).
     pub fn crate_peer(self) -> bool {
         matches!(
             self,
-            Impl::AsyncSingleflight | Impl::SingleflightAsync | Impl::RsSingleflight | Impl::Moka
+            Impl::Uniflight
+                | Impl::AsyncSingleflight
+                | Impl::SingleflightAsync
+                | Impl::RsSingleflight
+                | Impl::Moka
         )
     }
 }
@@ -579,6 +731,9 @@ mod tests {
     #[test]
     fn every_implementation_shares_one_execution_and_caches_nothing() {
         for imp in Impl::ALL {
+            if imp.solo_only() && imp.deduplicates() {
+                continue; // a hasher row: the same group as `keyed`
+            }
             let (herd, later) = imp.visit(Herd);
             let expected = if imp.deduplicates() { 1 } else { 8 };
             assert_eq!(herd, expected, "executions of {}", imp.name());
@@ -589,7 +744,22 @@ mod tests {
     #[test]
     fn short_names_round_trip() {
         for imp in Impl::ALL {
-            assert_eq!(Impl::from_short(imp.short()), Some(imp));
+            assert_eq!(Impl::from_short(&imp.short()), Some(imp));
+        }
+    }
+
+    #[test]
+    fn the_default_hasher_is_the_one_new_uses() {
+        assert_eq!(
+            std::any::type_name::<crate::hashers::Default>(),
+            Hasher::DEFAULT.visit(TypeName)
+        );
+        struct TypeName;
+        impl VisitHasher for TypeName {
+            type Output = &'static str;
+            fn visit<S: RowHasher>(self) -> &'static str {
+                std::any::type_name::<S>()
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The JSON output (a minimal writer: the benches need no serde), and the update of the
-//! generated part of `BENCHMARKS.md`.
+//! generated blocks of `BENCHMARKS.md`.
 
 use super::*;
 
@@ -105,6 +105,10 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
                         Json::Obj(vec![
                             name(r.imp),
                             ("callers", Json::Num(config.herd_callers as f64)),
+                            (
+                                "herds_per_repetition",
+                                Json::Num(config.herds_per_sample as f64),
+                            ),
                             ("ns_per_caller_median", Json::Num(median(&r.ns))),
                             ("net_ns_per_caller_median", Json::Num(median(&r.net))),
                             ("ns_per_caller", nums(&r.ns)),
@@ -187,23 +191,34 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
     Json::Obj(fields)
 }
 
-/// Replaces the generated part of the markdown file (between `BEGIN` and `END`), keeping the
-/// hand-written rest; creates the file if needed.
-pub(crate) fn write_markdown(path: &PathBuf, generated: &str) -> std::io::Result<()> {
-    let block = format!("{BEGIN}\n\n{generated}{END}\n");
-    let text = match std::fs::read_to_string(path) {
-        Ok(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(begin), Some(end)) if begin < end => {
-                let after = &old[end + END.len()..];
-                format!(
-                    "{}{block}{}",
-                    &old[..begin],
-                    after.strip_prefix('\n').unwrap_or(after)
-                )
+/// Replaces each generated block of the markdown file (between its `BEGIN` and `END` marks),
+/// keeping the hand-written rest; a block the file does not have yet is appended at its end.
+pub(crate) fn write_markdown(
+    path: &PathBuf,
+    blocks: &[(&'static str, String)],
+) -> std::io::Result<()> {
+    let mut text = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    for (name, generated) in blocks {
+        let (begin, end) = (begin_mark(name), end_mark(name));
+        let block = format!("{begin}\n\n{generated}{end}");
+        match (text.find(&begin), text.find(&end)) {
+            (Some(b), Some(e)) if b < e => text.replace_range(b..e + end.len(), &block),
+            _ => {
+                eprintln!(
+                    "compare: {} has no `{name}` block yet: appended",
+                    path.display()
+                );
+                text = format!("{}\n\n{block}\n", text.trim_end());
             }
-            _ => format!("{old}\n## Latest run\n\n{block}"),
-        },
-        Err(_) => format!("# Benchmarks\n\n## Latest run\n\n{block}"),
-    };
+        }
+    }
     std::fs::write(path, text)
+}
+
+pub(crate) fn begin_mark(name: &str) -> String {
+    format!("<!-- BEGIN GENERATED {name} by `cargo xtask bench`: do not edit by hand -->")
+}
+
+pub(crate) fn end_mark(name: &str) -> String {
+    format!("<!-- END GENERATED {name} -->")
 }
