@@ -42,7 +42,8 @@ pub(crate) struct Config {
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) impls: Vec<Impl>,
     pub(crate) reps: usize,
-    /// Target duration of one solo sample (the call count is calibrated per implementation).
+    /// Target duration of one solo sample (the call count is calibrated per implementation);
+    /// solo scenarios run [`SOLO_REPS`] times `reps` repetitions.
     pub(crate) solo_sample: Duration,
     pub(crate) herd_callers: usize,
     pub(crate) herds_per_sample: usize,
@@ -132,7 +133,9 @@ impl Config {
             scenarios,
             impls,
             reps: reps.unwrap_or(if quick { 3 } else { 15 }),
-            solo_sample: Duration::from_millis(if quick { 4 } else { 30 }),
+            // Short samples, many repetitions: a ratio is taken within each repetition, and
+            // rows close in time share the same machine noise.
+            solo_sample: Duration::from_millis(if quick { 2 } else { 10 }),
             herd_callers: 1_000,
             // Many herds per repetition: the per-joiner figure is a difference of two herds'
             // times, and only a median over many pairs holds still on a shared machine.

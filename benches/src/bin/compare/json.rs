@@ -1,5 +1,4 @@
-//! The JSON output (a minimal writer: the benches need no serde), and the update of the
-//! generated blocks of `BENCHMARKS.md`.
+//! The JSON output (a minimal writer: the benches need no serde).
 
 use super::*;
 
@@ -189,36 +188,4 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
         ),
     ));
     Json::Obj(fields)
-}
-
-/// Replaces each generated block of the markdown file (between its `BEGIN` and `END` marks),
-/// keeping the hand-written rest; a block the file does not have yet is appended at its end.
-pub(crate) fn write_markdown(
-    path: &PathBuf,
-    blocks: &[(&'static str, String)],
-) -> std::io::Result<()> {
-    let mut text = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    for (name, generated) in blocks {
-        let (begin, end) = (begin_mark(name), end_mark(name));
-        let block = format!("{begin}\n\n{generated}{end}");
-        match (text.find(&begin), text.find(&end)) {
-            (Some(b), Some(e)) if b < e => text.replace_range(b..e + end.len(), &block),
-            _ => {
-                eprintln!(
-                    "compare: {} has no `{name}` block yet: appended",
-                    path.display()
-                );
-                text = format!("{}\n\n{block}\n", text.trim_end());
-            }
-        }
-    }
-    std::fs::write(path, text)
-}
-
-pub(crate) fn begin_mark(name: &str) -> String {
-    format!("<!-- BEGIN GENERATED {name} by `cargo xtask bench`: do not edit by hand -->")
-}
-
-pub(crate) fn end_mark(name: &str) -> String {
-    format!("<!-- END GENERATED {name} -->")
 }

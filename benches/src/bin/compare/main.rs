@@ -7,13 +7,15 @@
 use std::fmt::{self, Write as _};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use single_flight_benches::alloc::{self, CountingAlloc};
 use single_flight_benches::gate::{arrive, Countdown};
+use single_flight_benches::machine::{load_average, Machine};
+use single_flight_benches::markdown::write_markdown;
 use single_flight_benches::peers::{Coalescer, Impl, Visit};
 use tokio::runtime::Runtime;
 

@@ -39,71 +39,6 @@ pub(crate) struct Results {
     pub(crate) timeouts: Option<Vec<TimeoutRow>>,
 }
 
-#[derive(Debug)]
-pub(crate) struct Machine {
-    pub(crate) date: String,
-    pub(crate) cpus: usize,
-    pub(crate) cpu_model: String,
-    pub(crate) rustc: String,
-    /// `/proc/loadavg`'s one-minute figure when the run started.
-    pub(crate) load_before: String,
-}
-
-impl Machine {
-    pub(crate) fn probe() -> Machine {
-        let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .arg("-V")
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_else(|| "unknown (`rustc -V` failed)".into());
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find(|line| line.starts_with("model name"))
-                    .and_then(|line| line.split(':').nth(1))
-                    .map(|model| model.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        Machine {
-            load_before: load_average(),
-            date: today(),
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            cpu_model,
-            rustc,
-        }
-    }
-}
-
-/// The one-minute load average (`?` where `/proc/loadavg` is missing): a busy machine (other
-/// builds running) makes every timing noisier.
-pub(crate) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Today's date (UTC) as `YYYY-MM-DD`, from the days since the epoch (Howard Hinnant's
-/// `civil_from_days`).
-pub(crate) fn today() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// One target, as measured.
 #[derive(Debug)]
 pub(crate) struct Target {
@@ -120,49 +55,55 @@ pub(crate) fn row<R>(rows: &[R], imp: Impl, get: impl Fn(&R) -> Impl) -> Option<
 pub(crate) fn targets(results: &Results, config: &Config) -> Vec<Target> {
     let mut out = Vec::new();
     if let Some(solo) = &results.solo {
-        let ns = |imp| row(solo, imp, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
-        let allocs = |imp| row(solo, imp, |r| r.imp).map_or(f64::NAN, |r| r.allocs_per_call);
-        let keyed = ns(Impl::SingleFlightKeyed);
-        let group = ns(Impl::SingleFlightGroup);
+        let get = |imp| row(solo, imp, |r| r.imp);
+        let allocs = |imp| get(imp).map_or(f64::NAN, |r| r.allocs_per_call);
+        let ratio = |a, b| match (get(a), get(b)) {
+            (Some(a), Some(b)) => ratio(a, b),
+            _ => f64::NAN,
+        };
         // The floor on the hasher `KeyedGroup::new()` uses: the ratio is then the registry's
         // cost, not the hasher's.
-        let floor = ns(Impl::FLOOR);
-        for (name, ns, goal) in [
+        for (name, imp, goal) in [
             (
                 "solo KeyedGroup vs the safe floor (same hasher)",
-                keyed,
+                Impl::SingleFlightKeyed,
                 1.3,
             ),
-            ("solo Group vs the safe floor", group, 1.1),
+            ("solo Group vs the safe floor", Impl::SingleFlightGroup, 1.1),
         ] {
+            let r = ratio(imp, Impl::FLOOR);
             out.push(Target {
                 name,
                 goal: format!("<= {goal}x"),
-                measured: format!("{:.2}x ({ns:.1} vs {floor:.1} ns)", ns / floor),
-                met: ns / floor <= goal,
+                measured: format!("{r:.2}x"),
+                met: r <= goal,
             });
         }
+        // The fastest peer by its ratio to KeyedGroup, repetition by repetition.
         let fastest = |filter: fn(Impl) -> bool| {
             solo.iter()
                 .filter(|r| filter(r.imp))
-                .map(|r| (median(&r.ns), r.imp))
+                .map(|r| (ratio(r.imp, Impl::SingleFlightKeyed), r.imp))
                 .min_by(|a, b| a.0.total_cmp(&b.0))
         };
-        if let Some((peer_ns, peer)) = fastest(Impl::crate_peer) {
-            out.push(Target {
-                name: "solo KeyedGroup vs the fastest crate peer",
-                goal: ">= 2x faster".into(),
-                measured: format!("{:.2}x ({}: {peer_ns:.1} ns)", peer_ns / keyed, peer.name()),
-                met: peer_ns / keyed >= 2.0,
-            });
-        }
-        if let Some((peer_ns, peer)) = fastest(|imp| imp.deduplicates() && !imp.ours()) {
-            out.push(Target {
-                name: "solo KeyedGroup vs the fastest peer incl. hand-rolled",
-                goal: ">= 2x faster".into(),
-                measured: format!("{:.2}x ({}: {peer_ns:.1} ns)", peer_ns / keyed, peer.name()),
-                met: peer_ns / keyed >= 2.0,
-            });
+        for (name, filter) in [
+            (
+                "solo KeyedGroup vs the fastest crate peer",
+                Impl::crate_peer as fn(Impl) -> bool,
+            ),
+            (
+                "solo KeyedGroup vs the fastest peer incl. hand-rolled",
+                |imp: Impl| imp.deduplicates() && !imp.ours(),
+            ),
+        ] {
+            if let Some((r, peer)) = fastest(filter) {
+                out.push(Target {
+                    name,
+                    goal: ">= 2x faster".into(),
+                    measured: format!("{r:.2}x ({})", peer.name()),
+                    met: r >= 2.0,
+                });
+            }
         }
         let worst = allocs(Impl::SingleFlightKeyed).max(allocs(Impl::SingleFlightGroup));
         out.push(Target {
@@ -268,9 +209,15 @@ pub(crate) fn yes(met: bool) -> &'static str {
     }
 }
 
-pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow]) {
-    let ns_of = |imp| row(rows, imp, |r| r.imp).map_or(f64::NAN, |r| median(&r.ns));
-    let ours = ns_of(Impl::SingleFlightKeyed);
+pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow], solo_sample: Duration) {
+    let ratio_to = |r: &SoloRow, imp| row(rows, imp, |r| r.imp).map_or(f64::NAN, |b| ratio(r, b));
+    let _ = writeln!(
+        md,
+        "{} repetitions of about {} ms per row, round-robin; ns/call is the median repetition, \
+         a × column the median of the ratios within each repetition.\n",
+        rows.first().map_or(0, |r| r.ns.len()),
+        solo_sample.as_millis(),
+    );
     md.push_str(
         "| implementation | ns/call | min–max | allocations/call | × KeyedGroup | × safe floor, same hasher |\n",
     );
@@ -282,9 +229,9 @@ pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow]) {
         // Our rows against the floor on their own hasher; the others have no such floor.
         let floor = match r.imp {
             Impl::SingleFlightKeyed | Impl::SingleFlightGroup => {
-                format!("{:.2}", ns / ns_of(Impl::FLOOR))
+                format!("{:.2}", ratio_to(r, Impl::FLOOR))
             }
-            Impl::KeyedWith(hasher) => format!("{:.2}", ns / ns_of(Impl::Floor(hasher))),
+            Impl::KeyedWith(hasher) => format!("{:.2}", ratio_to(r, Impl::Floor(hasher))),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -292,7 +239,7 @@ pub(crate) fn solo_table(md: &mut String, rows: &[SoloRow]) {
             "| {} | {ns:.1} | {min:.1}–{max:.1} | {:.2} | {:.2} | {floor} |",
             r.imp.name(),
             r.allocs_per_call,
-            ns / ours,
+            ratio_to(r, Impl::SingleFlightKeyed),
         );
     }
 }
@@ -342,11 +289,11 @@ pub(crate) fn markdown(
     }
     block("targets", std::mem::take(&mut md));
     if let Some(rows) = &results.solo {
-        solo_table(&mut md, rows);
+        solo_table(&mut md, rows, config.solo_sample);
         block("solo", std::mem::take(&mut md));
     }
     if let Some(rows) = &results.single_thread {
-        solo_table(&mut md, rows);
+        solo_table(&mut md, rows, config.solo_sample);
         block("single-thread", std::mem::take(&mut md));
     }
     if let Some(rows) = &results.herd {

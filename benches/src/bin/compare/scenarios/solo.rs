@@ -19,6 +19,9 @@ pub(crate) struct SoloSample {
 
 pub(crate) const SOLO_WARMUP: u64 = 1_000;
 
+/// Solo scenarios run this many times `--reps` repetitions (their samples are short).
+pub(crate) const SOLO_REPS: usize = 3;
+
 impl Visit for Solo<'_> {
     type Output = SoloSample;
 
@@ -51,7 +54,7 @@ impl Visit for Solo<'_> {
 pub(crate) struct SoloRow {
     pub(crate) imp: Impl,
     pub(crate) calls: u64,
-    /// ns/call, one per repetition.
+    /// ns/call, one per repetition (the same repetitions in every row).
     pub(crate) ns: Vec<f64>,
     pub(crate) allocs_per_call: f64,
 }
@@ -78,12 +81,9 @@ pub(crate) fn run_solo(config: &Config, rt: &Runtime, label: &str) -> Vec<SoloRo
             }
         })
         .collect();
-    for rep in 0..config.reps {
-        progress(format_args!(
-            "{label}: repetition {}/{}",
-            rep + 1,
-            config.reps
-        ));
+    let reps = config.reps * SOLO_REPS;
+    for rep in 0..reps {
+        progress(format_args!("{label}: repetition {}/{reps}", rep + 1));
         for row in &mut rows {
             let sample = row.imp.visit(Solo {
                 rt,
@@ -104,4 +104,11 @@ pub(crate) fn run_solo(config: &Config, rt: &Runtime, label: &str) -> Vec<SoloRo
         row.allocs_per_call = sample.allocs as f64 / calls as f64;
     }
     rows
+}
+
+/// The median over the repetitions of `a`'s time over `b`'s in the same repetition: a ratio of
+/// rows measured close together, steadier than the ratio of their medians on a busy machine.
+pub(crate) fn ratio(a: &SoloRow, b: &SoloRow) -> f64 {
+    let ratios: Vec<f64> = a.ns.iter().zip(&b.ns).map(|(a, b)| a / b).collect();
+    median(&ratios)
 }
