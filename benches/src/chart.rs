@@ -36,6 +36,9 @@ pub struct Bars<'a> {
     pub reference: Option<(String, f64)>,
     /// A logarithmic value axis (for values that span orders of magnitude).
     pub log: bool,
+    /// Where a linear axis ends: longer bars stop there, their label says how long they are
+    /// (one outlier would otherwise squash every other bar to a sliver).
+    pub cap: Option<f64>,
 }
 
 /// One line of a [`Lines`] chart: its legend and its points, in x order.
@@ -75,6 +78,7 @@ pub fn bars(path: &Path, chart: &Bars<'_>) -> Result<(), String> {
         .chain(chart.reference.iter().map(|(_, value)| *value))
         .filter(|value| value.is_finite())
         .fold(0.0, f64::max);
+    let max = chart.cap.map_or(max, |cap| max.min(cap));
     let (lo, hi) = if chart.log {
         let min = chart
             .bars
@@ -82,9 +86,10 @@ pub fn bars(path: &Path, chart: &Bars<'_>) -> Result<(), String> {
             .map(|bar| bar.value)
             .filter(|value| *value > 0.0)
             .fold(f64::INFINITY, f64::min);
-        // Whole decades, so that the axis reads 1, 10, 100, ...
+        // Whole decades, so that the axis reads 1, 10, 100, ..., starting a decade below the
+        // shortest bar so that it shows.
         (
-            10f64.powf(min.min(1.0).log10().floor()),
+            10f64.powf((min / 10.0).log10().floor()),
             10f64.powf((max * 1.5).log10().ceil()),
         )
     } else {
@@ -119,7 +124,8 @@ where
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(330)
-        .build_cartesian_2d(x, (0..rows).into_segmented())
+        // Integer ranges are inclusive in plotters: `rows` values, `rows` segments.
+        .build_cartesian_2d(x, (0..rows.max(1) - 1).into_segmented())
         .map_err(error)?;
     let row_label = |value: &SegmentValue<usize>| match value {
         // Row 0 at the top: the y axis counts from the bottom.
@@ -135,14 +141,15 @@ where
         .axis_desc_style((FONT, 14))
         .draw()
         .map_err(error)?;
-    let start = area.x_range().start;
+    let (start, end) = (area.x_range().start, area.x_range().end);
+    let shown = |bar: &Bar| bar.value.min(end);
     area.draw_series(chart.bars.iter().enumerate().map(|(i, bar)| {
         let row = rows - 1 - i;
         let colour = if bar.ours { ACCENT } else { PEER };
         let mut rect = Rectangle::new(
             [
                 (start, SegmentValue::Exact(row)),
-                (bar.value, SegmentValue::Exact(row + 1)),
+                (shown(bar), SegmentValue::Exact(row + 1)),
             ],
             colour.filled(),
         );
@@ -151,10 +158,16 @@ where
     }))
     .map_err(error)?;
     area.draw_series(chart.bars.iter().enumerate().map(|(i, bar)| {
+        // A capped bar's label goes inside its end, in white, with an arrow.
+        let (text, colour, anchor) = if bar.value > end {
+            (format!("{} →  ", number(bar.value)), WHITE, end * 0.85)
+        } else {
+            (format!(" {}", number(bar.value)), BLACK, bar.value)
+        };
         Text::new(
-            format!(" {}", number(bar.value)),
-            (bar.value, SegmentValue::CenterOf(rows - 1 - i)),
-            (FONT, 12).into_font().color(&BLACK),
+            text,
+            (anchor, SegmentValue::CenterOf(rows - 1 - i)),
+            (FONT, 12).into_font().color(&colour),
         )
     }))
     .map_err(error)?;

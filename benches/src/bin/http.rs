@@ -320,10 +320,14 @@ async fn throughput(title: &str, requests: usize, make: MakeRequest) -> Vec<Row>
 /// `--write`: the tables into the `http` block of `BENCHMARKS.md`, the herd's figures as JSON
 /// and its CPU chart into `benches/results`.
 fn write_results(rows: &[Row], machine: &str) -> Result<(), String> {
-    let report = REPORT
+    // The report without its title: BENCHMARKS.md's section has its own.
+    let report: String = REPORT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
+        .lines()
+        .skip_while(|line| line.starts_with("## ") || line.is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
     let md = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"));
     markdown::write_markdown(md, &[("http", format!("{machine}\n\n{report}"))])
         .map_err(|err| format!("{}: {err}", md.display()))?;
@@ -358,6 +362,7 @@ fn write_results(rows: &[Row], machine: &str) -> Result<(), String> {
             .collect(),
         reference: None,
         log: false,
+        cap: None,
     };
     chart::bars(&dir.join("http-cpu.svg"), &chart)?;
     eprintln!(

@@ -26,6 +26,8 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
                 .collect(),
             reference: floor.map(|ns| (Impl::FLOOR.name().to_owned(), ns)),
             log: false,
+            // moka's ~30x would leave the rest as slivers: the axis ends at 5x the floor.
+            cap: floor.map(|ns| ns * 5.0),
         };
         written.push(write(dir, "solo.svg", &chart)?);
     }
@@ -43,8 +45,27 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
                 .collect(),
             reference: None,
             log: true,
+            cap: None,
         };
         written.push(write(dir, "herd-executions.svg", &chart)?);
+    }
+    if let Some(rows) = &results.timeouts {
+        let chart = Bars {
+            title: "Herd of 1,000 where every other caller, the starter first, times out",
+            unit: "executions per herd (mean; log scale; 1 is the goal)",
+            bars: rows
+                .iter()
+                .map(|r| Bar {
+                    label: r.imp.name().into(),
+                    value: mean(r.samples.iter().map(|s| s.executions)),
+                    ours: r.imp.ours(),
+                })
+                .collect(),
+            reference: None,
+            log: true,
+            cap: None,
+        };
+        written.push(write(dir, "timeouts-executions.svg", &chart)?);
     }
     Ok(written)
 }
