@@ -55,6 +55,12 @@ pub struct SafeFloor<K, S> {
     table: Mutex<Table<K>>,
 }
 
+impl<K: Hash + Eq, S: RowHasher> Default for SafeFloor<K, S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K: Hash + Eq, S: RowHasher> SafeFloor<K, S> {
     /// An empty registry with a freshly seeded hasher.
     pub fn new() -> Self {
