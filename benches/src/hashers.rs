@@ -19,7 +19,7 @@ pub trait RowHasher: BuildHasher + Send + Sync + Sized + 'static {
     fn seeded() -> Self;
 }
 
-/// std's `RandomState`: SipHash-1-3 keyed with 128 random bits per process.
+/// std's `RandomState`: SipHash-1-3 keyed with 128 random bits drawn once per thread.
 pub type SipHash = std::collections::hash_map::RandomState;
 
 /// foldhash's fast hasher: a folded multiply, a random per-process seed mixed per instance.

@@ -32,7 +32,7 @@ use crate::stats::GroupStats;
 /// # Hasher
 ///
 /// Each call hashes its key once. The default is std's [`RandomState`]: SipHash-1-3 keyed with
-/// 128 random bits drawn from the operating system once per process (each `RandomState` then
+/// 128 random bits drawn from the operating system once per thread (each `RandomState` then
 /// varies them). Keys often come from untrusted input (request paths, user names, tenant ids),
 /// and every flight in the registry is a live entry an attacker can keep there by holding
 /// requests open: keys that collide would make every call probe a long chain under the group's
