@@ -70,6 +70,7 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
                     Json::Obj(vec![
                         name(r.imp),
                         ("ns_per_call_median", Json::Num(median(&r.ns))),
+                        ("ns_per_call_best", Json::Num(best(r))),
                         ("ns_per_call", nums(&r.ns)),
                         ("calls_per_sample", Json::Num(r.calls as f64)),
                         ("allocations_per_call", Json::Num(r.allocs_per_call)),
