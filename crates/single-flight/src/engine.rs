@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::call::{Call, Registered};
-use crate::detached::{DetachedFlight, UnlinkRef};
+use crate::detached::{DetachedFlight, LifecycleRef};
 use crate::flight::{Boxes, Carrier, Start};
 use crate::outcome::Outcome;
 use crate::registry::{CallerKey, Entry, Owned, Registry};
@@ -27,7 +27,7 @@ pub(crate) struct Detaching<K, V, C, R>
 where
     V: Clone + Send + 'static,
     C: Carrier<V>,
-    R: UnlinkRef<V, C>,
+    R: LifecycleRef<V, C>,
 {
     pub(crate) waiter: GroupWaiter<K, V, C>,
     pub(crate) task: Option<DetachedFlight<V, C, R>>,
@@ -181,7 +181,7 @@ where
         C: Boxes<Fut>,
     {
         let registry: &Registry<K, V, C> = self.registry();
-        match registry.join_or_start(hash, key, Start::Poll) {
+        match registry.enter(hash, key, Start::Poll) {
             Entry::Joined {
                 flight,
                 ticket,
@@ -223,7 +223,7 @@ where
         C: Boxes<Fut>,
     {
         let registry = self.registry();
-        match registry.join_or_start(hash, key, Start::Install) {
+        match registry.enter(hash, key, Start::Install) {
             Entry::Joined {
                 flight,
                 ticket,
@@ -259,11 +259,11 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
-        R: UnlinkRef<V, C>,
+        R: LifecycleRef<V, C>,
     {
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
-        match registry.join_or_start(hash, Owned(key), Start::Detach) {
+        match registry.enter(hash, Owned(key), Start::Detach) {
             Entry::Joined {
                 flight,
                 ticket,

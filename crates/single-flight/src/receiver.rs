@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::flight::{Flight, Unlink};
+use crate::flight::{Flight, Lifecycle};
 use crate::outcome::Outcome;
 use crate::wait::Waiter;
 
@@ -58,7 +58,7 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R>) -> Self
     where
         R: Deref + Send + Sync + 'static,
-        R::Target: Unlink<V> + Sized + Sync,
+        R::Target: Lifecycle<V> + Sized + Sync,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.

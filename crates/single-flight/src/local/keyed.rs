@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::detached::{Detached, LocalUnlink};
+use super::detached::{Detached, LocalLifecycle};
 use super::receiver::Receiver;
 use crate::call::{value, MapOutcome};
 use crate::engine::{Engine, HasherCell};
@@ -356,7 +356,7 @@ where
     {
         let crate::engine::Detaching { waiter, task } =
             self.engine
-                .do_chan_detached(key, work, |registry| registry as LocalUnlink<V>);
+                .do_chan_detached(key, work, |registry| registry as LocalLifecycle<V>);
         if let Some(task) = task {
             spawn(Detached(task));
         }

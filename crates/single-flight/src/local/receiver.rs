@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::flight::{Flight, Local, Unlink};
+use crate::flight::{Flight, Lifecycle, Local};
 use crate::outcome::Outcome;
 use crate::wait::Waiter;
 
@@ -53,7 +53,7 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R, Local>) -> Self
     where
         R: Deref + 'static,
-        R::Target: Unlink<V, Local> + Sized,
+        R::Target: Lifecycle<V, Local> + Sized,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.
