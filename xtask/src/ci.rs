@@ -88,7 +88,18 @@ impl Step {
             Step::Test => {
                 cargo(&["test", "--workspace"])?;
                 // The span tree of the `tracing` feature (crates/single-flight/tests/tracing.rs).
-                cargo(&["test", "-p", "single-flight", "--features", "tracing"])
+                cargo(&["test", "-p", "single-flight", "--features", "tracing"])?;
+                // Redis over TLS (crates/single-flight-redis/tests/tls.rs): its certificate
+                // maker and rustls build only under this feature, not in every `cargo test`.
+                cargo(&[
+                    "test",
+                    "-p",
+                    "single-flight-redis",
+                    "--features",
+                    "tls-test",
+                    "--test",
+                    "tls",
+                ])
             }
             Step::Doc => {
                 let mut cmd = util::cargo(["doc", "--workspace", "--no-deps"]);

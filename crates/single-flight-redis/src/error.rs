@@ -24,6 +24,10 @@ pub enum ErrorKind {
     Encode,
     /// The server lacks something the group needs (sharded pub/sub in a cluster: Redis 7+).
     Unsupported,
+    /// The Redis user may not run a command the group needs on the namespace's keys or
+    /// channels (an ACL refused it: `NOPERM`). [`acl_rule`](crate::acl_rule) gives the rule
+    /// it needs.
+    Permission,
 }
 
 /// The error of a [`RedisGroup`](crate::RedisGroup) call under
@@ -58,9 +62,17 @@ impl Error {
         }
     }
 
+    /// A Redis client's error: [`ErrorKind::Permission`] if an ACL refused the command,
+    /// else [`ErrorKind::Redis`].
     pub(crate) fn redis(context: &str, error: redis::RedisError) -> Self {
+        let refused = error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+            || error.code() == Some("NOPERM");
         Self {
-            kind: ErrorKind::Redis,
+            kind: if refused {
+                ErrorKind::Permission
+            } else {
+                ErrorKind::Redis
+            },
             message: format!("{context}: {error}").into(),
             source: Some(Arc::new(error)),
         }

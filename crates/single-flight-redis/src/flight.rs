@@ -1,6 +1,6 @@
 //! One process's flight of a key: contend for the lease, own it (run, renew, release, finish
 //! or abandon) or wait for its holder, and apply the failure policy. Decisions come from
-//! `protocol.rs`, commands from `wire/`.
+//! `protocol/`, commands from `wire/`.
 
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(crate) scripts: Scripts,
     pub(crate) names: Names,
     pub(crate) dispatcher: Dispatcher,
+    /// Lent (weakly) to the dispatcher, to undo subscriptions nobody wants: kept alive here.
+    #[allow(dead_code)]
+    pub(crate) link: Arc<crate::wire::Link>,
     pub(crate) runtime: Runtime,
     pub(crate) options: Options,
     pub(crate) counters: Counters,
@@ -156,6 +159,7 @@ async fn coordinate<V: DeserializeOwned>(
         loop {
             let seen = watch.generation();
             if let Some(bytes) = watch.finished(&awaited) {
+                bump(&shared.counters.ends_by_message);
                 return decoded(shared, &bytes);
             }
             let check = shared
@@ -168,6 +172,7 @@ async fn coordinate<V: DeserializeOwned>(
                         .await
                 })
                 .await?;
+            bump(&shared.counters.checks);
             let lease = match protocol::after_check(check) {
                 Next::Decode(bytes) => return decoded(shared, &bytes),
                 Next::Wait(lease) => lease,

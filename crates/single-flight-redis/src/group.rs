@@ -1,5 +1,5 @@
 //! [`RedisGroup`], the public face: a local `KeyedGroup` whose one flight per key plays the
-//! protocol (`flight.rs`, decisions in `protocol.rs`) with the other processes.
+//! protocol (`flight.rs`, decisions in `protocol/`) with the other processes.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -17,7 +17,7 @@ use crate::flight::{flight, Reply, Shared, Source};
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
-use crate::wire::{Conn, Dispatcher, Runtime, Scripts};
+use crate::wire::{Conn, Dispatcher, Link, Runtime, Scripts};
 
 /// How a caller got its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,7 +96,11 @@ where
     /// # Errors
     ///
     /// [`ErrorKind::Namespace`] if `namespace` is empty or has a brace (the hash tag's
-    /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached.
+    /// delimiters); [`ErrorKind::Redis`] if the server cannot be reached or does not answer
+    /// within [`Options::redis_timeout`]; [`ErrorKind::Permission`] if the connection's user
+    /// lacks a right the group needs ([`acl_rule`](crate::acl_rule)): `connect` checks them
+    /// (on Redis 7+ every command, on Redis 6 the scripts and the channels), so that a
+    /// missing right is not a fallback on every call.
     ///
     /// # Panics
     ///
@@ -112,10 +116,12 @@ where
     ) -> Result<Self, Error> {
         let names = names(namespace)?;
         let dispatcher = Dispatcher::new();
-        let conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
+        let mut conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
             .await
             .map_err(|e| Error::redis("cannot connect to Redis", e))?;
-        Ok(Self::start(conn, names, dispatcher, options))
+        let scripts = Scripts::new();
+        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
+        Ok(Self::start(conn, scripts, names, dispatcher, options))
     }
 
     /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3.
@@ -167,18 +173,33 @@ where
                  single-flight-redis needs it in a cluster",
             ));
         }
-        Ok(Self::start(conn, names, dispatcher, options))
+        let scripts = Scripts::new();
+        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
+        Ok(Self::start(conn, scripts, names, dispatcher, options))
     }
 
-    fn start(conn: Conn, names: Names, dispatcher: Dispatcher, options: Options) -> Self {
+    fn start(
+        conn: Conn,
+        scripts: Scripts,
+        names: Names,
+        dispatcher: Dispatcher,
+        options: Options,
+    ) -> Self {
+        let runtime = Runtime::current();
+        let link = Arc::new(Link {
+            conn: conn.clone(),
+            runtime: runtime.clone(),
+        });
+        dispatcher.link(&link);
         Self {
             local: KeyedGroup::new(),
             shared: Arc::new(Shared {
                 conn,
-                scripts: Scripts::new(),
+                scripts,
                 names,
                 dispatcher,
-                runtime: Runtime::current(),
+                link,
+                runtime,
                 options,
                 counters: Counters::default(),
                 outage_until: Mutex::new(None),
@@ -365,7 +386,7 @@ where
     }
 }
 
-fn names(namespace: &str) -> Result<Names, Error> {
+pub(crate) fn names(namespace: &str) -> Result<Names, Error> {
     Names::new(namespace).ok_or_else(|| {
         Error::new(
             ErrorKind::Namespace,

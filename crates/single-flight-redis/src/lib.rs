@@ -88,6 +88,7 @@
 //! | the work panics | the owner's callers panic as in the core; the other processes' callers panic with a `Panicked` carrying the message |
 //! | Redis unreachable, or slower than the command timeout | default: the work runs in each process (coalesced locally), counted and logged; strict: `Err` with [`ErrorKind::Redis`]. An owner that loses Redis still serves its own callers |
 //! | a message is lost (reconnect) | the channels are subscribed again and every waiter checks Redis at once; waiters also check at least every renewal interval and when the lease would expire |
+//! | the Redis user lacks a right the group needs (ACL) | [`RedisGroup::connect`] fails with [`ErrorKind::Permission`], naming the commands; a right taken away later: each refused command is a logged failure (default: the work runs here) or [`ErrorKind::Permission`] (strict) |
 //! | a lease key without TTL (written by something else) | waiters check it with a back-off doubling from 10 ms up to the renewal interval, counted in [`Stats::leases_without_ttl`] and logged once per group, until it goes or the maximum wait ends |
 //! | another process's flight outlasts `max_wait` | default: the work runs here too; strict: `Err` with [`ErrorKind::Timeout`] |
 //! | a value over the cap | the owner's callers get it; the others run the work here (default) or get [`ErrorKind::Oversize`] |
@@ -158,6 +159,57 @@
 //!   runtime.
 //! * `smol`: run on smol (redis-rs's `smol-comp`). With both features, a group built inside a
 //!   tokio runtime uses tokio, otherwise smol.
+//! * `tokio-rustls`, `smol-rustls`: TLS (`rediss://` URLs) on tokio or smol, through rustls
+//!   (redis-rs's `tokio-rustls-comp`, `smol-rustls-comp`); see [TLS](#tls). redis-rs needs
+//!   the TLS of every runtime it is built with: `smol-rustls` covers tokio too, so with both
+//!   runtimes enable `smol-rustls` (`smol` with `tokio-rustls` alone does not build).
+//!
+//! # Least privilege
+//!
+//! A group needs, on one server, the keys and channels of its namespace and the commands below;
+//! [`acl_rule`] writes the rule for a namespace. For namespace `customers`:
+//!
+//! ```text
+//! ACL SETUSER customers-app on >password resetkeys ~customers:{* resetchannels &customers:{*
+//!     -@all +evalsha +script|load +type +get +set +del +pttl +pexpire +hget +hset +hincrby
+//!     +subscribe +unsubscribe +publish +ssubscribe +sunsubscribe +spublish
+//! ```
+//!
+//! The group runs its scripts with `EVALSHA` (and `SCRIPT LOAD` when the server lost them); the
+//! scripts call `TYPE`, `GET`, `SET`, `DEL`, `PTTL`, `PEXPIRE`, `HGET`, `HSET`, `HINCRBY` and
+//! `PUBLISH` (`SPUBLISH` in a cluster) on the flight's names only; waiting processes
+//! `SUBSCRIBE`/`UNSUBSCRIBE` (`SSUBSCRIBE`/`SUNSUBSCRIBE`) the flight's channel. A cluster
+//! client also needs `+ping +cluster|slots +command|info`. Credentials go in the URL
+//! (`redis://customers-app:password@host/`).
+//!
+//! [`RedisGroup::connect`] checks the rights: it runs a script that asks the server (Redis 7+,
+//! `redis.acl_check_cmd`, which writes nothing) about every command the scripts run, then
+//! subscribes to a channel of the namespace and unsubscribes. A missing right is an `Err` of
+//! `connect` with [`ErrorKind::Permission`] naming the commands, not a fallback on every
+//! call. If rights are taken away later, each refused command is a Redis failure: the work
+//! runs here and a warning is logged (or, strict, [`ErrorKind::Permission`]).
+//!
+//! # TLS
+//!
+//! Managed Redis services speak TLS only. Enable the feature `tokio-rustls` (or `smol-rustls`
+//! on smol), redis-rs's rustls support, and connect with a `rediss://` URL:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), single_flight_redis::Error> {
+//! # use single_flight_redis::{Options, RedisGroup};
+//! let client = redis::Client::open("rediss://customers-app:password@redis.example.com:6380/")
+//!     .expect("a valid URL");
+//! let group: RedisGroup<u64, String> =
+//!     RedisGroup::connect(client, "customers", Options::new()).await?;
+//! # let _ = group; Ok(())
+//! # }
+//! ```
+//!
+//! The server's certificate is checked against the system's roots; for a private CA, build the
+//! client with `redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None,
+//! root_cert: Some(ca_pem) })` (`client_tls` for mutual TLS). rustls needs a crypto provider:
+//! enable exactly one of rustls's `ring` or `aws-lc-rs` features in the application, or
+//! install one with `rustls::crypto::CryptoProvider::install_default` before connecting.
 //!
 //! # When to use this instead of a lock or a cache
 //!
@@ -175,6 +227,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod acl;
 mod error;
 mod flight;
 mod group;
@@ -183,6 +236,7 @@ mod protocol;
 mod stats;
 mod wire;
 
+pub use crate::acl::acl_rule;
 pub use crate::error::{Error, ErrorKind};
 pub use crate::group::{RedisGroup, Role};
 pub use crate::options::{FailurePolicy, Options};

@@ -60,6 +60,13 @@ counters! {
     abandoned,
     /// Owners that found their lease taken by another flight when renewing or finishing.
     lost_leases,
+    /// `CHECK`s sent by waiting flights (each after listening on the flight's channel): one
+    /// per wait, plus one per poll interval, lease expiry, abandon message or reconnection.
+    checks,
+    /// Waits that ended by the awaited flight's end message (the others that ended with a
+    /// value ended by a `CHECK`: the flight had ended before this process listened, or the
+    /// message was lost in a reconnection).
+    ends_by_message,
     /// Checks that found the lease without a TTL (written by something else): the waiter then
     /// backs off (bounded) instead of checking every few milliseconds.
     leases_without_ttl,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{tag, Server};
+use common::{tag, Server, HANG};
 use single_flight_redis::{Options, RedisGroup};
 
 fn start_cluster() -> Vec<Server> {
@@ -37,7 +37,7 @@ fn start_cluster() -> Vec<Server> {
         .expect("redis-cli (package redis-tools, installed with redis-server)");
     assert!(status.success(), "redis-cli --cluster create failed");
     // Wait until every node sees the whole cluster.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + HANG;
     for node in &nodes {
         loop {
             let mut conn = node.client().get_connection().unwrap();
@@ -57,12 +57,13 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
     let nodes = start_cluster();
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
     let mut groups = Vec::new();
+    // A 3 s lease, renewed every second: no scheduling stall of the test takes it away.
     for _ in 0..3 {
         let builder = redis::cluster::ClusterClientBuilder::new(urls.clone());
         let group: RedisGroup<String, String> = RedisGroup::connect_cluster(
             builder,
             "cluster",
-            Options::new().lease(Duration::from_millis(500)),
+            Options::new().lease(Duration::from_secs(3)),
         )
         .await
         .unwrap();
@@ -70,27 +71,44 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
     }
     let keys: [&'static str; 5] = ["ada", "grace", "edsger", "barbara", "tony"];
     let runs: Vec<Arc<AtomicUsize>> = keys.iter().map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    // Every owner's work ends only once the two other groups wait for it.
+    let (open, gate) = tokio::sync::watch::channel(false);
     let mut handles = Vec::new();
+    // Every caller joins its group's local flight before the gate opens (`first_poll`).
+    let polled = Arc::new(AtomicUsize::new(0));
     for group in &groups {
         for (&key, runs) in keys.iter().zip(&runs) {
             for _ in 0..5 {
-                let (group, runs) = (group.clone(), runs.clone());
-                handles.push(tokio::spawn(async move {
+                let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
+                let call = async move {
                     let value = group
                         .call(key.to_string(), move |k| async move {
                             runs.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            gate.wait_for(|open| *open).await.unwrap();
                             format!("value of {k}")
                         })
                         .await
                         .unwrap();
                     assert_eq!(value, format!("value of {key}"));
-                }));
+                };
+                handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
             }
         }
     }
+    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
+    tokio::task::block_in_place(|| {
+        for key in keys {
+            let lease = format!("cluster:{{{}}}:lease", tag(&key));
+            let deadline = Instant::now() + HANG;
+            while lease_waiters(&nodes, &lease) < 2 {
+                assert!(Instant::now() < deadline, "nobody waited for {key}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    open.send(true).unwrap();
     for h in handles {
-        h.await.unwrap();
+        tokio::time::timeout(HANG, h).await.expect("hung").unwrap();
     }
     for (key, runs) in keys.iter().zip(&runs) {
         assert_eq!(runs.load(Ordering::SeqCst), 1, "executions for {key}");
@@ -102,6 +120,22 @@ async fn a_herd_coalesces_on_a_three_master_cluster() {
     for node in &nodes {
         node.assert_clean("cluster");
     }
+}
+
+/// The waiting processes registered in a lease, asked of the node that holds it (the others
+/// answer `MOVED`).
+fn lease_waiters(nodes: &[Server], lease: &str) -> u64 {
+    for node in nodes {
+        let mut conn = node.client().get_connection().unwrap();
+        if let Ok(w) = redis::cmd("HGET")
+            .arg(lease)
+            .arg("w")
+            .query::<Option<u64>>(&mut conn)
+        {
+            return w.unwrap_or(0);
+        }
+    }
+    0
 }
 
 /// `total_net_output_bytes` of a node, and the size of the `INFO stats` answer that told it
@@ -224,18 +258,28 @@ async fn shared_flight(
 ) {
     let runs = Arc::new(AtomicUsize::new(0));
     let (r, v) = (runs.clone(), value.clone());
+    let (open, mut gate) = tokio::sync::watch::channel(false);
     let owner = tokio::spawn({
         let a = a.clone();
         async move {
             a.call(key, move |_| async move {
                 r.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                gate.wait_for(|open| *open).await.unwrap();
                 v
             })
             .await
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The owner's work ends once `b` listens on the flight's channel and has checked.
+    let checked = b.stats().checks;
+    let opener = tokio::spawn({
+        let b = b.clone();
+        async move {
+            common::until(|| b.stats().checks > checked).await;
+            open.send(true).unwrap();
+        }
+    });
+    let deadline = Instant::now() + HANG;
     while runs.load(Ordering::SeqCst) == 0 {
         assert!(Instant::now() < deadline, "the work never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -247,6 +291,7 @@ async fn shared_flight(
         (got.unwrap(), role),
         (value.clone(), single_flight_redis::Role::JoinedRemote)
     );
+    opener.await.unwrap();
     assert_eq!(owner.await.unwrap().unwrap(), value);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{tag, Server};
+use common::{tag, Server, HANG};
 use single_flight_redis::{ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+use tokio::sync::watch;
 
 type Group<V> = Arc<RedisGroup<u32, V>>;
 
@@ -31,11 +32,42 @@ fn ms(n: u64) -> Duration {
 
 /// Waits until `runs` reaches `n` (the owner's work has begun), up to a watchdog bound.
 async fn until_runs(runs: &AtomicUsize, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + HANG;
     while runs.load(Ordering::SeqCst) < n {
         assert!(Instant::now() < deadline, "the work never started");
         tokio::time::sleep(ms(5)).await;
     }
+}
+
+/// A gate for an owner's work, opened (from a blocking thread) once a waiting group is
+/// registered in the lease of `key`: then the owner is sure to be running when the other
+/// group asks, whatever the scheduler does.
+fn gate_until_waiting(
+    server: &Server,
+    namespace: &str,
+    key: u32,
+) -> (watch::Receiver<bool>, std::thread::JoinHandle<()>) {
+    let (open, gate) = watch::channel(false);
+    let lease = format!("{namespace}:{{{}}}:lease", tag(&key));
+    let admin = server.client();
+    let opener = std::thread::spawn(move || {
+        let mut conn = admin.get_connection().unwrap();
+        let deadline = Instant::now() + HANG;
+        loop {
+            let w: Option<u64> = redis::cmd("HGET")
+                .arg(&lease)
+                .arg("w")
+                .query(&mut conn)
+                .unwrap();
+            if w.unwrap_or(0) >= 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no group waited for {lease}");
+            std::thread::sleep(ms(5));
+        }
+        open.send(true).unwrap();
+    });
+    (gate, opener)
 }
 
 fn scan(server: &Server, pattern: &str) -> Vec<String> {
@@ -105,12 +137,13 @@ async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
         let b: Group<Flaky> = group(&server, "flaky", options).await;
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
+        let (mut gate, opener) = gate_until_waiting(&server, "flaky", 1);
         let owner = tokio::spawn({
             let a = a.clone();
             async move {
                 a.call_with_role(1, move |_| async move {
                     r.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(ms(300)).await;
+                    gate.wait_for(|open| *open).await.unwrap();
                     Flaky { ok: false }
                 })
                 .await
@@ -125,6 +158,7 @@ async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
                 Flaky { ok: false }
             })
             .await;
+        opener.join().unwrap();
         let (own, own_role) = owner.await.unwrap();
         assert_eq!(
             (own.unwrap(), own_role),
@@ -148,19 +182,40 @@ async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
     }
 }
 
-/// A herd across two groups with `options`: the owner's work takes 300 ms, the second group
-/// calls once it has begun. Answers the second group's role and the number of executions.
-async fn herd_with(server: &Server, ns: &str, options: Options) -> (Role, usize) {
+/// When the owner's work in [`herd_with`] ends.
+#[derive(Clone, Copy, PartialEq)]
+enum OwnerEnds {
+    /// Once the second group is registered in its lease (it will get the owner's value).
+    Joined,
+    /// Only after the second group's call returned (it cannot have got the owner's value).
+    After,
+}
+
+/// A herd across two groups with `options`: the owner's work runs until `ends`; the second
+/// group calls once it has begun. Answers the second group's role and the number of
+/// executions.
+async fn herd_with(server: &Server, ns: &str, options: Options, ends: OwnerEnds) -> (Role, usize) {
     let a: Group<u32> = group(server, ns, options.clone()).await;
     let b: Group<u32> = group(server, ns, options).await;
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
+    let (open, mut gate) = watch::channel(false);
+    let open = Arc::new(open);
+    let opener = (ends == OwnerEnds::Joined).then(|| {
+        // Once `b` listens on the flight's channel and has checked: it gets the value by the
+        // message even if the result is kept 0 ms.
+        let (b, open) = (b.clone(), open.clone());
+        tokio::spawn(async move {
+            common::until(|| b.stats().checks >= 1).await;
+            open.send(true).unwrap();
+        })
+    });
     let owner = tokio::spawn({
         let a = a.clone();
         async move {
             a.call(7, move |_| async move {
                 r.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(ms(300)).await;
+                gate.wait_for(|open| *open).await.unwrap();
                 1
             })
             .await
@@ -175,6 +230,10 @@ async fn herd_with(server: &Server, ns: &str, options: Options) -> (Role, usize)
         })
         .await;
     assert_eq!(value.unwrap(), 1);
+    match opener {
+        Some(opener) => opener.await.unwrap(),
+        None => open.send(true).unwrap(),
+    }
     assert_eq!(owner.await.unwrap().unwrap(), 1);
     (role, runs.load(Ordering::SeqCst))
 }
@@ -191,26 +250,29 @@ async fn duration_options_at_zero_one_ms_and_max() {
         let ns = format!("durations-{i}");
         let patient = Options::new().result_lifetime(d).lease(d.max(ms(500)));
         assert_eq!(
-            herd_with(&server, &ns, patient).await,
+            herd_with(&server, &ns, patient, OwnerEnds::Joined).await,
             (Role::JoinedRemote, 1)
         );
         server.assert_clean(&ns);
         let ns = format!("waits-{i}");
-        let (role, runs) = herd_with(&server, &ns, Options::new().max_wait(d)).await;
         if d == Duration::MAX {
-            assert_eq!((role, runs), (Role::JoinedRemote, 1));
+            let joined = herd_with(&server, &ns, Options::new().max_wait(d), OwnerEnds::Joined);
+            assert_eq!(joined.await, (Role::JoinedRemote, 1));
         } else {
-            // 0 or 1 ms is less than the owner's 300 ms of work: the policy applies.
-            assert_eq!((role, runs), (Role::StartedLocally, 2));
+            // The owner runs until this group has returned: 0 or 1 ms of waiting ended first,
+            // and the policy applied.
+            let after = herd_with(&server, &ns, Options::new().max_wait(d), OwnerEnds::After);
+            assert_eq!(after.await, (Role::StartedLocally, 2));
         }
         server.assert_clean(&ns);
         let ns = format!("others-{i}");
+        // The command timeout at least 2 s: shorter, a scheduling stall passes for an outage.
         let others = Options::new()
-            .redis_timeout(d.max(ms(200)))
+            .redis_timeout(d.max(ms(2000)))
             .outage_backoff(d)
             .renew_every(d);
         assert_eq!(
-            herd_with(&server, &ns, others).await,
+            herd_with(&server, &ns, others, OwnerEnds::Joined).await,
             (Role::JoinedRemote, 1)
         );
         server.assert_clean(&ns);
@@ -228,7 +290,7 @@ async fn an_unshared_flight_leaves_nothing_and_a_shared_one_its_result() {
     assert_eq!(scan(&server, &a.key_pattern()), Vec::<String>::new());
     // Shared: the owner leaves its result (with a TTL) for the waiter.
     assert_eq!(
-        herd_with(&server, "unshared", Options::new()).await,
+        herd_with(&server, "unshared", Options::new(), OwnerEnds::Joined).await,
         (Role::JoinedRemote, 1)
     );
     let keys = scan(&server, &a.key_pattern());

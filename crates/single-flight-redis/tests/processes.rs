@@ -10,17 +10,18 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{env_u64, is_child, lines, now_ms, spawn_child, Server};
+use common::{env_u64, is_child, lines, now_ms, spawn_child, tag, Server, HANG};
 use single_flight_redis::{FailurePolicy, Options, RedisGroup};
 
 const KEY: &str = "customer:42";
 
 /// The replica: `SF_TASKS` callers of one key, started together when the parent writes a line
 /// to its stdin (it prints `READY` once connected), for `SF_ROUNDS` rounds (default 1, a key
-/// per round, each started by a line and ended by `ROUND_DONE`).
-/// Prints `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
-/// (`ERROR <kind> <unix ms>` under `SF_STRICT`, `TIMEOUT <unix ms>` for a caller that gave up
-/// after `SF_CALLER_TIMEOUT_MS`).
+/// per round, each started by a line and ended by `ROUND_DONE`), or until stdin closes.
+/// Prints `JOINED` once every caller has joined the local flight, `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
+/// (`ERROR <kind> <unix ms>` under `SF_STRICT`, `LEFT <unix ms>` for a caller that left).
+/// Under `SF_GATE`, the work ends only once the parent writes a second line in the round
+/// (after its `SF_WORK_MS`); under `SF_LEAVE`, that line makes every caller leave instead.
 #[test]
 fn child() {
     if !is_child() {
@@ -41,7 +42,9 @@ fn child() {
         let options = Options::new()
             .lease(Duration::from_millis(env_u64("SF_LEASE_MS")))
             .max_wait(Duration::from_secs(30))
-            .redis_timeout(Duration::from_millis(300))
+            // Long enough that no scheduling stall passes for an outage (a stopped server
+            // refuses at once).
+            .redis_timeout(Duration::from_millis(2000))
             .outage_backoff(Duration::from_millis(300))
             .failure_policy(policy);
         let group: RedisGroup<String, String> =
@@ -50,34 +53,59 @@ fn child() {
                 .unwrap();
         let group = std::sync::Arc::new(group);
         let work_ms = env_u64("SF_WORK_MS");
-        let timeout = std::env::var("SF_CALLER_TIMEOUT_MS")
-            .ok()
-            .map(|ms| Duration::from_millis(ms.parse().unwrap()));
+        let gated = std::env::var_os("SF_GATE").is_some();
+        let leave = std::env::var_os("SF_LEAVE").is_some();
         let rounds = std::env::var("SF_ROUNDS").map_or(1, |r| r.parse().unwrap());
         say("READY");
         for round in 0..rounds {
             let go = tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
-                std::io::stdin().read_line(&mut line).unwrap();
+                std::io::stdin().read_line(&mut line).unwrap()
             });
-            go.await.unwrap();
+            if go.await.unwrap() == 0 {
+                break; // the parent closed stdin: no more rounds
+            }
+            // The round's second line: opens the gate, or makes the callers leave.
+            let (signal, line) = tokio::sync::watch::channel(false);
+            let second = (gated || leave).then(|| {
+                tokio::task::spawn_blocking(move || {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).unwrap();
+                    let _ = signal.send(true);
+                })
+            });
             let mut tasks = Vec::new();
-            for _ in 0..env_u64("SF_TASKS") {
+            // `JOINED` once every caller has joined the local flight (`first_poll`): the
+            // parent opens a gate only after that, so no caller comes late to a new flight.
+            let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let n = env_u64("SF_TASKS") as usize;
+            for _ in 0..n {
                 let group = group.clone();
                 let key = if round == 0 {
                     KEY.to_owned()
                 } else {
                     format!("{KEY}:{round}")
                 };
+                let (mut gate, mut left) = (line.clone(), line.clone());
+                let polled = polled.clone();
                 tasks.push(tokio::spawn(async move {
                     let call = group.call_with_role(key, move |_key| async move {
                         say(&format!("EXEC {}", std::process::id()));
                         tokio::time::sleep(Duration::from_millis(work_ms)).await;
+                        if gated {
+                            let _ = gate.wait_for(|open| *open).await;
+                        }
                         format!("from-{}", std::process::id())
                     });
-                    let outcome = match timeout {
-                        Some(t) => tokio::time::timeout(t, call).await.ok(),
-                        None => Some(call.await),
+                    let call = common::first_poll(call, polled);
+                    let outcome = if leave {
+                        let leave = async {
+                            let _ = left.wait_for(|go| *go).await;
+                            None
+                        };
+                        futures_lite::future::or(async { Some(call.await) }, leave).await
+                    } else {
+                        Some(call.await)
                     };
                     match outcome {
                         Some((Ok(value), role)) => {
@@ -86,12 +114,18 @@ fn child() {
                         Some((Err(error), _)) => {
                             say(&format!("ERROR {:?} {}", error.kind(), now_ms()))
                         }
-                        None => say(&format!("TIMEOUT {}", now_ms())),
+                        None => say(&format!("LEFT {}", now_ms())),
                     }
                 }));
             }
+            common::until(|| polled.load(std::sync::atomic::Ordering::SeqCst) == n).await;
+            say("JOINED");
             for task in tasks {
                 task.await.unwrap();
+            }
+            // Read before the next round's `go`, whoever needed it.
+            if let Some(second) = second {
+                second.await.unwrap();
             }
             say("ROUND_DONE");
         }
@@ -138,8 +172,13 @@ impl Replica {
 
     /// Starts the replica's callers (once it is `READY`).
     fn go(&mut self) {
+        self.line("go");
+    }
+
+    /// Writes a line to the replica: `go`, or a round's second line (`SF_GATE`, `SF_LEAVE`).
+    fn line(&mut self, line: &str) {
         let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
+        writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
 
@@ -154,12 +193,12 @@ impl Replica {
         replicas
     }
 
-    /// Waits (at most 20 s) for a line starting with `prefix`.
+    /// Waits (up to the watchdog bound) for a line starting with `prefix`.
     fn wait_for(&mut self, prefix: &str) -> String {
         loop {
             let line = self
                 .lines
-                .recv_timeout(Duration::from_secs(20))
+                .recv_timeout(HANG)
                 .unwrap_or_else(|_| panic!("no `{prefix}` line from the replica"));
             self.output.push_str(&line);
             self.output.push('\n');
@@ -169,8 +208,17 @@ impl Replica {
         }
     }
 
+    /// Like [`wait_for`](Self::wait_for), unless a line with `prefix` came already (while
+    /// waiting for another one).
+    fn wait_for_once(&mut self, prefix: &str) {
+        if !self.output.lines().any(|l| l.contains(prefix)) {
+            self.wait_for(prefix);
+        }
+    }
+
     /// Waits for the replica to exit successfully; returns its whole output.
     fn finish(mut self) -> String {
+        drop(self.child.stdin.take()); // no more rounds
         let status = self.child.wait().unwrap();
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.output.push_str(&line);
@@ -203,17 +251,25 @@ fn values(output: &str) -> Vec<(String, String, u64)> {
         .collect()
 }
 
-#[test]
-fn one_execution_for_a_herd_of_processes() {
-    if is_child() {
-        return;
-    }
-    let server = Server::start();
-    let namespace = "herd";
+/// `processes` replicas at `url` (the server's, or a user's), 25 callers each, one key: the
+/// owner's work ends only once every other replica is registered in its lease.
+fn herd_of_processes(server: &Server, namespace: &str, url: Option<String>) {
     let (processes, tasks) = (4, 25);
-    let mut replicas = Replica::ready(&server, namespace, processes, &env(tasks, 500, 500));
+    let mut env = env(tasks, 0, 10_000);
+    env.push(("SF_GATE", "1".into()));
+    if let Some(url) = url {
+        env.push(("SF_URL", url));
+    }
+    let mut replicas = Replica::ready(server, namespace, processes, &env);
     for r in &mut replicas {
         r.go();
+    }
+    server.until_lease_waiters(&lease(namespace, KEY), processes as u64 - 1);
+    for r in &mut replicas {
+        r.wait_for("JOINED");
+    }
+    for r in &mut replicas {
+        r.line("open");
     }
     let outputs: Vec<String> = replicas.into_iter().map(Replica::finish).collect();
     let all = outputs.concat();
@@ -232,6 +288,32 @@ fn one_execution_for_a_herd_of_processes() {
     server.assert_clean(namespace);
 }
 
+/// The lease key of `key` in `namespace`.
+fn lease(namespace: &str, key: &str) -> String {
+    format!("{namespace}:{{{}}}:lease", tag(&key))
+}
+
+#[test]
+fn one_execution_for_a_herd_of_processes() {
+    if is_child() {
+        return;
+    }
+    let server = Server::start();
+    herd_of_processes(&server, "herd", None);
+}
+
+#[test]
+fn one_execution_for_a_herd_of_processes_under_the_least_privilege_user() {
+    if is_child() {
+        return;
+    }
+    let server = Server::start();
+    let namespace = "herd-acl";
+    let rule = single_flight_redis::acl_rule(namespace).unwrap();
+    let url = server.acl_user("herd", "secret", &rule);
+    herd_of_processes(&server, namespace, Some(url));
+}
+
 fn kill_9(child: &Child) {
     let status = Command::new("kill")
         .args(["-9", &child.id().to_string()])
@@ -248,19 +330,37 @@ fn owner_killed_mid_work_one_process_takes_over() {
     let server = Server::start();
     let namespace = "sigkill";
     let lease_ms = 400;
+    let key = lease(namespace, KEY);
     // The owner: its work would take 30 s.
     let mut owner = Replica::ready(&server, namespace, 1, &env(1, 30_000, lease_ms)).remove(0);
     owner.go();
     owner.wait_for("EXEC");
-    // Three waiting replicas, whose own work (should they take over) takes 200 ms.
-    let mut waiters = Replica::ready(&server, namespace, 3, &env(10, 200, lease_ms));
+    let first = server.lease_token(&key).unwrap();
+    // Three waiting replicas; the one that takes over ends its work only once the two others
+    // wait for it (registered in its lease).
+    let mut waiter_env = env(10, 0, lease_ms);
+    waiter_env.push(("SF_GATE", "1".into()));
+    let mut waiters = Replica::ready(&server, namespace, 3, &waiter_env);
     for w in &mut waiters {
         w.go();
     }
-    thread::sleep(Duration::from_millis(300));
+    server.until_lease_waiters(&key, 3);
+    for w in &mut waiters {
+        w.wait_for("JOINED");
+    }
     kill_9(&owner.child);
     let killed_at = now_ms();
     let _ = owner.child.wait();
+    // The lease expires (its owner cannot renew it), one waiter takes it over.
+    let deadline = std::time::Instant::now() + HANG;
+    while server.lease_token(&key).is_none_or(|t| t == first) {
+        assert!(std::time::Instant::now() < deadline, "nobody took over");
+        thread::sleep(Duration::from_millis(5));
+    }
+    server.until_lease_waiters(&key, 2);
+    for w in &mut waiters {
+        w.line("open");
+    }
 
     let outputs: Vec<String> = waiters.into_iter().map(Replica::finish).collect();
     let all = outputs.concat();
@@ -270,14 +370,10 @@ fn owner_killed_mid_work_one_process_takes_over() {
     let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(distinct.len(), 1);
     let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
-    let takeover = last.saturating_sub(killed_at);
+    // Reported, not asserted: how soon depends on the lease (the design) and on the machine.
     eprintln!(
-        "takeover: every waiter served {takeover} ms after SIGKILL (lease {lease_ms} ms, work 200 ms)"
-    );
-    // Served within lease + work + a generous bound for a loaded machine.
-    assert!(
-        takeover < lease_ms + 200 + 3000,
-        "served {takeover} ms after the kill"
+        "takeover: every waiter served {} ms after SIGKILL (lease {lease_ms} ms)",
+        last.saturating_sub(killed_at)
     );
     server.assert_clean(namespace);
 }
@@ -289,51 +385,52 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
     }
     let server = Server::start();
     let namespace = "abandon";
-    // A long lease: a takeover well before it expires can only come from the release.
-    let lease_ms = 6000;
-    let mut owner_env = env(3, 30_000, lease_ms);
-    owner_env.push(("SF_CALLER_TIMEOUT_MS", "2500".into()));
-    owner_env.push(("SF_HOLD_MS", "4000".into()));
+    // A lease far longer than any wait of the test: a takeover can only come from the release.
+    let lease_ms = 120_000;
+    let mut owner_env = env(3, 600_000, lease_ms);
+    owner_env.push(("SF_LEAVE", "1".into()));
+    // The owner's process stays up after its callers left: the release, not its death, frees
+    // the lease.
+    owner_env.push(("SF_HOLD_MS", "1000".into()));
     let mut owner = Replica::ready(&server, namespace, 1, &owner_env).remove(0);
+    let mut waiter = Replica::ready(&server, namespace, 1, &env(5, 100, lease_ms)).remove(0);
     owner.go();
     owner.wait_for("EXEC");
-    let mut waiter = Replica::ready(&server, namespace, 1, &env(5, 100, lease_ms)).remove(0);
     waiter.go();
-    let go_at = now_ms();
+    server.until_lease_waiters(&lease(namespace, KEY), 1);
+    owner.wait_for_once("JOINED");
+    waiter.wait_for("JOINED");
+    owner.line("leave");
+    // Served long before the 120 s lease could expire (or the watchdog fails the test).
+    waiter.wait_for("ROUND_DONE");
     let waiter_out = waiter.finish();
     let owner_out = owner.finish();
 
-    let timeouts = lines(&owner_out, "TIMEOUT");
-    assert_eq!(timeouts.len(), 3, "{owner_out}");
-    let left_at = timeouts
-        .iter()
-        .map(|t| t.parse::<u64>().unwrap())
-        .min()
-        .unwrap();
-    assert!(
-        go_at < left_at,
-        "the waiter must be waiting when the owner's callers leave"
-    );
+    assert_eq!(lines(&owner_out, "LEFT").len(), 3, "{owner_out}");
     assert_eq!(lines(&waiter_out, "EXEC").len(), 1, "{waiter_out}");
     let served = values(&waiter_out);
     assert_eq!(served.len(), 5);
-    let last = served.iter().map(|(_, _, at)| *at).max().unwrap();
-    let after = last.saturating_sub(left_at);
-    eprintln!("abandon: waiter served {after} ms after the owner's callers left (lease {lease_ms} ms, work 100 ms)");
-    // Without the release it would wait for the rest of the 6 s lease.
-    assert!(
-        after < 2000,
-        "the waiter waited for the lease to expire ({after} ms)"
-    );
+    let started = served
+        .iter()
+        .filter(|(_, role, _)| role == "Started")
+        .count();
+    assert_eq!(started, 1, "the waiter took the flight over:\n{waiter_out}");
     server.assert_clean(namespace);
 }
 
-/// One round of every replica: go, then each one's output up to `ROUND_DONE`.
-fn round(replicas: &mut [Replica], between: impl FnOnce()) -> Vec<String> {
+/// One round of every replica (`SF_GATE`): go; `before_open` (the server at hand); the gate's
+/// line; then each one's output up to `ROUND_DONE`.
+fn round(replicas: &mut [Replica], before_open: impl FnOnce()) -> Vec<String> {
     for r in replicas.iter_mut() {
         r.go();
     }
-    between();
+    for r in replicas.iter_mut() {
+        r.wait_for("JOINED");
+    }
+    before_open();
+    for r in replicas.iter_mut() {
+        r.line("open");
+    }
     replicas
         .iter_mut()
         .map(|r| {
@@ -346,39 +443,25 @@ fn round(replicas: &mut [Replica], between: impl FnOnce()) -> Vec<String> {
 fn server_stopped_mid_flight(strict: bool) {
     let mut server = Server::start();
     let namespace = if strict { "outage-strict" } else { "outage" };
-    let mut env = env(5, 1000, 500);
-    env.push(("SF_ROUNDS", "3".into()));
+    let mut env = env(5, 0, 500);
+    env.push(("SF_ROUNDS", "1000".into()));
+    env.push(("SF_GATE", "1".into()));
     if strict {
         env.push(("SF_STRICT", "1".into()));
     }
     let mut replicas = Replica::ready(&server, namespace, 3, &env);
 
-    // Round 1: the server is killed while the owner's work runs.
-    let mut stopped_at = 0;
+    // Round 1: the server is killed while the owner's work runs and both other replicas wait
+    // for it; the work ends after that.
     let outputs = round(&mut replicas, || {
-        thread::sleep(Duration::from_millis(300));
+        server.until_lease_waiters(&lease(namespace, KEY), 2);
         server.stop();
-        stopped_at = now_ms();
     });
+    // Every caller was served: each command is bounded by the command timeout (and each line
+    // by the harness's watchdog).
     let all = outputs.concat();
     let served = values(&all);
     let errors = lines(&all, "ERROR");
-    let last = served
-        .iter()
-        .map(|(_, _, at)| *at)
-        .chain(
-            errors
-                .iter()
-                .map(|e| e.split(' ').nth(1).unwrap().parse().unwrap()),
-        )
-        .max()
-        .unwrap();
-    // Within the bound: the work, the command timeout, slack for a loaded machine.
-    assert!(
-        last - stopped_at < 1000 + 300 + 3000,
-        "served {} ms after the stop",
-        last - stopped_at
-    );
     if strict {
         // The owner's callers have its value; every other caller an error, none a wrong value.
         assert_eq!(lines(&all, "EXEC").len(), 1, "{all}");
@@ -394,13 +477,32 @@ fn server_stopped_mid_flight(strict: bool) {
         }
     }
 
-    // The server comes back. Round 2 reconnects (and may fall back); round 3 coalesces.
+    // The server comes back. Rounds go on until one passes without a Redis failure in any
+    // replica (each replica's connection reconnects on its own, in the background after its
+    // first failed command; a round more than the 300 ms outage backoff after a failure);
+    // the next round coalesces.
     server.restart();
-    thread::sleep(Duration::from_millis(500));
-    let warm = round(&mut replicas, || {}).concat();
-    assert_eq!(values(&warm).len() + lines(&warm, "ERROR").len(), 15);
-    thread::sleep(Duration::from_millis(400));
-    let again = round(&mut replicas, || {}).concat();
+    let mut rounds = 1;
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        thread::sleep(Duration::from_millis(400));
+        let warm = round(&mut replicas, || {}).concat();
+        rounds += 1;
+        assert_eq!(values(&warm).len() + lines(&warm, "ERROR").len(), 15);
+        let failed = !lines(&warm, "ERROR").is_empty()
+            || values(&warm)
+                .iter()
+                .any(|(_, role, _)| role == "StartedLocally");
+        if !failed {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reconnected");
+    }
+    let key = format!("{KEY}:{rounds}");
+    let again = round(&mut replicas, || {
+        server.until_lease_waiters(&lease(namespace, &key), 2);
+    })
+    .concat();
     assert_eq!(lines(&again, "EXEC").len(), 1, "coalesced again:\n{again}");
     let served = values(&again);
     assert_eq!(served.len(), 15);

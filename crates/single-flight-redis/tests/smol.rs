@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,10 @@ use single_flight_redis::{Options, RedisGroup, Role};
 fn a_herd_coalesces_across_groups_on_smol() {
     let server = Server::start();
     smol::block_on(async {
-        let options = Options::new().lease(Duration::from_millis(200));
+        // Renewed every 100 ms, a 900 ms lease survives any stall shorter than 800 ms.
+        let options = Options::new()
+            .lease(Duration::from_millis(900))
+            .renew_every(Duration::from_millis(100));
         let mut groups = Vec::new();
         for _ in 0..3 {
             let g: RedisGroup<u32, String> =
@@ -27,20 +30,35 @@ fn a_herd_coalesces_across_groups_on_smol() {
             groups.push(Arc::new(g));
         }
         let runs = Arc::new(AtomicUsize::new(0));
+        // The work lasts more than three leases, and ends only once both other groups wait.
+        let open = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
+        // Every caller joins its group's local flight before the gate opens (`first_poll`).
+        let polled = Arc::new(AtomicUsize::new(0));
         for g in &groups {
             for _ in 0..5 {
-                let (g, runs) = (g.clone(), runs.clone());
-                tasks.push(smol::spawn(async move {
+                let (g, runs, open) = (g.clone(), runs.clone(), open.clone());
+                let call = async move {
                     g.call_with_role(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
-                        smol::Timer::after(Duration::from_millis(700)).await; // > 3 leases
+                        smol::Timer::after(Duration::from_millis(2800)).await;
+                        while !open.load(Ordering::SeqCst) {
+                            smol::Timer::after(Duration::from_millis(5)).await;
+                        }
                         "v".to_owned()
                     })
                     .await
-                }));
+                };
+                tasks.push(smol::spawn(common::first_poll(call, polled.clone())));
             }
         }
+        let lease = format!("smol:{{{}}}:lease", common::tag(&1u32));
+        // Blocking here is fine: the tasks run on smol's global executor threads.
+        server.until_lease_waiters(&lease, 2);
+        while polled.load(Ordering::SeqCst) < tasks.len() {
+            smol::Timer::after(Duration::from_millis(5)).await;
+        }
+        open.store(true, Ordering::SeqCst);
         let mut roles = Vec::new();
         for t in tasks {
             let (v, role) = t.await;

@@ -16,11 +16,16 @@
 //!    subscription: that watch's turn comes after it, sees `subscribed == false`, and
 //!    subscribes again.
 //! 3. The push sender runs on the connection's task: it only looks the channel up, keeps the
-//!    envelope, bumps a counter and notifies. It never blocks or awaits.
+//!    envelope, bumps a counter and notifies, or spawns an unsubscription (invariant 4). It
+//!    never blocks or awaits.
+//! 4. A subscription the server confirms for a channel that no watch holds is undone: the
+//!    connection renews after a reconnection the subscriptions it knew of when it lost the
+//!    server, which may include a channel whose watch has gone since (its unsubscription
+//!    during the outage then undid nothing that lasts).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use event_listener::{Event, EventListener};
@@ -34,6 +39,15 @@ use crate::protocol;
 #[derive(Clone, Default)]
 pub(crate) struct Dispatcher {
     slots: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    /// The connection and runtime to undo unwanted subscriptions with (invariant 4), once the
+    /// group is built. Weak: the connection holds the dispatcher.
+    link: Arc<OnceLock<Weak<Link>>>,
+}
+
+/// The connection and the runtime, as the dispatcher borrows them from its group.
+pub(crate) struct Link {
+    pub(crate) conn: Conn,
+    pub(crate) runtime: Runtime,
 }
 
 /// The wake-up state of one channel in this process.
@@ -103,6 +117,32 @@ impl Dispatcher {
         Self::default()
     }
 
+    /// Lends the dispatcher its group's connection and runtime (invariant 4).
+    pub(crate) fn link(&self, link: &Arc<Link>) {
+        let _ = self.link.set(Arc::downgrade(link));
+    }
+
+    /// The server confirmed a subscription to `channel`: undone if no watch holds the channel
+    /// (invariant 4).
+    fn confirmed(&self, channel: &str) {
+        let Some(link) = self.link.get().and_then(Weak::upgrade) else {
+            return; // still connecting: the rights check subscribes and unsubscribes itself
+        };
+        let unwanted = {
+            let mut map = self.lock();
+            let slot = map.entry(channel.to_owned()).or_default();
+            let unwanted = slot.holders.load(Ordering::Acquire) == 0;
+            if unwanted {
+                slot.subscribed.store(true, Ordering::Release);
+            }
+            unwanted
+        };
+        if unwanted {
+            // The last watch to go unsubscribes (in a spawned task, taking its turn).
+            drop(self.watch(channel, &link.conn, &link.runtime));
+        }
+    }
+
     /// Registers interest in `channel` (no I/O yet: see [`Watch::listen`]).
     pub(crate) fn watch(&self, channel: &str, conn: &Conn, runtime: &Runtime) -> Watch {
         let slot = {
@@ -165,6 +205,14 @@ impl redis::aio::AsyncPushSender for Dispatcher {
                     }
                 }
                 slot.wake();
+            }
+            PushKind::Subscribe | PushKind::SSubscribe => {
+                // data: [channel, count]
+                if let Some(Value::BulkString(channel)) = info.data.first() {
+                    if let Ok(channel) = std::str::from_utf8(channel) {
+                        self.confirmed(channel);
+                    }
+                }
             }
             PushKind::Disconnection => {
                 // Messages may be lost while reconnecting: every waiter checks again (after

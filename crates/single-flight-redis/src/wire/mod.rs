@@ -2,7 +2,7 @@
 //! (one server or a cluster) and its subscriptions, `scripts.rs` the server-side scripts (the
 //! Lua itself is in `lua/`), `dispatch.rs` routes pub/sub messages to the flights that wait
 //! for them, and `runtime.rs` is the runtime's timer and spawn. What the messages and answers
-//! mean is decided in `protocol.rs`.
+//! mean is decided in `protocol/`.
 
 mod conn;
 mod dispatch;
@@ -10,7 +10,7 @@ mod runtime;
 mod scripts;
 
 pub(crate) use conn::Conn;
-pub(crate) use dispatch::{Dispatcher, Watch};
+pub(crate) use dispatch::{Dispatcher, Link, Watch};
 pub(crate) use runtime::Runtime;
 pub(crate) use scripts::Scripts;
 

@@ -1,4 +1,4 @@
-//! The server-side scripts of the protocol (`protocol.rs` says what each step means; the Lua is
+//! The server-side scripts of the protocol (`protocol/` says what each step means; the Lua is
 //! in `lua/`, each script prefixed with the helpers of `lua/holder.lua`). `KEYS[1]` is always
 //! the lease key, so that a cluster routes each script to the slot of the flight's hash tag;
 //! every other name a script touches (result, channel) has the same hash tag.
@@ -25,6 +25,7 @@ pub(crate) struct Scripts {
     release: Script,
     finish: Script,
     abandon: Script,
+    probe: Script,
 }
 
 impl Scripts {
@@ -36,6 +37,7 @@ impl Scripts {
             release: script!("release.lua"),
             finish: script!("finish.lua"),
             abandon: script!("abandon.lua"),
+            probe: Script::new(include_str!("lua/probe.lua")),
         }
     }
 
@@ -169,5 +171,23 @@ impl Scripts {
             .invoke_async(conn)
             .await?;
         Ok(released == 1)
+    }
+
+    /// Loads the probe (`SCRIPT LOAD`, which every script needs after a server restart) and
+    /// runs it on `flight`'s names: the commands of the scripts that Redis would refuse this
+    /// user (empty on a server too old to tell, Redis 6).
+    pub(crate) async fn probe(
+        &self,
+        conn: &mut Conn,
+        flight: &crate::protocol::FlightNames,
+    ) -> RedisResult<Vec<String>> {
+        let publish = conn.publish_command();
+        let mut invocation = self.probe.key(&flight.lease);
+        invocation
+            .key(flight.result("probe"))
+            .arg(&flight.channel)
+            .arg(publish);
+        invocation.load_async(conn).await?;
+        invocation.invoke_async(conn).await
     }
 }

@@ -66,7 +66,7 @@ impl Server {
             .spawn()
             .expect(MISSING);
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + HANG;
         loop {
             // Exited: the port was taken (and a PING could reach another test's server).
             if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
@@ -137,7 +137,7 @@ impl Server {
     pub fn assert_clean(&self, namespace: &str) {
         self.assert_every_key_expires(namespace);
         let pattern = format!("{namespace}:{{*");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + HANG;
         loop {
             let left = self.channels(&pattern);
             if left.is_empty() {
@@ -264,4 +264,79 @@ pub fn tag<K: serde::Serialize>(key: &K) -> String {
         }
     }
     s
+}
+
+impl Server {
+    /// The number of waiting processes registered in a lease (its `w`), 0 if none.
+    pub fn lease_waiters(&self, key: &str) -> u64 {
+        let mut conn = self.client().get_connection().unwrap();
+        let w: Option<u64> = redis::cmd("HGET")
+            .arg(key)
+            .arg("w")
+            .query(&mut conn)
+            .unwrap();
+        w.unwrap_or(0)
+    }
+
+    /// Waits (up to a watchdog bound, for hangs only) until `n` waiting processes are
+    /// registered in the lease `key`: they are then sure to get its owner's value.
+    pub fn until_lease_waiters(&self, key: &str, n: u64) {
+        let deadline = Instant::now() + HANG;
+        while self.lease_waiters(key) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} waiters never registered in {key}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Creates (or resets) the user `name` with password `password` and `rule`; answers the
+    /// URL that connects as that user.
+    pub fn acl_user(&self, name: &str, password: &str, rule: &str) -> String {
+        let mut conn = self.client().get_connection().unwrap();
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER")
+            .arg(name)
+            .arg("reset")
+            .arg("on")
+            .arg(format!(">{password}"));
+        for part in rule.split_whitespace() {
+            cmd.arg(part);
+        }
+        let () = cmd.query(&mut conn).unwrap();
+        format!("redis://{name}:{password}@127.0.0.1:{}/", self.port)
+    }
+}
+
+/// The watchdog bound of every wait in these tests: only a hang reaches it, never a slow
+/// machine (the design bounds nothing by wall-clock time that a test should assert).
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Waits (up to the watchdog bound) until `done` holds, checking every few milliseconds.
+pub async fn until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG;
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened (watchdog)");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `future`, counting in `polled` once its first poll has returned: a `call` has then joined
+/// its group's local flight (it registers at its first poll), so a herd whose every call is
+/// counted cannot have a late caller start a second flight after the first one ended.
+pub fn first_poll<F: std::future::Future>(
+    future: F,
+    polled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl std::future::Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    let mut counted = false;
+    std::future::poll_fn(move |cx| {
+        let poll = future.as_mut().poll(cx);
+        if !counted {
+            counted = true;
+            polled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        poll
+    })
 }

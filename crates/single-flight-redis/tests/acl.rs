@@ -1,0 +1,154 @@
+//! Least privilege: a group under a Redis user with exactly `acl_rule`'s rights coalesces a
+//! herd across groups (each with its own connection, as processes have), and a user with one
+//! right less is refused at `connect` with `ErrorKind::Permission`, never a hang or a silent
+//! fallback. (`processes.rs` runs a herd of real processes under such a user.)
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{tag, Server, HANG};
+use single_flight_redis::{acl_rule, ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+
+type Group = Arc<RedisGroup<u32, String>>;
+
+async fn connect(
+    url: &str,
+    ns: &str,
+    options: Options,
+) -> Result<Group, single_flight_redis::Error> {
+    let client = redis::Client::open(url).unwrap();
+    let connected = tokio::time::timeout(HANG, RedisGroup::connect(client, ns, options))
+        .await
+        .expect("connect hung");
+    connected.map(Arc::new)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
+    let server = Server::start();
+    let ns = "acl";
+    let url = server.acl_user("sf", "secret", &acl_rule(ns).unwrap());
+    let groups = [
+        connect(&url, ns, Options::new()).await.unwrap(),
+        connect(&url, ns, Options::new()).await.unwrap(),
+        connect(&url, ns, Options::new()).await.unwrap(),
+    ];
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut handles = Vec::new();
+    // Every caller joins its group's local flight before the gate opens (`first_poll`).
+    let polled = Arc::new(AtomicUsize::new(0));
+    // The owner (the first group) runs its work only once both other groups wait for it.
+    for (i, group) in groups.iter().enumerate() {
+        for _ in 0..5 {
+            let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
+            let call = async move {
+                group
+                    .call_with_role(1, move |_| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        gate.wait_for(|open| *open).await.unwrap();
+                        format!("from-{i}")
+                    })
+                    .await
+            };
+            handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
+        }
+        if i == 0 {
+            common::until(|| runs.load(Ordering::SeqCst) == 1).await;
+        }
+    }
+    let lease = format!("{ns}:{{{}}}:lease", tag(&1u32));
+    tokio::task::block_in_place(|| server.until_lease_waiters(&lease, 2));
+    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
+    open.send(true).unwrap();
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap());
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
+    let remote = results
+        .iter()
+        .filter(|(_, r)| *r == Role::JoinedRemote)
+        .count();
+    assert_eq!(remote, 2);
+    for g in &groups {
+        let stats = g.stats();
+        assert_eq!((stats.fallbacks, stats.redis_failures), (0, 0), "{stats:?}");
+    }
+    server.assert_clean(ns);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_one_right_less_is_refused_at_connect() {
+    let server = Server::start();
+    let ns = "acl";
+    let rule = acl_rule(ns).unwrap();
+    let parts: Vec<&str> = rule.split_whitespace().collect();
+    for (i, part) in parts.iter().enumerate() {
+        // The sharded pub/sub commands serve clusters only; `-@all` and the resets take
+        // rights away, they give none.
+        if ["+ssubscribe", "+sunsubscribe", "+spublish"].contains(part)
+            || ["-@all", "resetkeys", "resetchannels"].contains(part)
+        {
+            continue;
+        }
+        let less: Vec<&str> = parts
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        let url = server.acl_user("less", "secret", &less.join(" "));
+        for policy in [FailurePolicy::Fallback, FailurePolicy::Strict] {
+            let options = Options::new().failure_policy(policy);
+            let error = connect(&url, ns, options)
+                .await
+                .expect_err(&format!("connected without {part}"));
+            assert_eq!(
+                error.kind(),
+                ErrorKind::Permission,
+                "without {part}: {error}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_taken_away_after_connect_is_a_logged_fallback_or_a_permission_error() {
+    let server = Server::start();
+    let ns = "acl";
+    let url = server.acl_user("sf", "secret", &acl_rule(ns).unwrap());
+    let lenient = connect(&url, ns, Options::new()).await.unwrap();
+    let strict = connect(
+        &url,
+        ns,
+        Options::new().failure_policy(FailurePolicy::Strict),
+    )
+    .await
+    .unwrap();
+    let mut admin = server.client().get_connection().unwrap();
+    let () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("sf")
+        .arg("-evalsha")
+        .query(&mut admin)
+        .unwrap();
+    let (error, _) = strict
+        .call_with_role(1, |_| async { "never".to_owned() })
+        .await;
+    assert_eq!(error.unwrap_err().kind(), ErrorKind::Permission);
+    let (value, role) = lenient
+        .call_with_role(1, |_| async { "here".to_owned() })
+        .await;
+    assert_eq!(
+        (value.unwrap().as_str(), role),
+        ("here", Role::StartedLocally)
+    );
+    assert_eq!(
+        (lenient.stats().fallbacks, lenient.stats().redis_failures),
+        (1, 1)
+    );
+}
