@@ -276,7 +276,8 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call_with_role_ref(key, |key| flight(shared, key, work))
+            .call_ref(key, |key| flight(shared, key, work))
+            .with_role()
             .await;
         role_of(outcome).0
     }
@@ -309,7 +310,8 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call_with_role(key, |key| flight(shared, key, work))
+            .call(key, |key| flight(shared, key, work))
+            .with_role()
             .await;
         role_of(outcome)
     }

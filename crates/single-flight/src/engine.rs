@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::call::{Call, Registered};
+use crate::call::{Call, Registered, Registration};
 use crate::detached::{DetachedFlight, LifecycleRef};
 use crate::flight::{Boxes, Carrier, Start};
 use crate::outcome::Outcome;
@@ -124,30 +124,30 @@ where
     S: BuildHasher,
     C: Carrier<V>,
 {
-    /// `call_with_role` with an owned key: registers on the first poll.
+    /// `call` with an owned key: registers on the first poll.
     pub(crate) fn call<'a, F, Fut>(
         &'a self,
         key: K,
         work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, K, V, S, C, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, K, V, S, C, F, Fut>>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
     {
         // Registration happens in the first poll, not here.
-        Call::new(move |cx| {
+        Call::new(Registration::new(move |cx| {
             let hash = self.hasher().hash_one(&key);
             self.register(hash, Owned(key), work, cx)
-        })
+        }))
     }
 
-    /// `call_with_role` with a borrowed key, made owned only if the call starts the flight.
+    /// `call` with a borrowed key, made owned only if the call starts the flight.
     pub(crate) fn call_ref<'a, 'q, Q, F, Fut>(
         &'a self,
         key: &'q Q,
         work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, C, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, C, F, Fut>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -156,10 +156,10 @@ where
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
     {
-        Call::new(move |cx| {
+        Call::new(Registration::new(move |cx| {
             let hash = self.hasher().hash_one(key);
             self.register(hash, key, work, cx)
-        })
+        }))
     }
 
     /// Joins or starts the flight for `key` (hashed `hash`) for a `call`, and polls the work

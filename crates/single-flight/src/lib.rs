@@ -164,13 +164,14 @@ mod sync;
 mod trace;
 mod wait;
 
+pub use crate::call::Call;
 pub use crate::detached::Detached;
 pub use crate::elapsed::Elapsed;
 pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
 pub use crate::outcome::{Outcome, Role};
 pub use crate::panicked::Panicked;
-pub use crate::receiver::{Receiver, WithRole, WithShared};
+pub use crate::receiver::{Receiver, WithRole};
 pub use crate::stats::GroupStats;
 
 // The README's examples are compiled and run as doctests, so it cannot drift from the API.

@@ -97,11 +97,11 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     ///
     /// # futures_lite::future::block_on(async {
     /// let group: Group<u8> = Group::new();
-    /// let outcome = group.do_chan(|| async { 7 }).outcome().await;
+    /// let outcome = group.do_chan(|| async { 7 }).with_role().await;
     /// assert_eq!((outcome.value, outcome.role, outcome.callers), (7, Role::Started, 1));
     /// # });
     /// ```
-    pub async fn outcome(mut self) -> Outcome<V> {
+    pub async fn with_role(mut self) -> Outcome<V> {
         std::future::poll_fn(|cx| self.poll_outcome(cx)).await
     }
 
