@@ -11,12 +11,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::call::{Call, Registered, Registration};
-use crate::detached::{DetachedFlight, LifecycleRef};
+use crate::flight::detached::{DetachedFlight, LifecycleRef};
+use crate::flight::wait::Waiter;
 use crate::flight::{Boxes, Carrier, Start};
 use crate::outcome::Outcome;
 use crate::registry::{CallerKey, Entry, Owned, Registry};
 use crate::stats::GroupStats;
-use crate::wait::Waiter;
 
 /// A waiter of a group's flight, holding the group's registry.
 pub(crate) type GroupWaiter<K, V, C> = Waiter<V, Arc<Registry<K, V, C>>, C>;

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use crate::call::Call;
-use crate::detached::Detached;
+use crate::flight::detached::Detached;
 use crate::keyed::KeyedGroup;
 use crate::outcome::Outcome;
 use crate::receiver::Receiver;

@@ -144,7 +144,6 @@
 #![warn(missing_docs)]
 
 mod call;
-mod detached;
 mod elapsed;
 mod engine;
 mod flight;
@@ -154,19 +153,16 @@ pub mod local;
 mod outcome;
 mod panicked;
 mod receiver;
-mod reentrancy;
 mod registry;
 pub mod runtime;
-mod slots;
 mod stats;
 mod sync;
 #[cfg(feature = "tracing")]
 mod trace;
-mod wait;
 
 pub use crate::call::Call;
-pub use crate::detached::Detached;
 pub use crate::elapsed::Elapsed;
+pub use crate::flight::Detached;
 pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
 pub use crate::outcome::{Outcome, Role};

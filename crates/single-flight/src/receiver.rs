@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
+use crate::flight::wait::Waiter;
 use crate::flight::{Flight, Lifecycle};
 use crate::outcome::Outcome;
-use crate::wait::Waiter;
 
 type Wait<V> = Pin<Box<dyn Future<Output = Outcome<V>> + Send + Sync + 'static>>;
 

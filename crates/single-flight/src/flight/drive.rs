@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use super::state::{Change, PanicPublished, Phase, Published, Replaced};
 use super::{drop_quietly, Carrier, Flight, Lifecycle, Solo, Ticket, Work};
+use crate::flight::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::panicked::Panicked;
-use crate::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::sync::lock;
 
 /// What `poll_drive` tells its waiter.

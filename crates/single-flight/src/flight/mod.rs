@@ -1,10 +1,16 @@
 //! The flight: one execution of a piece of work, shared by every waiter that joined it.
 //!
 //! Both groups, `Send` and `local`, are thin fronts over this state machine; the registry
-//! (`registry.rs`) maps keys to flights and this module decides everything that happens inside
-//! one flight: the state and its pure transitions (`state.rs`), what a waiter does when it is
-//! polled or leaves (`drive.rs`), and how the work passes between waiters, detached tasks and the
-//! registry (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
+//! (`registry/`) maps keys to flights and decides, through [`Lifecycle`], what the end of a
+//! flight changes there, and this module decides everything that happens inside one flight: the
+//! state and its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
+//! (`drive.rs`), how the work passes between waiters, detached tasks and the registry
+//! (`handoff.rs`), the waiter's loop (`wait.rs`), the work handed to a runtime (`detached.rs`),
+//! the re-entrancy guard (`reentrancy.rs`), and what carries the `Send`-ness (`carrier.rs`).
+//! A call reads top-down: group → engine → registry (`enter`) → `wait.rs` → `drive.rs`, and at
+//! the end `drive.rs` asks the registry, through the `dyn Lifecycle` seam that keeps the flight
+//! code compiled once per `V`, for its decision and acts on it; no callback runs back into the
+//! flight from the registry. The semantics cited are the numbered ones of the crate docs.
 //!
 //! # Invariants
 //!
@@ -62,9 +68,14 @@
 //! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
 mod carrier;
+pub(crate) mod detached;
 mod drive;
 mod handoff;
+pub(crate) mod reentrancy;
 mod state;
+pub(crate) mod wait;
+
+pub use self::detached::Detached;
 
 pub(crate) use self::carrier::{Boxes, Carrier, Local, Sendable};
 pub(crate) use self::drive::Step;

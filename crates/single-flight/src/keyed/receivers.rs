@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hash};
 use super::KeyedGroup;
 use std::sync::Arc;
 
-use crate::detached::Detached;
+use crate::flight::detached::Detached;
 use crate::flight::Lifecycle;
 use crate::receiver::Receiver;
 use crate::registry::Owned;

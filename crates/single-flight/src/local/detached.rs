@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::detached::{DetachedFlight, LifecycleRef};
+use crate::flight::detached::{DetachedFlight, LifecycleRef};
 use crate::flight::{Lifecycle, Local};
 
 /// The registry as a local task keeps it: neither `Send` nor `Sync` asked.

@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
+use crate::flight::wait::Waiter;
 use crate::flight::{Flight, Lifecycle, Local};
 use crate::outcome::Outcome;
-use crate::wait::Waiter;
 
 /// The wait of a local receiver: not `Send`, since the flight's work may be driven from it.
 type Wait<V> = Pin<Box<dyn Future<Output = Outcome<V>> + 'static>>;

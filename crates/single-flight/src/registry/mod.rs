@@ -1,4 +1,5 @@
-//! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers.
+//! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers,
+//! and the registry's part in the end of a flight (`Lifecycle`); its table is in `slots.rs`.
 //!
 //! One short lock guards the slots, the pool of recycled flights and the list of abandoned
 //! flights whose work is being dropped. A call takes it once to join or start and, if it
@@ -14,7 +15,9 @@ use crate::flight::{
     Start, Ticket, Work,
 };
 use crate::panicked::Panicked;
-use crate::slots::{Lookup, Slot, Slots};
+mod slots;
+
+use self::slots::{Lookup, Slot, Slots};
 use crate::stats::GroupStats;
 use crate::sync::{lock, Lock};
 

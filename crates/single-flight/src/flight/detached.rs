@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::flight::reentrancy::PollingScope;
 use crate::flight::{drop_quietly, Carrier, Claim, Flight, Lifecycle, Sendable, Work};
-use crate::reentrancy::PollingScope;
 
 /// The work of a detached flight, to be spawned on a runtime; see
 /// [`KeyedGroup::do_chan_detached`](crate::KeyedGroup::do_chan_detached).

@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use event_listener::listener;
 use futures_lite::future::poll_fn;
 
+use crate::flight::reentrancy::PollingScope;
 use crate::flight::{Boxes, Carrier, Flight, Lifecycle, Sendable, Step, Ticket, Work};
 use crate::outcome::{Outcome, Role};
-use crate::reentrancy::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
 /// unwinding) counts it out of the flight: see `Flight::leave`.
