@@ -8,6 +8,9 @@
     python3 benches/callgrind.py solo floor          # the safe floor every solo target is a ratio to
     python3 benches/callgrind.py herd keyed          # per caller of a 1,000-caller herd
     python3 benches/callgrind.py herd nodedup        # the herd harness alone, to subtract
+    python3 benches/callgrind.py solo keyed floor uniflight   # several: one summary table
+    python3 benches/callgrind.py solo-str keyed-siphash keyed-foldhash floor-siphash floor-foldhash
+                                                     # short String keys (hasher rows only)
 
 Builds the `profile` binary (release, line tables) into target/bench-prof, runs it under
 `valgrind --tool=callgrind --dump-instr=yes` for N and 2N iterations and prints the difference
@@ -118,14 +121,11 @@ def atomic_addresses(obj):
     return _atomic_cache[obj]
 
 
-def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("solo", "herd"):
-        print(__doc__)
-        sys.exit(2)
-    mode, imp = sys.argv[1], sys.argv[2]
+def measure(mode, imp, detail):
+    """Instructions and atomic RMWs per unit for one implementation; prints by function if
+    `detail`."""
     # Per unit: a call (solo) or a caller (herd of 1,000).
-    n, per = (100_000, 100_000) if mode == "solo" else (3, 3_000)
-    build()
+    n, per = (3, 3_000) if mode == "herd" else (100_000, 100_000)
     # In this checkout's target directory, not /tmp: other checkouts may profile at the same time.
     small, large = (os.path.join(TARGET, f"callgrind.{mode}.{imp}.{i}") for i in (1, 2))
     run(mode, imp, n, small)
@@ -142,8 +142,10 @@ def main():
             atomics[owner[key]] += (count - cb.get(key, 0)) / per
 
     total = sum(ir.values())
-    unit = "call" if mode == "solo" else "caller"
+    unit = "caller" if mode == "herd" else "call"
     print(f"{mode} {imp}: {total:.0f} instructions and {sum(atomics.values()):.1f} atomic RMWs per {unit}")
+    if not detail:
+        return total, sum(atomics.values())
     print(f"{'Ir':>8} {'share':>6} {'atomics':>8}  function (self cost, inlined code included)")
     names = {re.sub(r"\{\{closure\}\}", "{closure}", f) for f in ir}
     merged_ir, merged_at = collections.Counter(), collections.Counter()
@@ -155,6 +157,23 @@ def main():
         if merged_ir[f] < 1 and merged_at[f] < 0.05:
             continue
         print(f"{merged_ir[f]:8.0f} {100 * merged_ir[f] / total:5.1f}% {merged_at[f]:8.2f}  {f[:140]}")
+    return total, sum(atomics.values())
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in ("solo", "solo-str", "herd"):
+        print(__doc__)
+        sys.exit(2)
+    mode, imps = sys.argv[1], sys.argv[2:]
+    build()
+    rows = [(imp, *measure(mode, imp, detail=len(imps) == 1)) for imp in imps]
+    if len(rows) > 1:
+        # The markdown table BENCHMARKS.md quotes, with the command above it.
+        print(f"\n`python3 benches/callgrind.py {mode} {' '.join(imps)}`\n")
+        print(f"| {mode}: implementation | instructions | atomic RMWs |")
+        print("|---|---:|---:|")
+        for imp, ir, at in rows:
+            print(f"| {imp} | {ir:.0f} | {at:.1f} |")
 
 
 if __name__ == "__main__":

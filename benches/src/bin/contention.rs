@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         }
     }
     if impls.is_empty() {
-        impls = vec![Impl::SingleFlightKeyed, Impl::Floor];
+        impls = vec![Impl::SingleFlightKeyed, Impl::FLOOR];
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(

@@ -24,10 +24,14 @@
 //! * `layer alone`: the same two request shapes sent to the service in a loop, no network: the
 //!   layer's own cost per request in nanoseconds, without the noise of the rest of the stack
 //!   (`--layer-alone` runs only this one, e.g. under `perf record`).
+//!
+//! A full run (or `--write`; not `--quick` nor `--no-write`) also writes the herd's figures to `benches/results/http.json` and its CPU chart to
+//! `benches/results/http-cpu.svg` (what `BENCHMARKS.md` shows).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,8 +46,25 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
+use single_flight_benches::chart::{self, Bar, Bars};
+use single_flight_benches::machine::Machine;
+use single_flight_benches::markdown;
 use tokio::net::TcpListener;
 use tower::{BoxError, Layer, Service};
+
+/// What the run printed, for the `http` block of `BENCHMARKS.md`.
+static REPORT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// `println!` that also keeps the line for [`REPORT`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        let mut report = REPORT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        report.push_str(&line);
+        report.push('\n');
+    }};
+}
 
 /// The upstream's body: 1 KiB.
 const BODY: &[u8] = &[b'x'; 1024];
@@ -248,42 +269,115 @@ fn micros_per_request(load: &Load) -> f64 {
     load.elapsed.as_secs_f64() * 1e6 / load.requests as f64
 }
 
+/// One front end's row of a `herd` or `distinct` table.
+struct Row {
+    front: Front,
+    per_second: f64,
+    upstream_calls: usize,
+    cpu_micros: Option<f64>,
+    failed: usize,
+}
+
 /// `herd` or `distinct`: one run per front end, after a warm-up.
-async fn throughput(title: &str, requests: usize, make: MakeRequest) -> usize {
+async fn throughput(title: &str, requests: usize, make: MakeRequest) -> Vec<Row> {
     const CLIENTS: usize = 200;
     const DELAY: Duration = Duration::from_millis(20);
-    println!(
+    out!(
         "### {title}: {CLIENTS} clients, {requests} requests, the upstream answers after 20 ms, \
          {UPSTREAM_SLOTS} at a time\n"
     );
-    println!("| front end | requests/s | upstream calls | CPU µs per request | failed |");
-    println!("|---|---:|---:|---:|---:|");
-    let mut failed = 0;
+    out!("| front end | requests/s | upstream calls | CPU µs per request | failed |");
+    out!("|---|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
     for front in Front::ALL {
         let (addr, calls) = start(front, DELAY).await;
         load(addr, &calls, CLIENTS, CLIENTS, make).await; // warm-up: open the connections
         let run = load(addr, &calls, requests, CLIENTS, make).await;
-        let cpu = run.cpu.map_or("n/a".to_owned(), |cpu| {
-            format!("{:.0}", cpu.as_secs_f64() * 1e6 / run.requests as f64)
-        });
-        println!(
-            "| {} | {:.0} | {} | {cpu} | {} |",
+        let row = Row {
+            front,
+            per_second: per_second(&run),
+            upstream_calls: run.upstream_calls,
+            cpu_micros: run
+                .cpu
+                .map(|cpu| cpu.as_secs_f64() * 1e6 / run.requests as f64),
+            failed: run.failed,
+        };
+        out!(
+            "| {} | {:.0} | {} | {} | {} |",
             front.name(),
-            per_second(&run),
-            run.upstream_calls,
-            run.failed,
+            row.per_second,
+            row.upstream_calls,
+            row.cpu_micros
+                .map_or("n/a".into(), |cpu| format!("{cpu:.0}")),
+            row.failed,
         );
-        failed += run.failed;
+        rows.push(row);
     }
-    println!();
-    failed
+    out!("");
+    rows
+}
+
+/// `--write`: the tables into the `http` block of `BENCHMARKS.md`, the herd's figures as JSON
+/// and its CPU chart into `benches/results`.
+fn write_results(rows: &[Row], machine: &str) -> Result<(), String> {
+    // The report without its title: BENCHMARKS.md's section has its own.
+    let report: String = REPORT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .lines()
+        .skip_while(|line| line.starts_with("## ") || line.is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let md = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"));
+    markdown::write_markdown(md, &[("http", format!("{machine}\n\n{report}"))])
+        .map_err(|err| format!("{}: {err}", md.display()))?;
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
+    std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    let json: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            format!(
+                "{{\"front\":\"{}\",\"requests_per_s\":{:.0},\"upstream_calls\":{},\"cpu_us_per_request\":{},\"failed\":{}}}",
+                row.front.name(),
+                row.per_second,
+                row.upstream_calls,
+                row.cpu_micros.map_or("null".into(), |cpu| format!("{cpu:.1}")),
+                row.failed
+            )
+        })
+        .collect();
+    let path = dir.join("http.json");
+    std::fs::write(&path, format!("{{\"herd\":[{}]}}\n", json.join(",")))
+        .map_err(|err| format!("{}: {err}", path.display()))?;
+    let chart = Bars {
+        title: "HTTP herd, one URL: CPU per request while 200 clients wait on a 20 ms upstream",
+        unit: "CPU µs per request, client and server (shorter is better)",
+        bars: rows
+            .iter()
+            .map(|row| Bar {
+                label: row.front.name().into(),
+                value: row.cpu_micros.unwrap_or(f64::NAN),
+                ours: matches!(row.front, Front::Tower),
+            })
+            .collect(),
+        reference: None,
+        log: false,
+        cap: None,
+    };
+    chart::bars(&dir.join("http-cpu.svg"), &chart)?;
+    eprintln!(
+        "http: wrote {}, {} and http-cpu.svg",
+        md.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// `overhead`: wall time per request with an upstream that answers at once.
 async fn overhead(requests: usize) -> usize {
     const CLIENTS: usize = 16;
     const ROUNDS: usize = 5;
-    println!(
+    out!(
         "### overhead: {CLIENTS} clients, {requests} requests, upstream answers at once \
          (µs of wall time per request, best of {ROUNDS})\n"
     );
@@ -293,10 +387,8 @@ async fn overhead(requests: usize) -> usize {
     for front in Front::ALL {
         servers.push((front, start(front, Duration::ZERO).await));
     }
-    println!(
-        "| front end | GET, distinct URLs | vs no layer | CPU µs | POST | vs no layer | CPU µs |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    out!("| front end | GET, distinct URLs | vs no layer | CPU µs | POST | vs no layer | CPU µs |");
+    out!("|---|---:|---:|---:|---:|---:|---:|");
     let mut best = vec![[f64::INFINITY; 2]; servers.len()];
     let mut best_cpu = vec![[f64::INFINITY; 2]; servers.len()];
     for (shape, (_, make)) in shapes.iter().enumerate() {
@@ -317,7 +409,7 @@ async fn overhead(requests: usize) -> usize {
     }
     let base = best[0];
     for (i, (front, _)) in servers.iter().enumerate() {
-        println!(
+        out!(
             "| {} | {:.1} | {:+.1} | {:.1} | {:.1} | {:+.1} | {:.1} |",
             front.name(),
             best[i][0],
@@ -328,7 +420,7 @@ async fn overhead(requests: usize) -> usize {
             best_cpu[i][1],
         );
     }
-    println!();
+    out!("");
     failed
 }
 
@@ -336,7 +428,7 @@ async fn overhead(requests: usize) -> usize {
 /// for the upstream alone, `GET`s of distinct URLs and `POST`s, best of five.
 async fn in_process(requests: usize) {
     const ROUNDS: usize = 5;
-    println!(
+    out!(
         "### layer alone, no network: {requests} sequential requests, the upstream answers at \
          once (ns per request, best of {ROUNDS})\n"
     );
@@ -391,10 +483,10 @@ async fn in_process(requests: usize) {
             best[2][shape] = best[2][shape].min(time(peer.clone(), requests, *make).await);
         }
     }
-    println!("| front end | GET, distinct URLs | vs no layer | POST | vs no layer |");
-    println!("|---|---:|---:|---:|---:|");
+    out!("| front end | GET, distinct URLs | vs no layer | POST | vs no layer |");
+    out!("|---|---:|---:|---:|---:|");
     for (i, front) in Front::ALL.iter().enumerate() {
-        println!(
+        out!(
             "| {} | {:.0} | {:+.0} | {:.0} | {:+.0} |",
             front.name(),
             best[i][0],
@@ -403,12 +495,16 @@ async fn in_process(requests: usize) {
             best[i][1] - best[0][1],
         );
     }
-    println!();
+    out!("");
 }
 
 fn main() -> ExitCode {
     let quick = std::env::args().skip(1).any(|arg| arg == "--quick");
+    // As `compare`: a full run writes its results, a quick one only with `--write`.
+    let flag = |name: &str| std::env::args().skip(1).any(|arg| arg == name);
+    let write = flag("--write") || !(quick || flag("--no-write"));
     let layer_only = std::env::args().skip(1).any(|arg| arg == "--layer-alone");
+    let machine = Machine::probe();
     let scale = if quick { 4 } else { 1 };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -419,17 +515,24 @@ fn main() -> ExitCode {
         runtime.block_on(in_process(200_000 / scale));
         return ExitCode::SUCCESS;
     }
-    let failed = runtime.block_on(async {
-        println!(
+    let (herd, failed) = runtime.block_on(async {
+        out!(
             "## HTTP: one process, hyper server and hyper-util client on loopback, tokio with 2 \
              workers\n"
         );
-        let mut failed = throughput("herd, one URL", 4_000 / scale, same_url).await;
-        failed += throughput("distinct URLs", 4_000 / scale, distinct_url).await;
+        let herd = throughput("herd, one URL", 4_000 / scale, same_url).await;
+        let distinct = throughput("distinct URLs", 4_000 / scale, distinct_url).await;
+        let mut failed: usize = herd.iter().chain(&distinct).map(|row| row.failed).sum();
         failed += overhead(20_000 / scale).await;
         in_process(200_000 / scale).await;
-        failed
+        (herd, failed)
     });
+    if write {
+        if let Err(err) = write_results(&herd, &machine.line()) {
+            eprintln!("http: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     if failed > 0 {
         eprintln!("FAILED: {failed} requests did not get the upstream's answer");
         return ExitCode::FAILURE;

@@ -15,14 +15,17 @@
 //!   polled to completion, the starter first. The callers' futures are boxed by the harness (the
 //!   same for every implementation: subtract `herd nodedup N`).
 //!
+//! * `solo-str IMPL N`: as `solo` with short `String` keys (`"user:000123"`, 11 bytes), for
+//!   `keyed`, `keyed-HASHER` and `floor-HASHER` only (the hasher comparison). Each call is given a
+//!   clone of one of 1,024 prepared keys: the clone is the harness's and the same in every row.
+//!
 //! * `sizes`: the size of every implementation's call future (it is copied into each spawned
 //!   task that awaits it, so it weighs on every spawn-heavy workload).
 //!
-//! `IMPL`: `keyed`, `keyed-foldhash`, `group`, `local-keyed` and `local-group` (the groups of
-//! `single_flight::local`, for `!Send` work: solo only, with the same ready work), `oncecell`, `shared`, `rs-singleflight`,
-//! `singleflight-async`, `async_singleflight`, `nodedup`, `floor` (the safe floor of a solo call,
-//! `single_flight_benches::floor`: its solo figures only). Take the difference of two runs (`N` and `2N`) to drop the
-//! start-up cost.
+//! `IMPL`: the short names of `compare --impls` (`keyed`, `keyed-foldhash`, `uniflight`,
+//! `floor-siphash`, ...; `floor` is the safe floor on `KeyedGroup::new()`'s hasher, solo figures
+//! only; `local-keyed` and `local-group`, the groups of `single_flight::local` for `!Send`
+//! work, solo only). Take the difference of two runs (`N` and `2N`) to drop the start-up cost.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -31,8 +34,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use single_flight::KeyedGroup;
+use single_flight_benches::floor::SafeFloor;
 use single_flight_benches::gate::Latch;
-use single_flight_benches::peers::{Coalescer, Impl, Visit};
+use single_flight_benches::hashers::RowHasher;
+use single_flight_benches::peers::{Coalescer, Impl, Visit, VisitHasher};
 
 async fn ready(key: u64) -> u64 {
     key
@@ -112,6 +118,75 @@ impl Visit for Herd {
     }
 }
 
+/// A registry of `String` keys, for `solo-str`.
+trait StrRegistry {
+    fn make() -> Self;
+    fn call(&self, key: String) -> impl Future<Output = u64> + '_;
+}
+
+async fn len(key: String) -> u64 {
+    key.len() as u64
+}
+
+impl StrRegistry for KeyedGroup<String, u64> {
+    fn make() -> Self {
+        KeyedGroup::new()
+    }
+    fn call(&self, key: String) -> impl Future<Output = u64> + '_ {
+        KeyedGroup::call(self, key, len)
+    }
+}
+
+/// `KeyedGroup::with_hasher(S)`, apart from `KeyedGroup::new()` even when `S` is its hasher.
+struct With<S>(KeyedGroup<String, u64, S>);
+
+impl<S: RowHasher> StrRegistry for With<S> {
+    fn make() -> Self {
+        With(KeyedGroup::with_hasher(S::seeded()))
+    }
+    fn call(&self, key: String) -> impl Future<Output = u64> + '_ {
+        self.0.call(key, len)
+    }
+}
+
+impl<S: RowHasher> StrRegistry for SafeFloor<String, S> {
+    fn make() -> Self {
+        SafeFloor::new()
+    }
+    fn call(&self, key: String) -> impl Future<Output = u64> + '_ {
+        self.call_key(key, len)
+    }
+}
+
+fn solo_str<R: StrRegistry>(calls: u64) {
+    let keys: Vec<String> = (0..1_024).map(|i| format!("user:{i:06}")).collect();
+    let group = R::make();
+    let mut cx = Context::from_waker(Waker::noop());
+    for i in 0..1_000 + calls {
+        let call = pin!(group.call(keys[i as usize % keys.len()].clone()));
+        match call.poll(&mut cx) {
+            Poll::Ready(value) => black_box(value),
+            Poll::Pending => panic!("a solo call with ready work returned Pending"),
+        };
+    }
+}
+
+struct StrRow {
+    floor: bool,
+    calls: u64,
+}
+
+impl VisitHasher for StrRow {
+    type Output = ();
+    fn visit<S: RowHasher>(self) {
+        if self.floor {
+            solo_str::<SafeFloor<String, S>>(self.calls);
+        } else {
+            solo_str::<With<S>>(self.calls);
+        }
+    }
+}
+
 struct Size;
 
 impl Visit for Size {
@@ -164,11 +239,19 @@ fn solo_local_group(calls: u64) {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Mode {
+    Solo,
+    SoloStr,
+    Herd,
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let herd = match args.next().as_deref() {
-        Some("solo") => false,
-        Some("herd") => true,
+    let mode = match args.next().as_deref() {
+        Some("solo") => Mode::Solo,
+        Some("solo-str") => Mode::SoloStr,
+        Some("herd") => Mode::Herd,
         Some("sizes") => {
             for imp in Impl::ALL {
                 println!("{:5} bytes  {}", imp.visit(Size), imp.name());
@@ -176,13 +259,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         _ => {
-            eprintln!("usage: profile solo|herd IMPL [N] | profile sizes");
+            eprintln!("usage: profile solo|solo-str|herd IMPL [N] | profile sizes");
             return ExitCode::from(2);
         }
     };
-    let imp_name = args.next();
-    if let Some(local @ ("local-keyed" | "local-group")) = imp_name.as_deref() {
-        if herd {
+    let name = args.next().unwrap_or_else(|| "keyed".into());
+    if let local @ ("local-keyed" | "local-group") = name.as_str() {
+        if !matches!(mode, Mode::Solo) {
             eprintln!("profile: `{local}` has a solo path only");
             return ExitCode::from(2);
         }
@@ -194,21 +277,12 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let imp = match imp_name.as_deref() {
-        None | Some("keyed") => Impl::SingleFlightKeyed,
-        Some("keyed-foldhash") => Impl::SingleFlightKeyedFoldhash,
-        Some("group") => Impl::SingleFlightGroup,
-        Some("oncecell") => Impl::OnceCellMap,
-        Some("shared") => Impl::SharedMap,
-        Some("rs-singleflight") => Impl::RsSingleflight,
-        Some("singleflight-async") => Impl::SingleflightAsync,
-        Some("async_singleflight") => Impl::AsyncSingleflight,
-        Some("nodedup") => Impl::NoDedup,
-        Some("floor") => Impl::Floor,
-        Some(other) => {
-            eprintln!("profile: unknown implementation `{other}`");
-            return ExitCode::from(2);
-        }
+    let Some(imp) = Impl::from_short(&name) else {
+        eprintln!(
+            "profile: unknown implementation `{name}` (one of {})",
+            Impl::shorts()
+        );
+        return ExitCode::from(2);
     };
     let calls = match args.next().map(|n| n.parse::<u64>()) {
         None => 100_000,
@@ -218,13 +292,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if herd {
-        imp.visit(Herd { herds: calls });
-    } else {
-        imp.visit(Solo {
+    match (mode, imp) {
+        (Mode::Solo, _) => imp.visit(Solo {
             calls,
             warmup: 1_000,
-        });
+        }),
+        (Mode::Herd, _) => imp.visit(Herd { herds: calls }),
+        (Mode::SoloStr, Impl::SingleFlightKeyed) => solo_str::<KeyedGroup<String, u64>>(calls),
+        (Mode::SoloStr, Impl::KeyedWith(hasher)) => hasher.visit(StrRow {
+            floor: false,
+            calls,
+        }),
+        (Mode::SoloStr, Impl::Floor(hasher)) => hasher.visit(StrRow { floor: true, calls }),
+        (Mode::SoloStr, _) => {
+            eprintln!("profile: solo-str measures keyed, keyed-HASHER and floor-HASHER only");
+            return ExitCode::from(2);
+        }
     }
     ExitCode::SUCCESS
 }

@@ -37,10 +37,13 @@ pub(crate) struct Config {
     pub(crate) json: bool,
     pub(crate) write: bool,
     pub(crate) out: PathBuf,
+    pub(crate) results: PathBuf,
+    pub(crate) help: bool,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) impls: Vec<Impl>,
     pub(crate) reps: usize,
-    /// Target duration of one solo sample (the call count is calibrated per implementation).
+    /// Target duration of one solo sample (the call count is calibrated per implementation);
+    /// solo scenarios run [`SOLO_REPS`] times `reps` repetitions.
     pub(crate) solo_sample: Duration,
     pub(crate) herd_callers: usize,
     pub(crate) herds_per_sample: usize,
@@ -57,6 +60,8 @@ impl Config {
         let mut json = false;
         let mut write = None;
         let mut out = None;
+        let mut results = None;
+        let mut help = false;
         let mut reps = None;
         let mut scenarios = Scenario::ALL.to_vec();
         let mut impls = Impl::ALL.to_vec();
@@ -68,6 +73,9 @@ impl Config {
                 "--write" => write = Some(true),
                 "--no-write" => write = Some(false),
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
+                "--results" => {
+                    results = Some(PathBuf::from(args.next().ok_or("--results needs a path")?));
+                }
                 "--reps" => {
                     let n = args.next().ok_or("--reps needs a number")?;
                     reps = Some(
@@ -99,18 +107,19 @@ impl Config {
                         })
                         .collect::<Result<_, _>>()?;
                     // Ratios and net costs are taken against the floor.
-                    for floor in [Impl::NoDedup, Impl::Floor] {
+                    for floor in [Impl::NoDedup, Impl::FLOOR] {
                         if !impls.contains(&floor) {
                             impls.push(floor);
                         }
                     }
                 }
-                "-h" | "--help" => return Err(String::new()),
+                "-h" | "--help" => help = true,
                 "--" => {}
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
         let default_out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"));
+        let default_results = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
         Ok(Config {
             quick,
             json,
@@ -119,12 +128,18 @@ impl Config {
                 !quick && scenarios.len() == Scenario::ALL.len() && impls.len() == Impl::ALL.len(),
             ),
             out: out.unwrap_or(default_out),
+            results: results.unwrap_or(default_results),
+            help,
             scenarios,
             impls,
             reps: reps.unwrap_or(if quick { 3 } else { 15 }),
-            solo_sample: Duration::from_millis(if quick { 4 } else { 30 }),
+            // Short samples, many repetitions: a ratio is taken within each repetition, and
+            // rows close in time share the same machine noise.
+            solo_sample: Duration::from_millis(if quick { 2 } else { 10 }),
             herd_callers: 1_000,
-            herds_per_sample: if quick { 3 } else { 21 },
+            // Many herds per repetition: the per-joiner figure is a difference of two herds'
+            // times, and only a median over many pairs holds still on a shared machine.
+            herds_per_sample: if quick { 4 } else { 40 },
             spread_keys: if quick { 2_000 } else { 10_000 },
             spread_callers: 8,
             timeout_callers: 1_000,

@@ -1,5 +1,4 @@
-//! The JSON output (a minimal writer: the benches need no serde), and the update of the
-//! generated part of `BENCHMARKS.md`.
+//! The JSON output (a minimal writer: the benches need no serde).
 
 use super::*;
 
@@ -71,6 +70,7 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
                     Json::Obj(vec![
                         name(r.imp),
                         ("ns_per_call_median", Json::Num(median(&r.ns))),
+                        ("ns_per_call_best", Json::Num(best(r))),
                         ("ns_per_call", nums(&r.ns)),
                         ("calls_per_sample", Json::Num(r.calls as f64)),
                         ("allocations_per_call", Json::Num(r.allocs_per_call)),
@@ -105,6 +105,10 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
                         Json::Obj(vec![
                             name(r.imp),
                             ("callers", Json::Num(config.herd_callers as f64)),
+                            (
+                                "herds_per_repetition",
+                                Json::Num(config.herds_per_sample as f64),
+                            ),
                             ("ns_per_caller_median", Json::Num(median(&r.ns))),
                             ("net_ns_per_caller_median", Json::Num(median(&r.net))),
                             ("ns_per_caller", nums(&r.ns)),
@@ -185,25 +189,4 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
         ),
     ));
     Json::Obj(fields)
-}
-
-/// Replaces the generated part of the markdown file (between `BEGIN` and `END`), keeping the
-/// hand-written rest; creates the file if needed.
-pub(crate) fn write_markdown(path: &PathBuf, generated: &str) -> std::io::Result<()> {
-    let block = format!("{BEGIN}\n\n{generated}{END}\n");
-    let text = match std::fs::read_to_string(path) {
-        Ok(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(begin), Some(end)) if begin < end => {
-                let after = &old[end + END.len()..];
-                format!(
-                    "{}{block}{}",
-                    &old[..begin],
-                    after.strip_prefix('\n').unwrap_or(after)
-                )
-            }
-            _ => format!("{old}\n## Latest run\n\n{block}"),
-        },
-        Err(_) => format!("# Benchmarks\n\n## Latest run\n\n{block}"),
-    };
-    std::fs::write(path, text)
 }

@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use single_flight_benches::chart::{self, Lines, Series};
 use single_flight_redis::{Options, RedisGroup, Role};
 
 const VALUE_BYTES: usize = 1024;
@@ -42,6 +43,8 @@ pub(crate) fn main(url: &str, args: &[String]) {
         "  {:>9} {:>10} {:>12} {:>12} {:>12} {:>16}",
         "processes", "flights/s", "sent/flight", "recv/flight", "keys/flight", "owner p50"
     );
+    // Bytes per flight against the processes involved, for the chart (sent, received).
+    let (mut own_sent, mut own_received) = (Vec::new(), Vec::new());
     for p in [1usize, 2, 4, 8, 16] {
         flush(&mut admin);
         let mut children: Vec<Kid> = (0..p).map(|i| Kid::spawn(url, "own", i, secs)).collect();
@@ -65,11 +68,15 @@ pub(crate) fn main(url: &str, args: &[String]) {
         overheads.sort_by(f64::total_cmp);
         let owner = overheads[overheads.len() / 2];
         let f = flights.max(1) as f64;
-        println!(
-            "  {p:>9} {:>10.0} {:>12.0} {:>12.0} {:>12.3} {:>8.1} µs {:>4.2}x",
-            flights as f64 / secs,
+        let (sent, received) = (
             (after.0 - before.0 - before.2) as f64 / f,
             (after.1 - before.1 - before.3) as f64 / f,
+        );
+        own_sent.push((p as f64, sent));
+        own_received.push((p as f64, received));
+        println!(
+            "  {p:>9} {:>10.0} {sent:>12.0} {received:>12.0} {:>12.3} {:>8.1} µs {:>4.2}x",
+            flights as f64 / secs,
             keys as f64 / f,
             owner,
             owner / rtt,
@@ -82,6 +89,7 @@ pub(crate) fn main(url: &str, args: &[String]) {
         "waiters", "rounds", "sent/flight", "recv/flight", "keys/flight", "joined", "joiner p50"
     );
     let rounds = (secs * 100.0) as usize;
+    let mut shared_sent = Vec::new();
     for p in [2usize, 5, 9, 17] {
         flush(&mut admin);
         let mut children: Vec<Kid> = (0..p).map(|i| Kid::spawn(url, "shared", i, secs)).collect();
@@ -120,10 +128,11 @@ pub(crate) fn main(url: &str, args: &[String]) {
             .copied()
             .unwrap_or(f64::NAN);
         let f = rounds as f64;
+        let sent = (after.0 - before.0 - before.2) as f64 / f;
+        shared_sent.push((p as f64, sent));
         println!(
-            "  {:>7} {rounds:>7} {:>12.0} {:>12.0} {:>12.3} {:>9} {:>8.1} µs {:>4.2}x",
+            "  {:>7} {rounds:>7} {sent:>12.0} {:>12.0} {:>12.3} {:>9} {:>8.1} µs {:>4.2}x",
             p - 1,
-            (after.0 - before.0 - before.2) as f64 / f,
             (after.1 - before.1 - before.3) as f64 / f,
             keys as f64 / f,
             joined,
@@ -135,6 +144,28 @@ pub(crate) fn main(url: &str, args: &[String]) {
     println!(
         "targets: owner p50 <= 2.5 x PING, remote joiner p50 <= 2 x PING; own keys <= 300 B each way per flight, flat within 10 %"
     );
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/redis-bytes.svg"
+    ));
+    let series = |name: &str, points: Vec<(f64, f64)>| Series {
+        name: name.to_owned(),
+        points,
+    };
+    let chart = Lines {
+        title: "Bytes per flight through Redis (1 KiB values)",
+        x: "processes calling the key's flights",
+        y: "bytes per flight",
+        series: vec![
+            series("own keys: Redis sent", own_sent),
+            series("own keys: Redis received", own_received),
+            series("one shared key (P - 1 waiting): Redis sent", shared_sent),
+        ],
+    };
+    match chart::lines(path, &chart) {
+        Ok(()) => println!("chart: {}", path.display()),
+        Err(message) => eprintln!("redis fanout: no chart: {message}"),
+    }
 }
 
 /// A child process of the bench.

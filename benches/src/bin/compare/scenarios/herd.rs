@@ -29,10 +29,53 @@ pub(crate) struct Herd<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct HerdSample {
     pub(crate) times: Vec<Duration>,
+    /// The no-dedup herd run next to each herd (before it or after it, alternately), in the
+    /// same task: the pair sees the same machine, so their difference holds still.
+    pub(crate) floor_times: Vec<Duration>,
     pub(crate) executions: Vec<usize>,
     pub(crate) wrong: usize,
     /// Allocations of the last herd, when counted.
     pub(crate) allocs: u64,
+}
+
+/// One herd of `callers` spawned tasks on `key`: its time, executions and wrong values.
+async fn one_herd<C: Coalescer>(
+    group: &Arc<C>,
+    key: u64,
+    callers: usize,
+    counting: bool,
+) -> (Duration, usize, usize, u64) {
+    let state = Arc::new(HerdState {
+        executions: AtomicUsize::new(0),
+        release: Countdown::new(callers),
+        done: Countdown::new(callers),
+        wrong: AtomicUsize::new(0),
+    });
+    if counting {
+        alloc::start();
+    }
+    let start = Instant::now();
+    for _ in 0..callers {
+        let (group, state) = (group.clone(), state.clone());
+        drop(tokio::spawn(async move {
+            let work_state = state.clone();
+            let call = group.call(key, move |key| gated(work_state, key));
+            let value = arrive(call, || state.release.tick()).await;
+            if value != key {
+                state.wrong.fetch_add(1, Relaxed);
+            }
+            state.done.tick();
+        }));
+    }
+    state.done.wait().await;
+    let elapsed = start.elapsed();
+    let allocs = if counting { alloc::stop() } else { 0 };
+    (
+        elapsed,
+        state.executions.load(Relaxed),
+        state.wrong.load(Relaxed),
+        allocs,
+    )
 }
 
 impl Visit for Herd<'_> {
@@ -47,40 +90,29 @@ impl Visit for Herd<'_> {
         } = self;
         let task = async move {
             let group = Arc::new(C::new());
+            let floor = Arc::new(single_flight_benches::peers::NoDedup);
             let mut sample = HerdSample::default();
             for herd in 0..herds {
                 let key = herd as u64;
-                let state = Arc::new(HerdState {
-                    executions: AtomicUsize::new(0),
-                    release: Countdown::new(callers),
-                    done: Countdown::new(callers),
-                    wrong: AtomicUsize::new(0),
-                });
                 let counting = count_allocs && herd + 1 == herds;
-                if counting {
-                    alloc::start();
+                // Alternate which of the pair goes first, so that neither always finds the
+                // runtime freshly warmed (or cooled) by the other.
+                if herd % 2 == 1 {
+                    sample
+                        .floor_times
+                        .push(one_herd(&floor, key, callers, false).await.0);
                 }
-                let start = Instant::now();
-                for _ in 0..callers {
-                    let (group, state) = (group.clone(), state.clone());
-                    drop(tokio::spawn(async move {
-                        let work_state = state.clone();
-                        let call = group.call(key, move |key| gated(work_state, key));
-                        let value = arrive(call, || state.release.tick()).await;
-                        if value != key {
-                            state.wrong.fetch_add(1, Relaxed);
-                        }
-                        state.done.tick();
-                    }));
-                }
-                state.done.wait().await;
-                let elapsed = start.elapsed();
-                if counting {
-                    sample.allocs = alloc::stop();
+                let (elapsed, executions, wrong, allocs) =
+                    one_herd(&group, key, callers, counting).await;
+                if herd % 2 == 0 {
+                    sample
+                        .floor_times
+                        .push(one_herd(&floor, key, callers, false).await.0);
                 }
                 sample.times.push(elapsed);
-                sample.executions.push(state.executions.load(Relaxed));
-                sample.wrong += state.wrong.load(Relaxed);
+                sample.executions.push(executions);
+                sample.wrong += wrong;
+                sample.allocs = allocs;
             }
             sample
         };
@@ -95,7 +127,7 @@ pub(crate) struct HerdRow {
     pub(crate) imp: Impl,
     /// ns/caller, median herd of each repetition.
     pub(crate) ns: Vec<f64>,
-    /// ns/caller minus the no-dedup floor's in the same repetition.
+    /// ns/caller over the no-dedup herd paired with it: the median pair of each repetition.
     pub(crate) net: Vec<f64>,
     pub(crate) executions: Vec<usize>,
     pub(crate) wrong: usize,
@@ -134,19 +166,18 @@ pub(crate) fn run_herd(config: &Config, rt: &Runtime) -> Vec<HerdRow> {
                 herds: config.herds_per_sample,
                 count_allocs: false,
             });
-            let times: Vec<f64> = sample.times.iter().map(|t| t.as_nanos() as f64).collect();
-            row.ns.push(median(&times) / callers as f64);
+            let per_caller = |t: &Duration| t.as_nanos() as f64 / callers as f64;
+            let times: Vec<f64> = sample.times.iter().map(per_caller).collect();
+            let net: Vec<f64> = sample
+                .times
+                .iter()
+                .zip(&sample.floor_times)
+                .map(|(t, floor)| per_caller(t) - per_caller(floor))
+                .collect();
+            row.ns.push(median(&times));
+            row.net.push(median(&net));
             row.executions.extend(sample.executions);
             row.wrong += sample.wrong;
-        }
-        let floor = *rows
-            .iter()
-            .find(|row| row.imp == Impl::NoDedup)
-            .and_then(|row| row.ns.last())
-            .expect("the floor ran");
-        for row in &mut rows {
-            let ns = *row.ns.last().expect("ran");
-            row.net.push(ns - floor);
         }
     }
     for row in &mut rows {

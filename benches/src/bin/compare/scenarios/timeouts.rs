@@ -156,7 +156,7 @@ pub(crate) fn run_timeouts(config: &Config, rt: &Runtime) -> Vec<TimeoutRow> {
         .impls
         .iter()
         .copied()
-        .filter(|imp| imp.deduplicates())
+        .filter(|imp| imp.deduplicates() && !imp.solo_only())
         .map(|imp| TimeoutRow {
             imp,
             samples: Vec::new(),

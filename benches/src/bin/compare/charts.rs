@@ -1,0 +1,78 @@
+//! The charts of a run, beside its JSON: what the solo and herd tables show, as pictures.
+
+use std::path::Path;
+
+use single_flight_benches::chart::{self, Bar, Bars};
+
+use super::*;
+
+/// Writes the charts of the scenarios in `results` into `dir`; returns the files written.
+pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    if let Some(rows) = &results.solo {
+        // The best repetitions, as the ratios in the table.
+        let floor = row(rows, Impl::FLOOR, |r| r.imp).map(best);
+        let chart = Bars {
+            title: "Solo call: ns per call (fresh key, ready work; tokio, 2 workers)",
+            unit: "ns per call (best of the repetitions; shorter is better)",
+            // The floors are the line, not bars.
+            bars: rows
+                .iter()
+                .filter(|r| !matches!(r.imp, Impl::Floor(_)))
+                .map(|r| Bar {
+                    label: r.imp.name().into(),
+                    value: best(r),
+                    ours: r.imp.ours(),
+                })
+                .collect(),
+            reference: floor.map(|ns| (Impl::FLOOR.name().to_owned(), ns)),
+            log: false,
+            // moka's ~30x would leave the rest as slivers: the axis ends at 5x the floor.
+            cap: floor.map(|ns| ns * 5.0),
+        };
+        written.push(write(dir, "solo.svg", &chart)?);
+    }
+    if let Some(rows) = &results.herd {
+        let chart = Bars {
+            title: "Herd of 1,000 callers on one key: executions of the work",
+            unit: "executions per herd (mean; log scale; 1 is the goal)",
+            bars: rows
+                .iter()
+                .map(|r| Bar {
+                    label: r.imp.name().into(),
+                    value: mean(r.executions.iter().copied()),
+                    ours: r.imp.ours(),
+                })
+                .collect(),
+            reference: None,
+            log: true,
+            cap: None,
+        };
+        written.push(write(dir, "herd-executions.svg", &chart)?);
+    }
+    if let Some(rows) = &results.timeouts {
+        let chart = Bars {
+            title: "Herd of 1,000 where every other caller, the starter first, times out",
+            unit: "executions per herd (mean; log scale; 1 is the goal)",
+            bars: rows
+                .iter()
+                .map(|r| Bar {
+                    label: r.imp.name().into(),
+                    value: mean(r.samples.iter().map(|s| s.executions)),
+                    ours: r.imp.ours(),
+                })
+                .collect(),
+            reference: None,
+            log: true,
+            cap: None,
+        };
+        written.push(write(dir, "timeouts-executions.svg", &chart)?);
+    }
+    Ok(written)
+}
+
+fn write(dir: &Path, file: &str, chart: &Bars<'_>) -> Result<String, String> {
+    let path = dir.join(file);
+    chart::bars(&path, chart)?;
+    Ok(path.display().to_string())
+}
