@@ -22,7 +22,7 @@ pub enum FailurePolicy {
 /// Every duration is clamped when it is set, to what Redis (`PX` in milliseconds) and
 /// `std::time::Instant` accept: at most [`Options::MAX_DURATION`] (a year, which is "forever"
 /// for a flight), and at least the minimum each setter names. So `Duration::ZERO` and
-/// `Duration::MAX` are valid everywhere; the getters answer the clamped value.
+/// `Duration::MAX` are valid everywhere; `Debug` shows the clamped values.
 ///
 /// # Examples
 ///
@@ -37,7 +37,7 @@ pub enum FailurePolicy {
 ///     .result_lifetime(Duration::from_secs(2))
 ///     .max_value_size(256 * 1024)
 ///     .failure_policy(FailurePolicy::Strict);
-/// assert_eq!(options.lease, Duration::from_secs(5));
+/// assert_eq!(options, options.clone().lease(Duration::from_secs(5)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
