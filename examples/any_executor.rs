@@ -90,7 +90,8 @@ async fn lookup(group: Arc<KeyedGroup<String, u64>>, herd: Arc<Herd>, name: Stri
         name.len() as u64
     });
     herd.join();
-    receiver.with_shared().await
+    let outcome = receiver.with_role().await;
+    (outcome.value, outcome.shared())
 }
 
 /// What one runtime's herds did.

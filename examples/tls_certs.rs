@@ -108,9 +108,9 @@ impl CertStore {
         }
         let store = self.clone();
         let mut started = false;
-        let (issued, _shared) = self
+        let issued = self
             .issuing
-            .call_shared_ref(name, |name: String| {
+            .call_ref(name, |name: String| {
                 started = true; // runs only in the handshake that starts the flight
                 async move {
                     // A flight that ended between our cache miss and the start of this one has

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hashbrown::HashTable;
 
 use crate::hashers::RowHasher;
-use crate::peers::Coalescer;
 
 /// Pooled entries kept, as single-flight keeps recycled flights.
 const POOL_CAPACITY: usize = 16;
@@ -129,22 +128,5 @@ impl<K: Hash + Eq, S: RowHasher> SafeFloor<K, S> {
                 table.pool.push(slot.entry);
             }
         }
-    }
-}
-
-impl<S: RowHasher> Coalescer for SafeFloor<u64, S> {
-    const NAME: &'static str = S::FLOOR;
-    const DEDUPLICATES: bool = false;
-
-    fn new() -> Self {
-        SafeFloor::new()
-    }
-
-    fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
-    where
-        F: FnOnce(u64) -> Fut + Send + 'static,
-        Fut: Future<Output = u64> + Send + 'static,
-    {
-        self.call_key(key, work)
     }
 }

@@ -65,7 +65,8 @@ pub(crate) async fn customer(
         // `String` key from `&name`); the others join it.
         let outcome = state
             .group
-            .call_with_role_ref(name.as_str(), move |name| db.customer_id(name))
+            .call_ref(name.as_str(), move |name| db.customer_id(name))
+            .with_role()
             .await;
         let role = match outcome.role {
             Role::Started => "started",

@@ -17,17 +17,20 @@
 //!   own runtime;
 //! * [`alloc::CountingAllocator`], the counting global allocator of the binaries that measure
 //!   memory;
+//! * [`GoShared`]: Go's `(value, shared)` pair from a future of an `Outcome`;
 //! * panic helpers: [`provoke_panic`], [`panic_kind`], [`catch`], and a panic hook that keeps
 //!   provoked panics ([`EXPECTED_PANIC`]) off stderr.
 //!
 //! No helper sleeps "to let things happen": tests wait on gates and latches.
 
 pub mod alloc;
+mod go;
 mod local;
 mod panics;
 mod runtime;
 mod sync;
 
+pub use crate::go::*;
 pub use crate::local::*;
 pub use crate::panics::*;
 pub use crate::runtime::*;

@@ -69,7 +69,9 @@ all_runtimes!(callers_join_detached_flight, |rt| async move {
         rt.spawn(async move {
             arrive_then(
                 &joined,
-                g.call_shared("key", |_| async { unreachable!("joins") }),
+                g.call("key", |_| async { unreachable!("joins") })
+                    .with_role()
+                    .go_shared(),
             )
             .await
         })
@@ -84,7 +86,10 @@ all_runtimes!(callers_join_detached_flight, |rt| async move {
     gate.open();
     assert_eq!(caller.value().await, (2, true));
     assert_eq!(rt.spawn(receiver).value().await, 2);
-    assert_eq!(rt.spawn(second.with_shared()).value().await, (2, true));
+    assert_eq!(
+        rt.spawn(second.with_role().go_shared()).value().await,
+        (2, true)
+    );
     task.expect("spawned").await.expect("completes");
     assert_eq!((runs.get(), finished.get(), spawns.get()), (1, 1, 1));
     assert_eq!(g.in_flight(), 0);
@@ -221,7 +226,7 @@ all_runtimes!(group_detached, |rt| async move {
     drop(rx);
     let joined = g.do_chan(|| async { unreachable!("joins") });
     gate.open();
-    assert_eq!(joined.with_shared().await, (5, false));
+    assert_eq!(joined.with_role().go_shared().await, (5, false));
     task.expect("spawned").await.expect("completes");
     assert_eq!(finished.get(), 1);
     assert_eq!(g.in_flight(), 0);

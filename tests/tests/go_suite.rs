@@ -15,10 +15,12 @@ all_runtimes!(do_returns_value, |_rt| async move {
     let g: KeyedGroup<&str, String> = KeyedGroup::new();
     let runs = Counter::new();
     let (v, shared) = g
-        .call_shared("key", |k| {
+        .call("key", |k| {
             runs.hit();
             async move { format!("bar-{k}") }
         })
+        .with_role()
+        .go_shared()
         .await;
     assert_eq!(v, "bar-key");
     assert!(!shared);
@@ -89,7 +91,7 @@ all_runtimes!(do_dup_suppress, |rt| async move {
                         }
                     }
                 };
-                arrive_then(&joined, g.call_shared("key", work)).await
+                arrive_then(&joined, g.call("key", work).with_role().go_shared()).await
             })
         })
         .collect();
@@ -116,7 +118,7 @@ all_runtimes!(forget_while_running, |rt| async move {
                     value
                 }
             };
-            arrive_then(&latch, g.call_shared("key", work)).await
+            arrive_then(&latch, g.call("key", work).with_role().go_shared()).await
         })
     };
 
@@ -180,7 +182,7 @@ all_runtimes!(do_chan, |rt| async move {
         "do_chan calls the closure of a flight it starts at once"
     );
     assert_eq!(g.in_flight(), 1);
-    let (v, shared) = rt.spawn(rx.with_shared()).value().await;
+    let (v, shared) = rt.spawn(rx.with_role().go_shared()).value().await;
     assert_eq!((v.as_str(), shared), ("bar-key", false));
     assert_eq!(g.in_flight(), 0);
 });
@@ -256,7 +258,7 @@ all_runtimes!(leader_dropped_mid_flight, |rt| async move {
             }
         }
     };
-    let mut leader = Box::pin(g.call_shared("key", work));
+    let mut leader = Box::pin(g.call("key", work).with_role().go_shared());
     assert!(futures_lite::future::poll_once(leader.as_mut())
         .await
         .is_none());
@@ -269,7 +271,9 @@ all_runtimes!(leader_dropped_mid_flight, |rt| async move {
             rt.spawn(async move {
                 arrive_then(
                     &joined,
-                    g.call_shared("key", |_| async { unreachable!("joins") }),
+                    g.call("key", |_| async { unreachable!("joins") })
+                        .with_role()
+                        .go_shared(),
                 )
                 .await
             })

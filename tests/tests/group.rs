@@ -25,7 +25,7 @@ all_runtimes!(herd_runs_once, |rt| async move {
                         }
                     }
                 };
-                arrive_then(&joined, g.call_shared(work)).await
+                arrive_then(&joined, g.call(work).with_role().go_shared()).await
             })
         })
         .collect();
@@ -94,12 +94,21 @@ all_runtimes!(do_chan_joined_by_call, |rt| async move {
     let caller = {
         let (g, joined) = (g.clone(), joined.clone());
         rt.spawn(async move {
-            arrive_then(&joined, g.call_shared(|| async { unreachable!("joins") })).await
+            arrive_then(
+                &joined,
+                g.call(|| async { unreachable!("joins") })
+                    .with_role()
+                    .go_shared(),
+            )
+            .await
         })
     };
     joined.wait_for(1).await;
     gate.open();
-    assert_eq!(rt.spawn(rx.with_shared()).value().await, (5, true));
+    assert_eq!(
+        rt.spawn(rx.with_role().go_shared()).value().await,
+        (5, true)
+    );
     assert_eq!(caller.value().await, (5, true));
     assert_eq!(runs.get(), 1);
     assert_eq!(g.in_flight(), 0);
@@ -144,14 +153,20 @@ all_runtimes!(static_group, |_rt| async move {
     static REFRESH: Group<u64> = Group::new();
     let runs = Counter::new();
     let (a, b) = futures_lite::future::zip(
-        REFRESH.call_shared(|| {
-            runs.hit();
-            async {
-                futures_lite::future::yield_now().await;
-                7
-            }
-        }),
-        REFRESH.call_shared(|| async { unreachable!("joins") }),
+        REFRESH
+            .call(|| {
+                runs.hit();
+                async {
+                    futures_lite::future::yield_now().await;
+                    7
+                }
+            })
+            .with_role()
+            .go_shared(),
+        REFRESH
+            .call(|| async { unreachable!("joins") })
+            .with_role()
+            .go_shared(),
     )
     .await;
     assert_eq!((a, b), ((7, true), (7, true)));

@@ -41,7 +41,7 @@ local_runtimes!(herd_runs_once, |rt: LocalRt| async move {
         let (g, work) = (g.clone(), gated(&runs, &gate, 7));
         let (arrived, results, done) = (arrived.clone(), results.clone(), done.clone());
         rt.spawn_local(async move {
-            let outcome = arrive_then(&arrived, g.call_with_role("k", work)).await;
+            let outcome = arrive_then(&arrived, g.call("k", work).with_role()).await;
             results.borrow_mut().push(outcome);
             done.arrive();
         });
@@ -226,6 +226,6 @@ local_runtimes!(do_chan_calls_the_closure_at_once, |_rt| async move {
     };
     assert_eq!(runs.get(), 1);
     assert!(!rx.is_finished());
-    assert_eq!(rx.outcome().await.role, Role::Started);
+    assert_eq!(rx.with_role().await.role, Role::Started);
     assert_eq!(g.in_flight(), 0);
 });

@@ -36,7 +36,8 @@ all_runtimes!(herd_roles_and_counters, |rt| async move {
     for _ in 1..CALLERS {
         let g = g.clone();
         callers.push(rt.spawn(async move {
-            g.call_with_role(1, |_| async { unreachable!("joins") as u32 })
+            g.call(1, |_| async { unreachable!("joins") as u32 })
+                .with_role()
                 .await
         }));
     }

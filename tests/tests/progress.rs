@@ -39,7 +39,9 @@ fn spawn_followers(
             rt.spawn(async move {
                 arrive_then(
                     &joined,
-                    g.call_shared("key", |_| async { unreachable!("joins") }),
+                    g.call("key", |_| async { unreachable!("joins") })
+                        .with_role()
+                        .go_shared(),
                 )
                 .await
             })
@@ -52,7 +54,11 @@ fn spawn_followers(
 all_runtimes!(stalled_driver_noop_waker, |rt| async move {
     let g: Group = Arc::new(KeyedGroup::new());
     let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
-    let mut stalled = Box::pin(g.call_shared("key", gated_work(&runs, &gate)));
+    let mut stalled = Box::pin(
+        g.call("key", gated_work(&runs, &gate))
+            .with_role()
+            .go_shared(),
+    );
     assert!(poll_noop(stalled.as_mut()).is_pending());
     let followers = spawn_followers(rt, &g, &joined, 2);
     joined.wait_for(2).await;
@@ -75,7 +81,10 @@ all_runtimes!(stalled_driver_noop_waker, |rt| async move {
 all_runtimes!(stalled_driver_abandoned_select, |rt| async move {
     let g: Group = Arc::new(KeyedGroup::new());
     let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
-    let mut stalled = pin!(g.call_shared("key", gated_work(&runs, &gate)));
+    let mut stalled = pin!(g
+        .call("key", gated_work(&runs, &gate))
+        .with_role()
+        .go_shared());
     let raced = async { Some(stalled.as_mut().await) }
         .or(async { None })
         .await;
@@ -101,10 +110,16 @@ all_runtimes!(stalled_follower_live_driver, |rt| async move {
     let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
     let driver = {
         let (g, joined, work) = (g.clone(), joined.clone(), gated_work(&runs, &gate));
-        rt.spawn(async move { arrive_then(&joined, g.call_shared("key", work)).await })
+        rt.spawn(
+            async move { arrive_then(&joined, g.call("key", work).with_role().go_shared()).await },
+        )
     };
     joined.wait_for(1).await;
-    let mut stalled = Box::pin(g.call_shared("key", |_| async { unreachable!("joins") }));
+    let mut stalled = Box::pin(
+        g.call("key", |_| async { unreachable!("joins") })
+            .with_role()
+            .go_shared(),
+    );
     assert!(poll_noop(stalled.as_mut()).is_pending());
     let followers = spawn_followers(rt, &g, &joined, 1);
     joined.wait_for(2).await;
@@ -128,9 +143,17 @@ all_runtimes!(stalled_follower_live_driver, |rt| async move {
 all_runtimes!(stalled_follower_after_driver_left, |rt| async move {
     let g: Group = Arc::new(KeyedGroup::new());
     let (runs, gate, joined) = (Counter::shared(), Gate::shared(), Latch::shared());
-    let mut driver = Box::pin(g.call_shared("key", gated_work(&runs, &gate)));
+    let mut driver = Box::pin(
+        g.call("key", gated_work(&runs, &gate))
+            .with_role()
+            .go_shared(),
+    );
     assert!(poll_noop(driver.as_mut()).is_pending());
-    let mut stalled = Box::pin(g.call_shared("key", |_| async { unreachable!("joins") }));
+    let mut stalled = Box::pin(
+        g.call("key", |_| async { unreachable!("joins") })
+            .with_role()
+            .go_shared(),
+    );
     assert!(poll_noop(stalled.as_mut()).is_pending());
     let followers = spawn_followers(rt, &g, &joined, 1);
     joined.wait_for(1).await;
@@ -176,7 +199,7 @@ all_runtimes!(stalled_driver_busy_work, |rt| async move {
             }
         }
     };
-    let mut stalled = Box::pin(g.call_shared("key", work));
+    let mut stalled = Box::pin(g.call("key", work).with_role().go_shared());
     assert!(poll_noop(stalled.as_mut()).is_pending());
     let followers = spawn_followers(rt, &g, &joined, FOLLOWERS);
     for h in followers {

@@ -16,7 +16,7 @@ type Group = Arc<KeyedGroup<&'static str, u32>>;
 fn receiver_is_owned_send_unpin() {
     fn owned<T: Send + Unpin + 'static>() {}
     owned::<Receiver<u32>>();
-    owned::<single_flight::WithShared<u32>>();
+    owned::<single_flight::WithRole<u32>>();
 }
 
 // The only receiver dropped before its first poll: the work (made by the closure already) is

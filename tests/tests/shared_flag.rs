@@ -1,5 +1,5 @@
 //! Go's `shared` flag: true when the value went to more than one caller (the starter included),
-//! for `KeyedGroup::call_shared`, `Group::call_shared` and `Receiver::with_shared`.
+//! for `Outcome::shared` through `with_role()` on `KeyedGroup::call`, `Group::call` and `Receiver`.
 
 use std::sync::Arc;
 
@@ -14,15 +14,24 @@ all_runtimes!(solo_is_not_shared, |_rt| async move {
         runs.hit();
         async move { k }
     };
-    assert_eq!(keyed.call_shared(1, work).await, (1, false));
-    assert_eq!(keyed.do_chan(3, work).with_shared().await, (3, false));
+    assert_eq!(
+        keyed.call(1, work).with_role().go_shared().await,
+        (1, false)
+    );
+    assert_eq!(
+        keyed.do_chan(3, work).with_role().go_shared().await,
+        (3, false)
+    );
     let group: Group<u8> = Group::new();
     let work = || {
         runs.hit();
         async { 2 }
     };
-    assert_eq!(group.call_shared(work).await, (2, false));
-    assert_eq!(group.do_chan(work).with_shared().await, (2, false));
+    assert_eq!(group.call(work).with_role().go_shared().await, (2, false));
+    assert_eq!(
+        group.do_chan(work).with_role().go_shared().await,
+        (2, false)
+    );
     assert_eq!(runs.get(), 4, "every solo call runs its own work");
     assert_eq!((keyed.in_flight(), group.in_flight()), (0, 0));
 });
@@ -46,7 +55,7 @@ all_runtimes!(joined_flight_is_shared_keyed, |rt| async move {
                         }
                     }
                 };
-                arrive_then(&joined, g.call_shared(9, work)).await
+                arrive_then(&joined, g.call(9, work).with_role().go_shared()).await
             })
         })
         .collect();
@@ -76,7 +85,7 @@ all_runtimes!(joined_flight_is_shared_group, |rt| async move {
                         }
                     }
                 };
-                arrive_then(&joined, g.call_shared(work)).await
+                arrive_then(&joined, g.call(work).with_role().go_shared()).await
             })
         })
         .collect();
@@ -106,13 +115,18 @@ all_runtimes!(receiver_with_shared, |rt| async move {
         rt.spawn(async move {
             arrive_then(
                 &joined,
-                g.call_shared(1, |_| async { unreachable!("joins") }),
+                g.call(1, |_| async { unreachable!("joins") })
+                    .with_role()
+                    .go_shared(),
             )
             .await
         })
     };
     joined.wait_for(1).await;
-    let (a, b) = (rt.spawn(a.with_shared()), rt.spawn(b.with_shared()));
+    let (a, b) = (
+        rt.spawn(a.with_role().go_shared()),
+        rt.spawn(b.with_role().go_shared()),
+    );
     gate.open();
     assert_eq!(a.value().await, (11, true));
     assert_eq!(b.value().await, (11, true));
@@ -136,7 +150,7 @@ all_runtimes!(not_shared_when_the_others_left, |_rt| async move {
     let follower = g.do_chan(1, |_| async { unreachable!("joins") });
     drop(follower);
     gate.open();
-    assert_eq!(leader.with_shared().await, (1, false));
+    assert_eq!(leader.with_role().go_shared().await, (1, false));
     assert_eq!(runs.get(), 1);
     assert_eq!(g.in_flight(), 0);
 });

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use super::Coalescer;
+use crate::floor::SafeFloor;
+use crate::hashers::RowHasher;
 
 /// The first thing a user writes: a map of `Arc<tokio::sync::OnceCell<u64>>`, the entry removed
 /// by the caller whose initializer ran, once it has the value.
@@ -112,5 +114,24 @@ impl Coalescer for NoDedup {
         Fut: Future<Output = u64> + Send + 'static,
     {
         work(key)
+    }
+}
+
+// The safe floor's row: the floor itself (`floor.rs`) knows nothing of the rows measured
+// against it.
+impl<S: RowHasher> Coalescer for SafeFloor<u64, S> {
+    const NAME: &'static str = S::FLOOR;
+    const DEDUPLICATES: bool = false;
+
+    fn new() -> Self {
+        SafeFloor::new()
+    }
+
+    fn call<F, Fut>(&self, key: u64, work: F) -> impl Future<Output = u64> + Send + '_
+    where
+        F: FnOnce(u64) -> Fut + Send + 'static,
+        Fut: Future<Output = u64> + Send + 'static,
+    {
+        self.call_key(key, work)
     }
 }

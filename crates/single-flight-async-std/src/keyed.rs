@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use single_flight::runtime::Runtime;
-use single_flight::{Elapsed, KeyedGroup, Outcome, Receiver};
+use single_flight::{Elapsed, KeyedGroup, Receiver};
 
 use crate::runtime::AsyncStd;
 use crate::sealed::Sealed;
@@ -15,45 +15,10 @@ use crate::sealed::Sealed;
 ///
 /// Implemented for [`KeyedGroup`] only (the trait is sealed).
 pub trait KeyedGroupExt<K, V>: Sealed {
-    /// Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it
-    /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// [`Role`]: single_flight::Role
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{KeyedGroup, Role};
-    /// use single_flight_async_std::KeyedGroupExt;
-    ///
-    /// # async_std::task::block_on(async {
-    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-    /// let outcome = group.call_timeout_with_role(1, Duration::from_secs(1), |k| async move { k });
-    /// let outcome = outcome.await.unwrap();
-    /// assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));
-    /// # });
-    /// ```
-    fn call_timeout_with_role<F, Fut>(
-        &self,
-        key: K,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send
-    where
-        Self: Sync,
-        F: FnOnce(K) -> Fut + Send,
-        Fut: Future<Output = V> + Send + 'static;
-
     /// Like [`KeyedGroup::call`], but gives up after `duration` with [`Elapsed`].
+    /// (For the caller's [`Outcome`](single_flight::Outcome) as well, time the call's
+    /// [`with_role`](single_flight::Call::with_role) with
+    /// [`timeout`](single_flight::runtime::timeout)`::<AsyncStd, _>`.)
     ///
     /// The time counts from this call; the caller registers with the flight when the future is
     /// first polled. If the value and the timer are ready at the same poll, the value wins.
@@ -182,20 +147,6 @@ where
     V: Clone + Send + 'static,
     S: BuildHasher,
 {
-    fn call_timeout_with_role<F, Fut>(
-        &self,
-        key: K,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send
-    where
-        Self: Sync,
-        F: FnOnce(K) -> Fut + Send,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        AsyncStd::on(self).call_timeout_with_role(key, duration, work)
-    }
-
     fn call_timeout<F, Fut>(
         &self,
         key: K,

@@ -39,7 +39,7 @@ const COMMANDS: &str = "-@all +evalsha +script|load \
 /// );
 /// ```
 pub fn acl_rule(namespace: &str) -> Result<String, Error> {
-    let pattern = crate::group::names(namespace)?.pattern();
+    let pattern = crate::namespace::names(namespace)?.pattern();
     Ok(format!(
         "resetkeys ~{pattern} resetchannels &{pattern} {COMMANDS}"
     ))

@@ -16,7 +16,7 @@ use single_flight::Panicked;
 use crate::error::{Error, ErrorKind};
 use crate::options::{FailurePolicy, Options};
 use crate::protocol::{
-    self, Acquire, DecodeError, FlightNames, LeaseLeft, Names, Next, Outcome, Release,
+    self, Acquire, DecodeError, Envelope, FlightNames, LeaseLeft, Names, Next, Release,
 };
 use crate::stats::{bump, Counters};
 use crate::wire::{Conn, Dispatcher, Runtime, Scripts, Watch};
@@ -87,20 +87,20 @@ where
         Ok(Coordinated::Own { token, takeover }) => {
             own(&shared, names, token, takeover, pending).await
         }
-        Ok(Coordinated::Done(Outcome::Value(value))) => {
+        Ok(Coordinated::Done(Envelope::Value(value))) => {
             bump(&shared.counters.joined_remote);
             Ok((value, Source::Remote))
         }
-        Ok(Coordinated::Done(Outcome::Panicked(message))) => {
+        Ok(Coordinated::Done(Envelope::Panicked(message))) => {
             bump(&shared.counters.joined_remote);
             resume_unwind(Box::new(panicked(message)))
         }
-        Ok(Coordinated::Done(Outcome::Oversize(size))) => {
+        Ok(Coordinated::Done(Envelope::Oversize(size))) => {
             bump(&shared.counters.rejected_values);
             let trouble = Trouble::Rejected(DecodeError::Oversize(size));
             fallback(&shared, pending, trouble).await
         }
-        Ok(Coordinated::Done(Outcome::Unencodable(message))) => {
+        Ok(Coordinated::Done(Envelope::Unencodable(message))) => {
             bump(&shared.counters.rejected_values);
             let trouble = Trouble::Rejected(DecodeError::Unencodable(message));
             fallback(&shared, pending, trouble).await
@@ -113,7 +113,7 @@ enum Coordinated<V> {
     /// This flight holds the lease under `token`.
     Own { token: String, takeover: bool },
     /// Another process's flight ended with this.
-    Done(Outcome<V>),
+    Done(Envelope<V>),
 }
 
 /// Contends for the lease and, while another flight holds it, waits for that flight's end.
@@ -191,7 +191,7 @@ async fn coordinate<V: DeserializeOwned>(
             let left = deadline.map_or(options.max_wait, |d| {
                 d.saturating_duration_since(Instant::now())
             });
-            let poll = options.get_renew_every();
+            let poll = options.renew_interval();
             let Some(wait) = protocol::next_wait(lease, &mut backoff, poll, left) else {
                 return Err(Trouble::Timeout);
             };
@@ -266,9 +266,9 @@ where
     };
     if finish {
         let envelope = match &outcome {
-            Ok(value) => protocol::encode(&Outcome::Value(value), options.max_value_size),
+            Ok(value) => protocol::encode(&Envelope::Value(value), options.max_value_size),
             Err(payload) => protocol::encode::<V>(
-                &Outcome::Panicked(protocol::panic_message(&**payload)),
+                &Envelope::Panicked(protocol::panic_message(&**payload)),
                 options.max_value_size,
             ),
         };
@@ -296,7 +296,7 @@ async fn renew<T>(shared: &Shared, names: &FlightNames, token: &str) -> T {
     let mut conn = shared.conn.clone();
     let mut lost = false;
     loop {
-        shared.runtime.sleep(options.get_renew_every()).await;
+        shared.runtime.sleep(options.renew_interval()).await;
         if lost {
             continue;
         }

@@ -14,6 +14,7 @@ use single_flight::KeyedGroup;
 
 use crate::error::{Error, ErrorKind};
 use crate::flight::{flight, Reply, Shared, Source};
+use crate::namespace::names;
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
@@ -276,7 +277,8 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call_with_role_ref(key, |key| flight(shared, key, work))
+            .call_ref(key, |key| flight(shared, key, work))
+            .with_role()
             .await;
         role_of(outcome).0
     }
@@ -309,7 +311,8 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call_with_role(key, |key| flight(shared, key, work))
+            .call(key, |key| flight(shared, key, work))
+            .with_role()
             .await;
         role_of(outcome)
     }
@@ -384,15 +387,6 @@ where
     pub fn key_pattern(&self) -> String {
         self.shared.names.pattern()
     }
-}
-
-pub(crate) fn names(namespace: &str) -> Result<Names, Error> {
-    Names::new(namespace).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Namespace,
-            format!("namespace {namespace:?} is empty or contains a brace"),
-        )
-    })
 }
 
 /// This caller's value and role, from its local flight's outcome: whether it started the local

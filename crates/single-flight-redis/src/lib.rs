@@ -231,6 +231,7 @@ mod acl;
 mod error;
 mod flight;
 mod group;
+mod namespace;
 mod options;
 mod protocol;
 mod stats;

@@ -22,7 +22,7 @@ pub enum FailurePolicy {
 /// Every duration is clamped when it is set, to what Redis (`PX` in milliseconds) and
 /// `std::time::Instant` accept: at most [`Options::MAX_DURATION`] (a year, which is "forever"
 /// for a flight), and at least the minimum each setter names. So `Duration::ZERO` and
-/// `Duration::MAX` are valid everywhere; the getters answer the clamped value.
+/// `Duration::MAX` are valid everywhere; `Debug` shows the clamped values.
 ///
 /// # Examples
 ///
@@ -37,7 +37,7 @@ pub enum FailurePolicy {
 ///     .result_lifetime(Duration::from_secs(2))
 ///     .max_value_size(256 * 1024)
 ///     .failure_policy(FailurePolicy::Strict);
-/// assert_eq!(options.get_lease(), Duration::from_secs(5));
+/// assert_eq!(options, options.clone().lease(Duration::from_secs(5)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -139,49 +139,14 @@ impl Options {
         self
     }
 
-    /// The lease length.
-    pub fn get_lease(&self) -> Duration {
-        self.lease
-    }
-
     /// The renewal interval in force: the one set, or a third of the lease, and always below
     /// the lease.
-    pub fn get_renew_every(&self) -> Duration {
+    pub(crate) fn renew_interval(&self) -> Duration {
         let third = self.lease / 3;
         self.renew_every
             .unwrap_or(third)
             .min(self.lease.saturating_sub(Duration::from_millis(5)))
             .max(Duration::from_millis(1))
-    }
-
-    /// The maximum wait.
-    pub fn get_max_wait(&self) -> Duration {
-        self.max_wait
-    }
-
-    /// The result lifetime.
-    pub fn get_result_lifetime(&self) -> Duration {
-        self.result_lifetime
-    }
-
-    /// The value size cap in bytes.
-    pub fn get_max_value_size(&self) -> usize {
-        self.max_value_size
-    }
-
-    /// The failure policy.
-    pub fn get_failure_policy(&self) -> FailurePolicy {
-        self.failure_policy
-    }
-
-    /// The timeout of one Redis command.
-    pub fn get_redis_timeout(&self) -> Duration {
-        self.redis_timeout
-    }
-
-    /// The time flights skip Redis after a failure.
-    pub fn get_outage_backoff(&self) -> Duration {
-        self.outage_backoff
     }
 }
 
@@ -192,15 +157,15 @@ mod tests {
     #[test]
     fn renewal_stays_below_the_lease() {
         let ms = Duration::from_millis;
-        assert_eq!(Options::new().lease(ms(300)).get_renew_every(), ms(100));
+        assert_eq!(Options::new().lease(ms(300)).renew_interval(), ms(100));
         assert_eq!(
             Options::new()
                 .lease(ms(300))
                 .renew_every(ms(900))
-                .get_renew_every(),
+                .renew_interval(),
             ms(295)
         );
-        assert_eq!(Options::new().lease(ms(1)).get_lease(), ms(10));
+        assert_eq!(Options::new().lease(ms(1)).lease, ms(10));
     }
 
     #[test]
@@ -213,16 +178,13 @@ mod tests {
             (ms(1), ms(10), ms(1), ms(10), ms(1), ms(1)),
             (Duration::MAX, max, max, max, max, max),
         ] {
-            assert_eq!(o(Options::lease, d).get_lease(), lease);
-            assert_eq!(o(Options::max_wait, d).get_max_wait(), wait);
-            assert_eq!(o(Options::result_lifetime, d).get_result_lifetime(), life);
-            assert_eq!(o(Options::redis_timeout, d).get_redis_timeout(), timeout);
-            assert_eq!(o(Options::outage_backoff, d).get_outage_backoff(), backoff);
-            let renew = o(Options::renew_every, d).get_renew_every();
-            assert!(
-                renew >= ms(1) && renew < Options::new().get_lease(),
-                "{renew:?}"
-            );
+            assert_eq!(o(Options::lease, d).lease, lease);
+            assert_eq!(o(Options::max_wait, d).max_wait, wait);
+            assert_eq!(o(Options::result_lifetime, d).result_lifetime, life);
+            assert_eq!(o(Options::redis_timeout, d).redis_timeout, timeout);
+            assert_eq!(o(Options::outage_backoff, d).outage_backoff, backoff);
+            let renew = o(Options::renew_every, d).renew_interval();
+            assert!(renew >= ms(1) && renew < Options::new().lease, "{renew:?}");
             // What the flights compute from them never overflows.
             let opts = Options::new()
                 .lease(d)
@@ -230,16 +192,16 @@ mod tests {
                 .result_lifetime(d)
                 .outage_backoff(d);
             assert!(std::time::Instant::now()
-                .checked_add(opts.get_max_wait())
+                .checked_add(opts.max_wait)
                 .is_some());
-            assert!(opts.get_lease().as_millis() < i64::MAX as u128 / 2);
-            assert!(opts.get_result_lifetime().as_millis() < i64::MAX as u128 / 2);
+            assert!(opts.lease.as_millis() < i64::MAX as u128 / 2);
+            assert!(opts.result_lifetime.as_millis() < i64::MAX as u128 / 2);
         }
         assert_eq!(
             Options::new()
                 .lease(Duration::MAX)
                 .renew_every(Duration::MAX)
-                .get_renew_every(),
+                .renew_interval(),
             max - ms(5)
         );
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use single_flight::runtime::Runtime;
-use single_flight::{Elapsed, Group, Outcome, Receiver};
+use single_flight::{Elapsed, Group, Receiver};
 
 use crate::runtime::{spawn_on, Smol};
 use crate::sealed::Sealed;
@@ -17,42 +17,6 @@ use crate::sealed::Sealed;
 ///
 /// [`KeyedGroupExt`]: crate::KeyedGroupExt
 pub trait GroupExt<V>: Sealed {
-    /// Like [`call_timeout`](Self::call_timeout), and also tells this caller's [`Role`]: it
-    /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// [`Role`]: single_flight::Role
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{Group, Role};
-    /// use single_flight_smol::GroupExt;
-    ///
-    /// # smol::block_on(async {
-    /// let group: Group<u8> = Group::new();
-    /// let outcome = group.call_timeout_with_role(Duration::from_secs(1), || async { 1 });
-    /// let outcome = outcome.await.unwrap();
-    /// assert_eq!((outcome.value, outcome.role, outcome.callers), (1, Role::Started, 1));
-    /// # });
-    /// ```
-    fn call_timeout_with_role<F, Fut>(
-        &self,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = V> + Send + 'static;
-
     /// Like [`Group::call`], but gives up after `duration` with [`Elapsed`]; see
     /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout).
     ///
@@ -183,18 +147,6 @@ pub trait GroupExt<V>: Sealed {
 }
 
 impl<V: Clone + Send + 'static> GroupExt<V> for Group<V> {
-    fn call_timeout_with_role<F, Fut>(
-        &self,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        Smol::on(self).call_timeout_with_role(duration, work)
-    }
-
     fn call_timeout<F, Fut>(
         &self,
         duration: Duration,

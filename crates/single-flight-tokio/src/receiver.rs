@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use single_flight::runtime::Runtime;
-use single_flight::{Elapsed, Outcome, Receiver};
+use single_flight::{Elapsed, Receiver};
 
 use crate::runtime::Tokio;
 use crate::sealed::Sealed;
@@ -17,41 +17,6 @@ use crate::sealed::Sealed;
 /// `tokio::time::timeout(duration, &mut receiver)` works too, for a caller that wants to keep
 /// its place in the flight after a timeout.
 pub trait ReceiverExt<V>: Sealed {
-    /// Like [`recv_timeout`](Self::recv_timeout), and also tells this receiver's [`Role`]: it
-    /// started the flight or joined it, with how many callers got the value (an [`Outcome`]).
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// [`Role`]: single_flight::Role
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{KeyedGroup, Role};
-    /// use single_flight_tokio::ReceiverExt;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-    /// let first = group.do_chan(1, |k| async move { k });
-    /// let second = group.do_chan(1, |_| async { unreachable!("joins") });
-    /// let second = second.recv_timeout_with_role(Duration::from_secs(1)).await.unwrap();
-    /// assert_eq!((second.value, second.role, second.callers), (1, Role::Joined, 2));
-    /// drop(first);
-    /// # }
-    /// ```
-    fn recv_timeout_with_role(
-        self,
-        duration: Duration,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send + 'static;
-
     /// Waits for the flight's value for at most `duration`, counted from this call.
     ///
     /// # Cancellation
@@ -124,13 +89,6 @@ pub trait ReceiverExt<V>: Sealed {
 }
 
 impl<V: Clone + Send + 'static> ReceiverExt<V> for Receiver<V> {
-    fn recv_timeout_with_role(
-        self,
-        duration: Duration,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + Send + 'static {
-        Tokio::on(self).recv_timeout_with_role(duration)
-    }
-
     fn recv_timeout(
         self,
         duration: Duration,

@@ -14,8 +14,8 @@ use single_flight::{KeyedGroup, Role, WithRole};
 use tower_service::Service;
 
 use crate::body::ResponseBody;
-use crate::outcome::{self, Delivery, Outcome, Recipient};
 use crate::policy::{self, HeaderCopy, Policy};
+use crate::reply::{self, Delivery, Recipient, Reply};
 
 /// How many times a request regroups (a response varied on a header whose value it does not
 /// share with the leader) before it sends its own request. Each regrouping adds a varied header
@@ -54,7 +54,7 @@ pub(crate) struct Own<S, ReqBody> {
     service: S,
     request: Request<ReqBody>,
     policy: Arc<Policy>,
-    group: Arc<KeyedGroup<Bytes, Outcome>>,
+    group: Arc<KeyedGroup<Bytes, Reply>>,
     /// The varied headers the key of its flight holds (none until it regroups).
     varied: Vec<HeaderName>,
     regroups: u8,
@@ -65,7 +65,7 @@ impl<S, ReqBody> Own<S, ReqBody> {
         service: S,
         request: Request<ReqBody>,
         policy: Arc<Policy>,
-        group: Arc<KeyedGroup<Bytes, Outcome>>,
+        group: Arc<KeyedGroup<Bytes, Reply>>,
     ) -> Self {
         Self {
             service,
@@ -140,7 +140,7 @@ pin_project! {
         Called { #[pin] future: S::Future, part: Part },
         // Waiting for a flight; `own` is what a follower keeps (`None` for the leader, whose
         // request went into the flight's work). The core's role tells which it is.
-        Waiting { receiver: WithRole<Outcome>, own: Option<Own<S, ReqBody>> },
+        Waiting { receiver: WithRole<Reply>, own: Option<Own<S, ReqBody>> },
         // A follower sends its own request, once the service is ready.
         Fallback { service: S, request: Option<Request<ReqBody>> },
         // A follower joins or starts the flight of `key`, once its service is ready (it may
@@ -164,7 +164,7 @@ where
     }
 
     pub(crate) fn waiting(
-        receiver: WithRole<Outcome>,
+        receiver: WithRole<Reply>,
         own: Option<Own<S, ReqBody>>,
         role_header: Option<HeaderName>,
     ) -> Self {
@@ -287,7 +287,7 @@ where
     let receiver = group.do_chan(key, |_key| {
         let request = request.take().expect("the closure runs once");
         let headers = HeaderCopy::new(request.headers());
-        outcome::lead(policy.clone(), headers, service.call(request))
+        reply::lead(policy.clone(), headers, service.call(request))
     });
     let own = request.map(|request| Own {
         service,

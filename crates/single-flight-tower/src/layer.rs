@@ -8,7 +8,7 @@ use http::{request, HeaderName, Method};
 use single_flight::KeyedGroup;
 use tower_layer::Layer;
 
-use crate::outcome::Outcome;
+use crate::reply::Reply;
 
 use crate::policy::Policy;
 use crate::service::Coalesce;
@@ -75,7 +75,7 @@ use crate::service::Coalesce;
 #[derive(Clone, Default)]
 pub struct CoalesceLayer {
     policy: Arc<Policy>,
-    group: Arc<KeyedGroup<Bytes, Outcome>>,
+    group: Arc<KeyedGroup<Bytes, Reply>>,
     max_flight_age: Option<std::time::Duration>,
 }
 

@@ -188,8 +188,8 @@ mod body;
 mod error;
 mod future;
 mod layer;
-mod outcome;
 mod policy;
+mod reply;
 mod service;
 
 pub use crate::body::ResponseBody;

@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::{Own, ResponseFuture};
-use crate::outcome::{self, Outcome};
 use crate::policy::{Admission, HeaderCopy, Policy};
+use crate::reply::{self, Reply};
 
 /// Coalesces identical in-flight HTTP requests in front of an inner service: one inner call per
 /// key at a time, its response buffered once and handed to every request that waited for it.
@@ -67,7 +67,7 @@ use crate::policy::{Admission, HeaderCopy, Policy};
 pub struct Coalesce<S> {
     inner: S,
     policy: Arc<Policy>,
-    group: Arc<KeyedGroup<Bytes, Outcome>>,
+    group: Arc<KeyedGroup<Bytes, Reply>>,
 }
 
 impl<S> Coalesce<S> {
@@ -91,7 +91,7 @@ impl<S> Coalesce<S> {
     pub(crate) fn with_parts(
         inner: S,
         policy: Arc<Policy>,
-        group: Arc<KeyedGroup<Bytes, Outcome>>,
+        group: Arc<KeyedGroup<Bytes, Reply>>,
     ) -> Self {
         Self {
             inner,
@@ -237,7 +237,7 @@ where
             // The leader's request headers, for the followers to compare theirs with if the
             // response varies (its `Vary`); dropped once the response's head is read.
             let headers = HeaderCopy::new(request.headers());
-            outcome::lead(policy.clone(), headers, inner.call(request))
+            reply::lead(policy.clone(), headers, inner.call(request))
         });
         let own = request.map(|request| {
             let (policy, group) = (self.policy.clone(), self.group.clone());

@@ -1,4 +1,4 @@
-//! The futures returned by `call` and its forms: register on the first poll, then wait.
+//! `Call`, the future `call` and `call_ref` return: register on the first poll, then wait.
 //!
 //! Hand-written rather than `async fn`s so that what is needed only until the first poll (the
 //! group, the key and the closure) shares its space with the wait that follows: an `async fn`
@@ -25,9 +25,11 @@ pub(crate) enum Registered<Wait, T> {
 }
 
 pin_project! {
-    /// A call: `register` joins or starts the flight (on the first poll, as the API promises),
-    /// polls the work of a flight it started, and returns the wait for its value.
-    pub(crate) struct Call<Register, Wait> {
+    /// A call's registration and wait: `register` joins or starts the flight (on the first
+    /// poll, as the API promises), polls the work of a flight it started, and returns the wait
+    /// for its value.
+    #[must_use = "futures do nothing unless you .await or poll them"]
+    pub(crate) struct Registration<Register, Wait> {
         #[pin]
         state: CallState<Register, Wait>,
     }
@@ -49,7 +51,7 @@ pin_project! {
     }
 }
 
-impl<Register, Wait> Call<Register, Wait>
+impl<Register, Wait> Registration<Register, Wait>
 where
     Register: FnOnce(&mut Context<'_>) -> Registered<Wait, Wait::Output>,
     Wait: Future,
@@ -61,7 +63,7 @@ where
     }
 }
 
-impl<Register, Wait> Future for Call<Register, Wait>
+impl<Register, Wait> Future for Registration<Register, Wait>
 where
     Register: FnOnce(&mut Context<'_>) -> Registered<Wait, Wait::Output>,
     Wait: Future,
@@ -97,41 +99,85 @@ where
 }
 
 pin_project! {
-    /// A call's future with its output mapped: `call` keeps the value only, `call_shared` adds
-    /// Go's flag, `call_with_role` keeps the whole [`Outcome`].
-    pub(crate) struct MapOutcome<Fut, Map> {
+    /// The future returned by [`KeyedGroup::call`], [`KeyedGroup::call_ref`], [`Group::call`]
+    /// and their [`local`](crate::local) forms: it resolves to the flight's value, or, through
+    /// [`with_role`](Self::with_role), to this caller's whole [`Outcome`].
+    ///
+    /// The caller registers with the flight when this future is first polled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it never cancels the work for others: if other callers wait for the same
+    /// flight, one of them goes on polling the same work future (nothing is run twice). If this
+    /// was the last caller, the work future is dropped at once and the key is free; a call
+    /// arriving meanwhile starts a new flight, whose work is not polled before the abandoned one
+    /// has finished dropping.
+    ///
+    /// # Panics
+    ///
+    /// If the work (the closure or its future) panics, the flight ends and every waiter panics:
+    /// the one that was polling the work with the original payload, the others with a
+    /// [`Panicked`] carrying its message. The key is freed and the group stays usable.
+    ///
+    /// Panics with a clear message, instead of waiting forever, if it is awaited from inside the
+    /// work of the very flight it would join (directly, or through other flights polled on the
+    /// same thread). A same-key call that the work hands to another task cannot be detected and
+    /// deadlocks, as it would in any call-sharing scheme.
+    ///
+    /// [`KeyedGroup::call`]: crate::KeyedGroup::call
+    /// [`KeyedGroup::call_ref`]: crate::KeyedGroup::call_ref
+    /// [`Group::call`]: crate::Group::call
+    /// [`Panicked`]: crate::Panicked
+    #[must_use = "futures do nothing unless you .await or poll them"]
+    pub struct Call<Fut> {
         #[pin]
-        call: Fut,
-        map: Map,
+        registration: Fut,
     }
 }
 
-impl<Fut, Map> MapOutcome<Fut, Map> {
-    pub(crate) fn new(call: Fut, map: Map) -> Self {
-        Self { call, map }
+impl<Fut> Call<Fut> {
+    pub(crate) fn new(registration: Fut) -> Self {
+        Self { registration }
+    }
+
+    /// This call as a future of its whole [`Outcome`]: the value, whether this caller started
+    /// the flight or joined it, and how many callers the value went to (Go's `shared` flag is
+    /// [`Outcome::shared`]). The call, its registration and its costs are the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use single_flight::{KeyedGroup, Role};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
+    /// let outcome = group.call(1, |k| async move { k + 1 }).with_role().await;
+    /// assert_eq!(outcome.value, 2);
+    /// assert_eq!(outcome.role, Role::Started);
+    /// assert!(!outcome.shared());
+    /// # });
+    /// ```
+    pub fn with_role(self) -> Fut {
+        self.registration
     }
 }
 
-impl<Fut, Map, T> Future for MapOutcome<Fut, Map>
+impl<Fut, V> Future for Call<Fut>
 where
-    Fut: Future,
-    Map: Fn(Fut::Output) -> T,
+    Fut: Future<Output = Outcome<V>>,
 {
-    type Output = T;
+    type Output = V;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let this = self.project();
-        this.call.poll(cx).map(this.map)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        self.project()
+            .registration
+            .poll(cx)
+            .map(|outcome| outcome.value)
     }
 }
 
-/// `call`'s output.
-pub(crate) fn value<V>(outcome: Outcome<V>) -> V {
-    outcome.value
-}
-
-/// `call_shared`'s output: the value and Go's `shared` flag.
-pub(crate) fn value_and_shared<V>(outcome: Outcome<V>) -> (V, bool) {
-    let shared = outcome.shared();
-    (outcome.value, shared)
+impl<Fut> std::fmt::Debug for Call<Fut> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call").finish_non_exhaustive()
+    }
 }

@@ -10,13 +10,13 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::call::{Call, Registered};
-use crate::detached::{DetachedFlight, UnlinkRef};
+use crate::call::{Call, Registered, Registration};
+use crate::flight::detached::{DetachedFlight, LifecycleRef};
+use crate::flight::wait::Waiter;
 use crate::flight::{Boxes, Carrier, Start};
 use crate::outcome::Outcome;
 use crate::registry::{CallerKey, Entry, Owned, Registry};
 use crate::stats::GroupStats;
-use crate::wait::Waiter;
 
 /// A waiter of a group's flight, holding the group's registry.
 pub(crate) type GroupWaiter<K, V, C> = Waiter<V, Arc<Registry<K, V, C>>, C>;
@@ -27,7 +27,7 @@ pub(crate) struct Detaching<K, V, C, R>
 where
     V: Clone + Send + 'static,
     C: Carrier<V>,
-    R: UnlinkRef<V, C>,
+    R: LifecycleRef<V, C>,
 {
     pub(crate) waiter: GroupWaiter<K, V, C>,
     pub(crate) task: Option<DetachedFlight<V, C, R>>,
@@ -124,30 +124,30 @@ where
     S: BuildHasher,
     C: Carrier<V>,
 {
-    /// `call_with_role` with an owned key: registers on the first poll.
+    /// `call` with an owned key: registers on the first poll.
     pub(crate) fn call<'a, F, Fut>(
         &'a self,
         key: K,
         work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, K, V, S, C, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, K, V, S, C, F, Fut>>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
     {
         // Registration happens in the first poll, not here.
-        Call::new(move |cx| {
+        Call::new(Registration::new(move |cx| {
             let hash = self.hasher().hash_one(&key);
             self.register(hash, Owned(key), work, cx)
-        })
+        }))
     }
 
-    /// `call_with_role` with a borrowed key, made owned only if the call starts the flight.
+    /// `call` with a borrowed key, made owned only if the call starts the flight.
     pub(crate) fn call_ref<'a, 'q, Q, F, Fut>(
         &'a self,
         key: &'q Q,
         work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, C, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, C, F, Fut>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -156,10 +156,10 @@ where
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
     {
-        Call::new(move |cx| {
+        Call::new(Registration::new(move |cx| {
             let hash = self.hasher().hash_one(key);
             self.register(hash, key, work, cx)
-        })
+        }))
     }
 
     /// Joins or starts the flight for `key` (hashed `hash`) for a `call`, and polls the work
@@ -181,7 +181,7 @@ where
         C: Boxes<Fut>,
     {
         let registry: &Registry<K, V, C> = self.registry();
-        match registry.join_or_start(hash, key, Start::Poll) {
+        match registry.enter(hash, key, Start::Poll) {
             Entry::Joined {
                 flight,
                 ticket,
@@ -223,7 +223,7 @@ where
         C: Boxes<Fut>,
     {
         let registry = self.registry();
-        match registry.join_or_start(hash, key, Start::Install) {
+        match registry.enter(hash, key, Start::Install) {
             Entry::Joined {
                 flight,
                 ticket,
@@ -259,11 +259,11 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V>,
         C: Boxes<Fut>,
-        R: UnlinkRef<V, C>,
+        R: LifecycleRef<V, C>,
     {
         let registry = self.registry();
         let hash = self.hasher().hash_one(&key);
-        match registry.join_or_start(hash, Owned(key), Start::Detach) {
+        match registry.enter(hash, Owned(key), Start::Detach) {
             Entry::Joined {
                 flight,
                 ticket,

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use crate::detached::Detached;
+use crate::call::Call;
+use crate::flight::detached::Detached;
 use crate::keyed::KeyedGroup;
 use crate::outcome::Outcome;
 use crate::receiver::Receiver;
@@ -145,18 +146,8 @@ impl<V> Default for Group<V> {
 impl<V: Clone + Send + 'static> Group<V> {
     /// Runs `work`, or joins the flight already running, and returns its value.
     ///
-    /// `work` is called only if this call starts the flight.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`KeyedGroup::call`]: dropping this future never cancels the work for the other
-    /// waiters; the last waiter leaving drops the work.
-    ///
-    /// # Panics
-    ///
-    /// As for [`KeyedGroup::call`]: a panic of the work reaches every waiter of the flight
-    /// (others get a [`Panicked`](crate::Panicked)); a call awaited from inside the work of the
-    /// running flight panics instead of deadlocking.
+    /// `work` is called only if this call starts the flight. The role: see
+    /// [`Call::with_role`]; cancel safety and panics: see [`Call`].
     ///
     /// # Examples
     ///
@@ -168,77 +159,15 @@ impl<V: Clone + Send + 'static> Group<V> {
     /// assert_eq!(group.call(|| async { 7 }).await, 7);
     /// # });
     /// ```
-    pub fn call<'a, F, Fut>(&'a self, work: F) -> impl Future<Output = V> + use<'a, V, F, Fut>
+    pub fn call<'a, F, Fut>(
+        &'a self,
+        work: F,
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, V, F, Fut>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
         self.inner.call((), |()| work())
-    }
-
-    /// Like [`call`](Self::call), and also says whether the value went to more than one caller
-    /// (Go's `shared`).
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use single_flight::Group;
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: Group<u32> = Group::new();
-    /// assert_eq!(group.call_shared(|| async { 7 }).await, (7, false));
-    /// # });
-    /// ```
-    pub fn call_shared<'a, F, Fut>(
-        &'a self,
-        work: F,
-    ) -> impl Future<Output = (V, bool)> + use<'a, V, F, Fut>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        self.inner.call_shared((), |()| work())
-    }
-
-    /// Like [`call`](Self::call), and also tells this caller's [`Role`](crate::Role) and how
-    /// many callers the value went to: an [`Outcome`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use single_flight::{Group, Role};
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: Group<u32> = Group::new();
-    /// let outcome = group.call_with_role(|| async { 7 }).await;
-    /// assert_eq!((outcome.value, outcome.role, outcome.callers), (7, Role::Started, 1));
-    /// # });
-    /// ```
-    pub fn call_with_role<'a, F, Fut>(
-        &'a self,
-        work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, V, F, Fut>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        self.inner.call_with_role((), |()| work())
     }
 
     /// Starts or joins the flight now and returns an owned [`Receiver`] for its value; see

@@ -144,7 +144,6 @@
 #![warn(missing_docs)]
 
 mod call;
-mod detached;
 mod elapsed;
 mod engine;
 mod flight;
@@ -154,23 +153,21 @@ pub mod local;
 mod outcome;
 mod panicked;
 mod receiver;
-mod reentrancy;
 mod registry;
 pub mod runtime;
-mod slots;
 mod stats;
 mod sync;
 #[cfg(feature = "tracing")]
 mod trace;
-mod wait;
 
-pub use crate::detached::Detached;
+pub use crate::call::Call;
 pub use crate::elapsed::Elapsed;
+pub use crate::flight::Detached;
 pub use crate::group::Group;
 pub use crate::keyed::KeyedGroup;
 pub use crate::outcome::{Outcome, Role};
 pub use crate::panicked::Panicked;
-pub use crate::receiver::{Receiver, WithRole, WithShared};
+pub use crate::receiver::{Receiver, WithRole};
 pub use crate::stats::GroupStats;
 
 // The README's examples are compiled and run as doctests, so it cannot drift from the API.

@@ -13,11 +13,11 @@
 /// # futures_lite::future::block_on(async {
 /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
 /// let (a, b) = futures_lite::future::zip(
-///     group.call_with_role(1, |k| async move {
+///     group.call(1, |k| async move {
 ///         futures_lite::future::yield_now().await; // still running when the second call comes
 ///         k + 1
-///     }),
-///     group.call_with_role(1, |_| async { unreachable!("joins") }),
+///     }).with_role(),
+///     group.call(1, |_| async { unreachable!("joins") }).with_role(),
 /// )
 /// .await;
 /// assert_eq!((a.role, b.role), (Role::Started, Role::Joined));
@@ -45,7 +45,7 @@ pub enum Role {
 ///
 /// # futures_lite::future::block_on(async {
 /// let group: Group<&str> = Group::new();
-/// let outcome = group.call_with_role(|| async { "token" }).await;
+/// let outcome = group.call(|| async { "token" }).with_role().await;
 /// assert_eq!(outcome.value, "token");
 /// assert_eq!(outcome.role, Role::Started);
 /// assert_eq!(outcome.callers, 1);

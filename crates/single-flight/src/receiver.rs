@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::flight::{Flight, Unlink};
+use crate::flight::wait::Waiter;
+use crate::flight::{Flight, Lifecycle};
 use crate::outcome::Outcome;
-use crate::wait::Waiter;
 
 type Wait<V> = Pin<Box<dyn Future<Output = Outcome<V>> + Send + Sync + 'static>>;
 
@@ -58,7 +58,7 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R>) -> Self
     where
         R: Deref + Send + Sync + 'static,
-        R::Target: Unlink<V> + Sized + Sync,
+        R::Target: Lifecycle<V> + Sized + Sync,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.
@@ -88,25 +88,6 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.wait.is_none() || self.flight.has_ended()
-    }
-
-    /// Turns this receiver into a future that also says whether the value went to more than one
-    /// waiter (Go's `shared`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use single_flight::KeyedGroup;
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-    /// let a = group.do_chan(1, |_| async { 7 }).with_shared();
-    /// let b = group.do_chan(1, |_| async { 8 }).with_shared();
-    /// assert_eq!(futures_lite::future::zip(a, b).await, ((7, true), (7, true)));
-    /// # });
-    /// ```
-    pub fn with_shared(self) -> WithShared<V> {
-        WithShared { receiver: self }
     }
 
     /// Turns this receiver into a future of the whole [`Outcome`]: the value, this receiver's
@@ -161,39 +142,6 @@ impl<V> fmt::Debug for Receiver<V> {
         f.debug_struct("Receiver")
             .field("finished", &self.wait.is_none())
             .finish()
-    }
-}
-
-/// Future returned by [`Receiver::with_shared`]: the flight's value and Go's `shared` flag.
-///
-/// # Cancel safety
-///
-/// As for [`Receiver`].
-#[must_use = "futures do nothing unless you .await or poll them"]
-pub struct WithShared<V> {
-    receiver: Receiver<V>,
-}
-
-impl<V: Clone + Send + 'static> Future for WithShared<V> {
-    type Output = (V, bool);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
-        self.get_mut().receiver.poll_outcome(cx).map(|outcome| {
-            let shared = outcome.shared();
-            (outcome.value, shared)
-        })
-    }
-}
-
-impl<V: Clone + Send + 'static> FusedFuture for WithShared<V> {
-    fn is_terminated(&self) -> bool {
-        self.receiver.is_terminated()
-    }
-}
-
-impl<V> fmt::Debug for WithShared<V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("WithShared").field(&self.receiver).finish()
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The flight's `Arc`, the locks and the thread-local re-entrancy stack are modelled;
 //! `event-listener` swaps its own internals when its `loom` feature is on. The registry stays in
-//! a std `Arc` (loom's cannot coerce to `Arc<dyn Unlink>`), which only owns loom locks.
+//! a std `Arc` (loom's cannot coerce to `Arc<dyn Lifecycle>`), which only owns loom locks.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic::AtomicBool, Arc, Mutex, MutexGuard};

@@ -108,10 +108,15 @@ fn ready_work_races_a_joiner() {
             .map(|_| {
                 let (group, executions) = (group.clone(), executions.clone());
                 thread::spawn(move || {
-                    block_on(group.call_shared(1, move |_| async move {
-                        executions.fetch_add(1, SeqCst);
-                        5
-                    }))
+                    let outcome = block_on(
+                        group
+                            .call(1, move |_| async move {
+                                executions.fetch_add(1, SeqCst);
+                                5
+                            })
+                            .with_role(),
+                    );
+                    (outcome.value, outcome.shared())
                 })
             })
             .collect();

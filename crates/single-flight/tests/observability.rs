@@ -12,16 +12,22 @@ fn a_herd_has_one_starter_and_joiners() {
     let group = KeyedGroup::<u8, u8>::new();
     let ((a, b), c) = block_on(zip(
         zip(
-            group.call_with_role(1, |k| async move {
-                // Long enough for the other two to join whoever polls it.
-                for _ in 0..10 {
-                    futures_lite::future::yield_now().await;
-                }
-                k
-            }),
-            group.call_with_role(1, |_| async { unreachable!("joins") }),
+            group
+                .call(1, |k| async move {
+                    // Long enough for the other two to join whoever polls it.
+                    for _ in 0..10 {
+                        futures_lite::future::yield_now().await;
+                    }
+                    k
+                })
+                .with_role(),
+            group
+                .call(1, |_| async { unreachable!("joins") })
+                .with_role(),
         ),
-        group.call_with_role(1, |_| async { unreachable!("joins") }),
+        group
+            .call(1, |_| async { unreachable!("joins") })
+            .with_role(),
     ));
     assert_eq!(
         [a.role, b.role, c.role],
@@ -37,12 +43,18 @@ fn a_herd_has_one_starter_and_joiners() {
 fn roles_of_receivers_and_borrowed_keys() {
     let group = KeyedGroup::<String, usize>::new();
     let starter = group.do_chan_ref("ada", |k: String| async move { k.len() });
-    let joiner = group.call_with_role_ref("ada", |_| async { unreachable!("joins") });
+    let joiner = group
+        .call_ref("ada", |_| async { unreachable!("joins") })
+        .with_role();
     // The joiner registers first (and drives the work); the starter's receiver takes its share.
     let (b, a) = block_on(zip(joiner, starter.with_role()));
     assert_eq!((a.role, b.role), (Role::Started, Role::Joined));
     assert_eq!((a.value, b.value, a.callers), (3, 3, 2));
-    let solo = block_on(group.call_with_role("bob".to_owned(), |k| async move { k.len() }));
+    let solo = block_on(
+        group
+            .call("bob".to_owned(), |k| async move { k.len() })
+            .with_role(),
+    );
     assert_eq!(
         (solo.role, solo.callers, solo.shared()),
         (Role::Started, 1, false)

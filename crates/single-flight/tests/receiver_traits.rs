@@ -2,14 +2,14 @@
 //! `futures::select!` (`FusedFuture`), and able to tell whether its value is there.
 
 use futures::future::FusedFuture;
-use single_flight::{KeyedGroup, Receiver, WithShared};
+use single_flight::{KeyedGroup, Receiver, WithRole};
 
 fn assert_traits<T: Send + Sync + Unpin + 'static + FusedFuture>() {}
 
 #[test]
 fn receivers_are_send_sync_unpin_and_fused() {
     assert_traits::<Receiver<u32>>();
-    assert_traits::<WithShared<String>>();
+    assert_traits::<WithRole<String>>();
 }
 
 /// In a `select!` loop, a receiver that has returned its value is skipped from then on.

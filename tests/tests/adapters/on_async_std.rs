@@ -2,6 +2,9 @@
 
 use single_flight_async_std as adapter;
 
+/// The adapter's runtime, for the core's `timeout` in the suite.
+type Runtime = adapter::AsyncStd;
+
 // The suite is compiled once per runtime, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "suite.rs"]

@@ -12,6 +12,9 @@ use smol::Executor;
 use self::adapter::{GroupExt, KeyedGroupExt, ReceiverExt};
 use self::suite::{never, Probe, SHORT};
 
+/// The adapter's runtime, for the core's `timeout` in the suite.
+type Runtime = adapter::Smol;
+
 // The suite is compiled once per runtime, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "suite.rs"]

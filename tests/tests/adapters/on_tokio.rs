@@ -13,6 +13,9 @@ use single_flight_tokio as adapter;
 use self::adapter::{KeyedGroupExt, ReceiverExt};
 use self::suite::Probe;
 
+/// The adapter's runtime, for the core's `timeout` in the suite.
+type Runtime = adapter::Tokio;
+
 // The suite is compiled once per runtime, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "suite.rs"]

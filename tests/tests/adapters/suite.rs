@@ -12,8 +12,11 @@ use futures_lite::future::{self, FutureExt as _};
 use single_flight::{Group, KeyedGroup, Panicked, Role};
 use smol::channel::{bounded, Receiver, Sender};
 
+use single_flight::runtime::timeout;
+
 use super::adapter::{GroupExt, KeyedGroupExt, ReceiverExt};
 use super::rt::{self, Instant};
+use super::Runtime;
 
 pub(super) const SHORT: Duration = Duration::from_millis(20);
 
@@ -250,7 +253,7 @@ fn spawned_call_promotes_a_running_flight() {
     });
 }
 
-/// The timeout forms that tell the caller's role.
+/// A timeout bounds a call's `with_role()` as it bounds the call: the role with the time limit.
 #[test]
 fn timeouts_tell_the_role() {
     run("timeouts_tell_the_role", async {
@@ -259,8 +262,8 @@ fn timeouts_tell_the_role() {
         let long = Duration::from_secs(60);
         let ((leader, follower), ()) = future::zip(
             future::zip(
-                group.call_timeout_with_role("k", long, probe.work(3)),
-                group.call_timeout_with_role("k", long, never),
+                timeout::<Runtime, _>(long, group.call("k", probe.work(3)).with_role()),
+                timeout::<Runtime, _>(long, group.call("k", never).with_role()),
             ),
             async { probe.open() },
         )
@@ -270,18 +273,21 @@ fn timeouts_tell_the_role() {
         assert_eq!((leader.value, follower.value, leader.callers), (3, 3, 2));
 
         let unkeyed: Group<u32> = Group::new();
-        let solo = unkeyed
-            .call_timeout_with_role(long, || async { 4 })
+        let solo = timeout::<Runtime, _>(long, unkeyed.call(|| async { 4 }).with_role())
             .await
             .unwrap();
         assert_eq!((solo.value, solo.role, solo.callers), (4, Role::Started, 1));
 
         let rx = group.do_chan_spawned("r", |_| async { 6 });
-        let outcome = rx.recv_timeout_with_role(long).await.unwrap();
+        let outcome = timeout::<Runtime, _>(long, rx.with_role()).await.unwrap();
         assert_eq!((outcome.value, outcome.role), (6, Role::Started));
-        let late = group
-            .call_timeout_with_role("late", SHORT, |_| Box::pin(std::future::pending()) as Work)
-            .await;
+        let late = timeout::<Runtime, _>(
+            SHORT,
+            group
+                .call("late", |_| Box::pin(std::future::pending()) as Work)
+                .with_role(),
+        )
+        .await;
         assert_eq!(late.unwrap_err().waited(), SHORT);
     });
 }

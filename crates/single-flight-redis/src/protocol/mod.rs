@@ -189,7 +189,7 @@ const MAGIC: &[u8; 3] = b"sf\x01";
 
 /// What a finished flight left for the other processes (the envelope's kind byte).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome<V> {
+pub(crate) enum Envelope<V> {
     /// The work's value.
     Value(V),
     /// The work panicked with this message.
@@ -222,29 +222,29 @@ pub(crate) enum DecodeError {
 /// `Oversize`, and one whose `Serialize` fails by `Unencodable`, so that waiters learn at once
 /// that they will not get it (and apply their failure policy, as for any value that cannot
 /// cross the wire).
-pub(crate) fn encode<V: serde::Serialize>(outcome: &Outcome<V>, cap: usize) -> Vec<u8> {
+pub(crate) fn encode<V: serde::Serialize>(outcome: &Envelope<V>, cap: usize) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     match outcome {
-        Outcome::Value(value) => {
+        Envelope::Value(value) => {
             out.push(KIND_VALUE);
             if let Err(error) = rmp_serde::encode::write_named(&mut out, value) {
                 // A `Serialize` impl that fails: other processes cannot have the value.
                 tracing::warn!(%error, "single-flight-redis: the value does not serialize");
-                return encode::<V>(&Outcome::Unencodable(error.to_string()), cap);
+                return encode::<V>(&Envelope::Unencodable(error.to_string()), cap);
             }
             if out.len() > cap {
-                return encode::<V>(&Outcome::Oversize(out.len() as u64), cap);
+                return encode::<V>(&Envelope::Oversize(out.len() as u64), cap);
             }
         }
-        Outcome::Panicked(message) => {
+        Envelope::Panicked(message) => {
             out.push(KIND_PANICKED);
             push_cut(&mut out, message, cap);
         }
-        Outcome::Unencodable(message) => {
+        Envelope::Unencodable(message) => {
             out.push(KIND_UNENCODABLE);
             push_cut(&mut out, message, cap);
         }
-        Outcome::Oversize(size) => {
+        Envelope::Oversize(size) => {
             out.push(KIND_OVERSIZE);
             out.extend_from_slice(&size.to_le_bytes());
         }
@@ -266,7 +266,7 @@ fn push_cut(out: &mut Vec<u8>, message: &str, cap: usize) {
 pub(crate) fn decode<V: serde::de::DeserializeOwned>(
     bytes: &[u8],
     cap: usize,
-) -> Result<Outcome<V>, DecodeError> {
+) -> Result<Envelope<V>, DecodeError> {
     if bytes.len() > cap {
         return Err(DecodeError::Oversize(bytes.len() as u64));
     }
@@ -285,16 +285,16 @@ pub(crate) fn decode<V: serde::de::DeserializeOwned>(
             if !de.get_ref().is_empty() {
                 return Err(DecodeError::Value("trailing bytes after the value".into()));
             }
-            Ok(Outcome::Value(value))
+            Ok(Envelope::Value(value))
         }
-        KIND_PANICKED => Ok(Outcome::Panicked(
+        KIND_PANICKED => Ok(Envelope::Panicked(
             String::from_utf8_lossy(body).into_owned(),
         )),
         KIND_OVERSIZE => {
             let size: [u8; 8] = body.try_into().map_err(|_| DecodeError::Format)?;
-            Ok(Outcome::Oversize(u64::from_le_bytes(size)))
+            Ok(Envelope::Oversize(u64::from_le_bytes(size)))
         }
-        KIND_UNENCODABLE => Ok(Outcome::Unencodable(
+        KIND_UNENCODABLE => Ok(Envelope::Unencodable(
             String::from_utf8_lossy(body).into_owned(),
         )),
         _ => Err(DecodeError::Format),

@@ -66,13 +66,13 @@ fn tokens_differ() {
 
 #[test]
 fn envelopes_round_trip() {
-    let v: Outcome<(u32, String)> = Outcome::Value((7, "seven".into()));
+    let v: Envelope<(u32, String)> = Envelope::Value((7, "seven".into()));
     assert_eq!(decode::<(u32, String)>(&encode(&v, 1024), 1024), Ok(v));
-    let p: Outcome<u32> = Outcome::Panicked("boom".into());
+    let p: Envelope<u32> = Envelope::Panicked("boom".into());
     assert_eq!(decode::<u32>(&encode(&p, 1024), 1024), Ok(p));
-    let o: Outcome<u32> = Outcome::Oversize(99);
+    let o: Envelope<u32> = Envelope::Oversize(99);
     assert_eq!(decode::<u32>(&encode(&o, 1024), 1024), Ok(o));
-    let u: Outcome<u32> = Outcome::Unencodable("no".into());
+    let u: Envelope<u32> = Envelope::Unencodable("no".into());
     assert_eq!(decode::<u32>(&encode(&u, 1024), 1024), Ok(u));
 }
 
@@ -87,18 +87,18 @@ impl serde::Serialize for Unserializable {
 
 #[test]
 fn values_that_do_not_serialize_become_a_marker_not_a_panic() {
-    let bytes = encode(&Outcome::Value(Unserializable), 1024);
+    let bytes = encode(&Envelope::Value(Unserializable), 1024);
     assert!(matches!(
         decode::<u32>(&bytes, 1024),
-        Ok(Outcome::Unencodable(m)) if m.contains("not today")
+        Ok(Envelope::Unencodable(m)) if m.contains("not today")
     ));
 }
 
 #[test]
 fn oversize_values_become_a_marker() {
-    let big: Outcome<String> = Outcome::Value("x".repeat(100));
+    let big: Envelope<String> = Envelope::Value("x".repeat(100));
     let bytes = encode(&big, 50);
-    assert!(matches!(decode::<String>(&bytes, 50), Ok(Outcome::Oversize(n)) if n > 100));
+    assert!(matches!(decode::<String>(&bytes, 50), Ok(Envelope::Oversize(n)) if n > 100));
     // The reader's own cap also refuses.
     let bytes = encode(&big, 1024);
     assert!(matches!(
@@ -117,14 +117,14 @@ fn wrong_bytes_never_decode_as_a_value() {
     );
     assert_eq!(decode::<u32>(b"sf\x01\x09", 64), Err(DecodeError::Format));
     // A string where a number is expected.
-    let s = encode(&Outcome::Value("seven".to_owned()), 64);
+    let s = encode(&Envelope::Value("seven".to_owned()), 64);
     assert!(matches!(decode::<u32>(&s, 64), Err(DecodeError::Value(_))));
     // A value followed by garbage.
-    let mut t = encode(&Outcome::Value(7u32), 64);
+    let mut t = encode(&Envelope::Value(7u32), 64);
     t.push(0);
     assert!(matches!(decode::<u32>(&t, 64), Err(DecodeError::Value(_))));
     // A truncated value.
-    let u = encode(&Outcome::Value("seven".to_owned()), 64);
+    let u = encode(&Envelope::Value("seven".to_owned()), 64);
     assert!(matches!(
         decode::<String>(&u[..u.len() - 1], 64),
         Err(DecodeError::Value(_))
@@ -133,8 +133,8 @@ fn wrong_bytes_never_decode_as_a_value() {
 
 #[test]
 fn panic_messages_are_cut_to_the_cap_on_a_char_boundary() {
-    let bytes = encode::<u32>(&Outcome::Panicked("ééé".into()), 7);
-    assert_eq!(decode::<u32>(&bytes, 7), Ok(Outcome::Panicked("é".into())));
+    let bytes = encode::<u32>(&Envelope::Panicked("ééé".into()), 7);
+    assert_eq!(decode::<u32>(&bytes, 7), Ok(Envelope::Panicked("é".into())));
 }
 
 #[test]

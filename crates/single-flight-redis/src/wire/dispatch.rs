@@ -8,9 +8,9 @@
 //!
 //! # Invariants
 //!
-//! 1. A channel's `Slot` is in the map while a watch holds it or its subscription is not
-//!    known to be undone; `holders` changes only under the map's lock.
-//! 2. Subscribing and unsubscribing a channel take turns (`Slot::turn`): each turn compares
+//! 1. A `Channel` (one pub/sub channel's state) is in the map while a watch holds it or its
+//!    subscription is not known to be undone; `holders` changes only under the map's lock.
+//! 2. Subscribing and unsubscribing a channel take turns (`Channel::turn`): each turn compares
 //!    what is wanted (`holders > 0`) with what is done (`subscribed`) and sends at most one
 //!    command. So an unsubscription still on its way never undoes a newer watch's
 //!    subscription: that watch's turn comes after it, sees `subscribed == false`, and
@@ -38,7 +38,7 @@ use crate::protocol;
 /// them. It is the connection's push sender.
 #[derive(Clone, Default)]
 pub(crate) struct Dispatcher {
-    slots: Arc<Mutex<HashMap<String, Arc<Slot>>>>,
+    slots: Arc<Mutex<HashMap<String, Arc<Channel>>>>,
     /// The connection and runtime to undo unwanted subscriptions with (invariant 4), once the
     /// group is built. Weak: the connection holds the dispatcher.
     link: Arc<OnceLock<Weak<Link>>>,
@@ -52,7 +52,7 @@ pub(crate) struct Link {
 
 /// The wake-up state of one channel in this process.
 #[derive(Default)]
-struct Slot {
+struct Channel {
     /// Bumped by every message on the channel (and by every disconnection).
     generation: AtomicU64,
     event: Event,
@@ -67,7 +67,7 @@ struct Slot {
     turn_done: Event,
 }
 
-impl Slot {
+impl Channel {
     /// Takes this channel's turn to (un)subscribe (invariant 2): a small async lock.
     async fn turn(&self) -> Turn<'_> {
         loop {
@@ -103,7 +103,7 @@ impl Slot {
     }
 }
 
-struct Turn<'a>(&'a Slot);
+struct Turn<'a>(&'a Channel);
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
@@ -160,13 +160,13 @@ impl Dispatcher {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Slot>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Channel>>> {
         // The map holds only slots: a panic elsewhere cannot leave it half-updated.
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Removes `slot` if no watch holds it and it is not subscribed (invariant 1).
-    fn retire(&self, channel: &str, slot: &Arc<Slot>) {
+    fn retire(&self, channel: &str, slot: &Arc<Channel>) {
         let mut map = self.lock();
         let idle =
             slot.holders.load(Ordering::Acquire) == 0 && !slot.subscribed.load(Ordering::Acquire);
@@ -217,7 +217,7 @@ impl redis::aio::AsyncPushSender for Dispatcher {
             PushKind::Disconnection => {
                 // Messages may be lost while reconnecting: every waiter checks again (after
                 // the reconnection subscribed its channel again: see `Conn::single`).
-                let slots: Vec<Arc<Slot>> = self.lock().values().cloned().collect();
+                let slots: Vec<Arc<Channel>> = self.lock().values().cloned().collect();
                 for slot in &slots {
                     slot.wake();
                 }
@@ -233,7 +233,7 @@ impl redis::aio::AsyncPushSender for Dispatcher {
 pub(crate) struct Watch {
     dispatcher: Dispatcher,
     channel: String,
-    slot: Arc<Slot>,
+    slot: Arc<Channel>,
     conn: Conn,
     runtime: Runtime,
 }
@@ -328,7 +328,7 @@ mod tests {
     }
 
     /// A slot as `watch` makes it, without a connection.
-    fn hold(d: &Dispatcher, channel: &str) -> Arc<Slot> {
+    fn hold(d: &Dispatcher, channel: &str) -> Arc<Channel> {
         let mut map = d.lock();
         let slot = map.entry(channel.to_owned()).or_default().clone();
         slot.holders.fetch_add(1, Ordering::AcqRel);

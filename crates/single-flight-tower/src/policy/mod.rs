@@ -11,7 +11,7 @@
 //!   belongs to one client (`Set-Cookie`, `Cache-Control: private` or `no-store`), varies on
 //!   everything (`Vary: *`), switches protocols, is an open-ended event stream, or declares a
 //!   body over the cap. (A body over the cap that declares no length is found out while
-//!   buffering, in `outcome.rs`.) A response with `Vary` on request headers goes only to the
+//!   buffering, in `reply.rs`.) A response with `Vary` on request headers goes only to the
 //!   waiters whose values of them equal the leader's ([`Varied`]); the others regroup under
 //!   [`key::regroup_key`].
 //!

@@ -8,10 +8,10 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::state::{Change, Phase, Published, Replaced};
-use super::{drop_quietly, Carrier, Flight, Ticket, Unlink, Work};
+use super::state::{Change, PanicPublished, Phase, Published, Replaced};
+use super::{drop_quietly, Carrier, Flight, Lifecycle, Solo, Ticket, Work};
+use crate::flight::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::panicked::Panicked;
-use crate::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::sync::lock;
 
 /// What `poll_drive` tells its waiter.
@@ -27,7 +27,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// waiter must listen. `Pending` means this waiter is the driver and its waker is stored.
     pub(crate) fn poll_drive(
         &self,
-        registry: &dyn Unlink<V, C>,
+        registry: &dyn Lifecycle<V, C>,
         ticket: Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
@@ -126,7 +126,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// polls enter their own.
     pub(crate) fn poll_work(
         &self,
-        registry: &dyn Unlink<V, C>,
+        registry: &dyn Lifecycle<V, C>,
         ticket: Ticket,
         mut work: Work<V, C>,
         started: Option<PollingScope>,
@@ -188,7 +188,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// `first_poll` says the work finished on the starter's first poll.
     pub(crate) fn finish(
         &self,
-        registry: &dyn Unlink<V, C>,
+        registry: &dyn Lifecycle<V, C>,
         taker: Option<Ticket>,
         value: V,
         first_poll: bool,
@@ -199,19 +199,13 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         // state keeps its `Polling` phase until the next run resets it, and only a stale waker
         // of the work could still look at it, which a `Polling` phase tolerates. (A caller that
         // joined during that first poll costs one more trip through the registry lock.)
-        if first_poll && registry.unlink_solo(self) {
+        if first_poll && registry.end_solo(self) == Solo::Ended {
             #[cfg(feature = "tracing")]
             if let Some(trace) = lock(&self.state).trace.take() {
                 trace.end(crate::trace::Ending::Value { callers: 1 });
             }
             return (Some(value), 1);
         }
-        let mut value = Some(value);
-        let mut published = None;
-        registry.unlink_with(self, false, &mut || {
-            let value = value.take().expect("published once");
-            published = Some(lock(&self.state).publish(taker, value));
-        });
         let Published {
             mine,
             unclaimed,
@@ -221,7 +215,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
             task,
             #[cfg(feature = "tracing")]
             trace,
-        } = published.expect("unlink_with runs the publication");
+        } = registry.publish(self, taker, value);
         #[cfg(feature = "tracing")]
         if let Some(trace) = trace {
             trace.end(crate::trace::Ending::Value { callers });
@@ -252,26 +246,23 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
 
     /// Publishes a panic of the work (or of the closure that made it).
     #[cold]
-    pub(crate) fn finish_panicked(&self, registry: &dyn Unlink<V, C>, payload: &(dyn Any + Send)) {
+    pub(crate) fn finish_panicked(
+        &self,
+        registry: &dyn Lifecycle<V, C>,
+        payload: &(dyn Any + Send),
+    ) {
         let panicked = Panicked::from_payload(payload);
-        let (mut driver, mut task) = (None, None);
         #[cfg(feature = "tracing")]
-        let mut trace = None;
-        registry.unlink_with(self, true, &mut || {
-            let mut state = lock(&self.state);
-            state.phase = Phase::Panicked(panicked.clone());
-            state.waiters = 0;
-            state.task = false;
-            driver = state.clear_driver();
-            task = state.task_waker.take();
+        let message = panicked.message().to_owned();
+        let PanicPublished {
+            driver,
+            task,
             #[cfg(feature = "tracing")]
-            {
-                trace = state.trace.take();
-            }
-        });
+            trace,
+        } = registry.publish_panic(self, panicked);
         #[cfg(feature = "tracing")]
         if let Some(trace) = trace {
-            let message = panicked.message();
+            let message = &message;
             crate::trace::event(trace.span(), crate::trace::Event::Panicked { message });
             trace.end(crate::trace::Ending::Panicked);
         }
@@ -287,7 +278,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
 
     /// A registered waiter goes away without having taken a value (dropped, timed out, or
     /// unwinding). Hands driving on if it was the driver; abandons the flight if it was the last.
-    pub(crate) fn leave(&self, registry: &dyn Unlink<V, C>, ticket: Ticket) {
+    pub(crate) fn leave(&self, registry: &dyn Lifecycle<V, C>, ticket: Ticket) {
         let mut state = lock(&self.state);
         match &mut state.phase {
             Phase::Done {

@@ -6,7 +6,7 @@ use std::mem;
 use std::task::Waker;
 
 use super::state::{Change, Listeners, Phase, Wake};
-use super::{drop_quietly, Carrier, Flight, Inner, Sendable, Unlink, Work};
+use super::{drop_quietly, Carrier, Flight, Inner, Lifecycle, Sendable, Work};
 use crate::sync::lock;
 
 /// What a promoted flight's task gets when it asks for the work.
@@ -160,20 +160,23 @@ impl<V, C: Carrier<V>> Flight<V, C> {
 
     /// The last waiter left while the work was idle: drop the work, unlocked.
     #[cold]
-    pub(crate) fn abandon(&self, registry: &dyn Unlink<V, C>) {
+    pub(crate) fn abandon(&self, registry: &dyn Lifecycle<V, C>) {
         if let Some(work) = registry.begin_abandon(self) {
             #[cfg(feature = "tracing")]
             if let Some(trace) = lock(&self.state).trace.take() {
                 trace.end(crate::trace::Ending::Abandoned);
             }
             drop_quietly(work);
-            registry.end_abandon(self);
+            // Flights of this hash started meanwhile may poll their work now (invariant 6).
+            for successor in registry.end_abandon(self) {
+                successor.ungate();
+            }
         }
     }
 
     /// Installs the work made by a starter that does not poll it now (`do_chan`, or a detached
     /// task giving its work back to the waiters).
-    pub(crate) fn install(&self, registry: &dyn Unlink<V, C>, work: Work<V, C>) {
+    pub(crate) fn install(&self, registry: &dyn Lifecycle<V, C>, work: Work<V, C>) {
         let mut state = lock(&self.state);
         state.phase = Phase::Idle {
             work: self.park(work),
@@ -192,7 +195,7 @@ impl<V, C: Carrier<V>> Flight<V, C> {
 
     /// A detached task dropped before completion gives its work back to the waiters.
     #[cold]
-    pub(crate) fn give_back(&self, registry: &dyn Unlink<V, C>, work: Work<V, C>) {
+    pub(crate) fn give_back(&self, registry: &dyn Lifecycle<V, C>, work: Work<V, C>) {
         let parked = {
             let mut state = lock(&self.state);
             state.waiters -= 1;
@@ -206,7 +209,7 @@ impl<V, C: Carrier<V>> Flight<V, C> {
     /// A promoted flight's task dropped before it claimed the work: it counts itself out like
     /// a waiter that leaves.
     #[cold]
-    pub(crate) fn release_claim(&self, registry: &dyn Unlink<V, C>) {
+    pub(crate) fn release_claim(&self, registry: &dyn Lifecycle<V, C>) {
         let mut state = lock(&self.state);
         if !state.task || matches!(state.phase, Phase::Detached) {
             // The flight ended (and counted the task out) or the claim succeeded meanwhile.

@@ -1,10 +1,16 @@
 //! The flight: one execution of a piece of work, shared by every waiter that joined it.
 //!
 //! Both groups, `Send` and `local`, are thin fronts over this state machine; the registry
-//! (`registry.rs`) maps keys to flights and this module decides everything that happens inside
-//! one flight: the state and its pure transitions (`state.rs`), what a waiter does when it is
-//! polled or leaves (`drive.rs`), and how the work passes between waiters, detached tasks and the
-//! registry (`handoff.rs`). The semantics cited are the numbered ones of the crate docs.
+//! (`registry/`) maps keys to flights and decides, through [`Lifecycle`], what the end of a
+//! flight changes there, and this module decides everything that happens inside one flight: the
+//! state and its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
+//! (`drive.rs`), how the work passes between waiters, detached tasks and the registry
+//! (`handoff.rs`), the waiter's loop (`wait.rs`), the work handed to a runtime (`detached.rs`),
+//! the re-entrancy guard (`reentrancy.rs`), and what carries the `Send`-ness (`carrier.rs`).
+//! A call reads top-down: group → engine → registry (`enter`) → `wait.rs` → `drive.rs`, and at
+//! the end `drive.rs` asks the registry, through the `dyn Lifecycle` seam that keeps the flight
+//! code compiled once per `V`, for its decision and acts on it; no callback runs back into the
+//! flight from the registry. The semantics cited are the numbered ones of the crate docs.
 //!
 //! # Invariants
 //!
@@ -62,15 +68,20 @@
 //! | `Polling` (left by a solo run: ready at the first poll, nobody joined) | the next start reuses the flight | any first phase (a `call` start clears `woken` only) |
 
 mod carrier;
+pub(crate) mod detached;
 mod drive;
 mod handoff;
+pub(crate) mod reentrancy;
 mod state;
+pub(crate) mod wait;
+
+pub use self::detached::Detached;
 
 pub(crate) use self::carrier::{Boxes, Carrier, Local, Sendable};
 pub(crate) use self::drive::Step;
 pub(crate) use self::handoff::Claim;
 use self::state::FlightState;
-pub(crate) use self::state::Joined;
+pub(crate) use self::state::{Joined, PanicPublished, Published};
 
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -79,6 +90,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
+use crate::panicked::Panicked;
 use crate::sync::{lock, Arc, AtomicBool, Mutex};
 
 /// How a starter sets its new flight up.
@@ -98,27 +110,45 @@ pub(crate) type Work<V, C> = <C as Carrier<V>>::Work;
 /// A waiter's identity within one run of a flight.
 pub(crate) type Ticket = u32;
 
-/// What the registry does for a flight; implemented by `Registry`, called through `dyn` so that
-/// the flight code is compiled once per `V`, not once per key and hasher type.
-pub(crate) trait Unlink<V, C: Carrier<V> = Sendable> {
-    /// Locks the registry, removes `flight`'s entry if it is still the current one for its key
-    /// (identity, not key, comparison), runs `publish` with the registry still locked, and keeps
-    /// the flight's allocation for reuse.
-    fn unlink_with(&self, flight: &Flight<V, C>, panicked: bool, publish: &mut dyn FnMut());
+/// The registry's part in the end of a flight, implemented by `Registry` and called through
+/// `dyn` so that the flight code is compiled once per `V`, not once per key and hasher type.
+///
+/// Each method takes the registry's lock once, makes there the change that this end of a flight
+/// needs (unlink the flight if its entry is still the current one for its key, by identity, not
+/// key; keep its allocation for reuse; list or release abandoned flights), runs the flight's own
+/// pure transition under that lock where the end is published (invariant 7), and returns the
+/// decision for the flight to act on once every lock is released. None takes a callback.
+pub(crate) trait Lifecycle<V, C: Carrier<V> = Sendable> {
+    /// Publishes the value of a run whose work returned: `taker` (`None` for a detached task)
+    /// gets its share now.
+    fn publish(&self, flight: &Flight<V, C>, taker: Option<Ticket>, value: V) -> Published<V>;
+
+    /// Publishes a panic of the work (or of the closure that made it).
+    fn publish_panic(&self, flight: &Flight<V, C>, panicked: Panicked) -> PanicPublished;
 
     /// The end of a run whose work was ready at its starter's first poll: if nobody joined it,
-    /// unlinks and recycles the flight as `unlink_with` does and returns `true`, the starter's
-    /// value being the whole publication (nobody else waits, and the registry lock keeps anyone
-    /// from joining). If someone joined during that poll, changes nothing and returns `false`:
-    /// the caller publishes with `unlink_with`.
-    fn unlink_solo(&self, flight: &Flight<V, C>) -> bool;
+    /// unlinks and recycles the flight and says [`Solo::Ended`], the starter's value being the
+    /// whole publication (nobody else waits, and the registry lock keeps anyone from joining).
+    /// If someone joined during that poll, changes nothing: [`Solo::Joined`], and the caller
+    /// publishes.
+    fn end_solo(&self, flight: &Flight<V, C>) -> Solo;
 
-    /// If `flight` has no waiter left and its work is idle, unlinks it, moves it to the
-    /// registry's list of flights being dropped and returns the work to drop.
+    /// If `flight` has no waiter left and its work is idle, unlinks it, lists it among the
+    /// flights whose work is being dropped and returns the work to drop.
     fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>>;
 
-    /// The work returned by `begin_abandon` has been dropped: ungate the flights that waited.
-    fn end_abandon(&self, flight: &Flight<V, C>);
+    /// The work returned by `begin_abandon` has been dropped: unlists the flight and returns
+    /// the flights started meanwhile for its hash, whose gate is to be opened one notch.
+    fn end_abandon(&self, flight: &Flight<V, C>) -> Vec<Flight<V, C>>;
+}
+
+/// What [`Lifecycle::end_solo`] found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Solo {
+    /// Nobody joined: the flight is unlinked and the starter's value needs no publication.
+    Ended,
+    /// Someone joined during the first poll: publish as usual.
+    Joined,
 }
 
 /// A handle on one flight: a reference-counted pointer, the carrier's (`carrier.rs`): an
@@ -296,6 +326,18 @@ impl<V, C: Carrier<V>> Inner<V, C> {
     #[cold]
     pub(crate) fn take_abandoned_work(&self) -> Option<C::Parked> {
         lock(&self.state).take_abandoned_work()
+    }
+
+    /// Publishes the end of this run with `value` (see `FlightState::publish`); called by the
+    /// registry, locked, as it unlinks the flight (invariant 7).
+    pub(crate) fn publish(&self, taker: Option<Ticket>, value: V) -> Published<V> {
+        lock(&self.state).publish(taker, value)
+    }
+
+    /// Publishes the end of this run by a panic; called by the registry, locked (invariant 7).
+    #[cold]
+    pub(crate) fn publish_panic(&self, panicked: Panicked) -> PanicPublished {
+        lock(&self.state).publish_panic(panicked)
     }
 
     /// Whether a caller other than the starter joined this run; read with the registry locked.

@@ -388,7 +388,7 @@ impl<V, C: Carrier<V>> FlightState<V, C> {
 }
 
 /// What `FlightState::publish` decided; acted on with no lock held.
-pub(super) struct Published<V> {
+pub(crate) struct Published<V> {
     /// The taker's share when it is the only one (moved, not cloned).
     pub(super) mine: Option<V>,
     /// A value nobody takes, to drop unlocked.
@@ -398,6 +398,34 @@ pub(super) struct Published<V> {
     /// The callers the value went to.
     pub(super) callers: usize,
     pub(super) driver: Option<Replaced>,
+    pub(super) task: Option<Waker>,
+    #[cfg(feature = "tracing")]
+    pub(super) trace: Option<crate::trace::Trace>,
+}
+
+impl<V, C: Carrier<V>> FlightState<V, C> {
+    /// The end of a run by a panic of its work (or of the closure that made it), decided under
+    /// the registry's and the flight's locks: every waiter is counted out (they take the panic,
+    /// not a share), and the wakers to wake are handed back.
+    #[cold]
+    pub(super) fn publish_panic(&mut self, panicked: Panicked) -> PanicPublished {
+        self.phase = Phase::Panicked(panicked);
+        self.waiters = 0;
+        self.task = false;
+        PanicPublished {
+            driver: self.clear_driver(),
+            task: self.task_waker.take(),
+            #[cfg(feature = "tracing")]
+            trace: self.trace.take(),
+        }
+    }
+}
+
+/// What `FlightState::publish_panic` decided; acted on with no lock held.
+#[must_use]
+pub(crate) struct PanicPublished {
+    /// The driver waits on no listener: it is woken to take its panic.
+    pub(super) driver: Option<Waker>,
     pub(super) task: Option<Waker>,
     #[cfg(feature = "tracing")]
     pub(super) trace: Option<crate::trace::Trace>,

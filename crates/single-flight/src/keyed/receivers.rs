@@ -7,8 +7,8 @@ use std::hash::{BuildHasher, Hash};
 use super::KeyedGroup;
 use std::sync::Arc;
 
-use crate::detached::Detached;
-use crate::flight::Unlink;
+use crate::flight::detached::Detached;
+use crate::flight::Lifecycle;
 use crate::receiver::Receiver;
 use crate::registry::Owned;
 
@@ -122,7 +122,7 @@ where
     {
         let crate::engine::Detaching { waiter, task } =
             self.engine.do_chan_detached(key, work, |registry| {
-                registry as Arc<dyn Unlink<V> + Send + Sync>
+                registry as Arc<dyn Lifecycle<V> + Send + Sync>
             });
         if let Some(task) = task {
             spawn(Detached(task));

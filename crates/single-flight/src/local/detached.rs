@@ -6,14 +6,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::detached::{DetachedFlight, UnlinkRef};
-use crate::flight::{Local, Unlink};
+use crate::flight::detached::{DetachedFlight, LifecycleRef};
+use crate::flight::{Lifecycle, Local};
 
 /// The registry as a local task keeps it: neither `Send` nor `Sync` asked.
-pub(crate) type LocalUnlink<V> = Arc<dyn Unlink<V, Local>>;
+pub(crate) type LocalLifecycle<V> = Arc<dyn Lifecycle<V, Local>>;
 
-impl<V> UnlinkRef<V, Local> for LocalUnlink<V> {
-    fn unlink(&self) -> &dyn Unlink<V, Local> {
+impl<V> LifecycleRef<V, Local> for LocalLifecycle<V> {
+    fn lifecycle(&self) -> &dyn Lifecycle<V, Local> {
         &**self
     }
 }
@@ -42,7 +42,7 @@ impl<V> UnlinkRef<V, Local> for LocalUnlink<V> {
 /// assert_eq!(group.in_flight(), 0);
 /// ```
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct Detached<V>(pub(crate) DetachedFlight<V, Local, LocalUnlink<V>>);
+pub struct Detached<V>(pub(crate) DetachedFlight<V, Local, LocalLifecycle<V>>);
 
 impl<V: Clone + Send + 'static> Future for Detached<V> {
     type Output = ();

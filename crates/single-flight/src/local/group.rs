@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::detached::Detached;
 use super::keyed::KeyedGroup;
 use super::receiver::Receiver;
+use crate::call::Call;
 use crate::group::UnitHasher;
 use crate::outcome::Outcome;
 use crate::stats::GroupStats;
@@ -136,15 +137,8 @@ impl<V> Default for Group<V> {
 
 impl<V: Clone + Send + 'static> Group<V> {
     /// Runs `work`, or joins the flight already running, and returns its value:
-    /// [`crate::Group::call`] without `Send` asked of the work.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`crate::KeyedGroup::call`].
-    ///
-    /// # Panics
-    ///
-    /// As for [`crate::KeyedGroup::call`].
+    /// [`crate::Group::call`] without `Send` asked of the work. The role: see
+    /// [`Call::with_role`]; cancel safety and panics: see [`Call`].
     ///
     /// # Examples
     ///
@@ -158,45 +152,15 @@ impl<V: Clone + Send + 'static> Group<V> {
     /// assert_eq!(group.call(move || async move { *seven }).await, 7);
     /// # });
     /// ```
-    pub fn call<'a, F, Fut>(&'a self, work: F) -> impl Future<Output = V> + use<'a, V, F, Fut>
+    pub fn call<'a, F, Fut>(
+        &'a self,
+        work: F,
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, V, F, Fut>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + 'static,
     {
         self.inner.call((), |()| work())
-    }
-
-    /// Like [`call`](Self::call), and also tells this caller's [`Role`](crate::Role) and how
-    /// many callers the value went to.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use single_flight::{local::Group, Role};
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: Group<u32> = Group::new();
-    /// let outcome = group.call_with_role(|| async { 7 }).await;
-    /// assert_eq!((outcome.value, outcome.role), (7, Role::Started));
-    /// # });
-    /// ```
-    pub fn call_with_role<'a, F, Fut>(
-        &'a self,
-        work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, V, F, Fut>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V> + 'static,
-    {
-        self.inner.call_with_role((), |()| work())
     }
 
     /// Starts or joins the flight now and returns an owned local [`Receiver`].

@@ -8,9 +8,9 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::detached::{Detached, LocalUnlink};
+use super::detached::{Detached, LocalLifecycle};
 use super::receiver::Receiver;
-use crate::call::{value, MapOutcome};
+use crate::call::Call;
 use crate::engine::{Engine, HasherCell};
 use crate::flight::Local;
 use crate::outcome::Outcome;
@@ -185,17 +185,8 @@ where
     S: BuildHasher,
 {
     /// Runs `work` for `key`, or joins the flight already running for it, and returns its
-    /// value: [`crate::KeyedGroup::call`] without `Send` asked of the work.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`crate::KeyedGroup::call`]: dropping the returned future never cancels the work
-    /// for the other waiters; the last waiter leaving drops the work and frees the key.
-    ///
-    /// # Panics
-    ///
-    /// As for [`crate::KeyedGroup::call`]: a panic of the work reaches every waiter (the others
-    /// with a [`Panicked`](crate::Panicked)); a re-entrant wait panics instead of deadlocking.
+    /// value: [`crate::KeyedGroup::call`] without `Send` asked of the work. The role: see
+    /// [`Call::with_role`]; cancel safety and panics: see [`Call`].
     ///
     /// # Examples
     ///
@@ -214,41 +205,7 @@ where
         &'a self,
         key: K,
         work: F,
-    ) -> impl Future<Output = V> + use<'a, K, V, S, F, Fut>
-    where
-        F: FnOnce(K) -> Fut,
-        Fut: Future<Output = V> + 'static,
-    {
-        MapOutcome::new(self.engine.call(key, work), value)
-    }
-
-    /// Like [`call`](Self::call), and also tells this caller's [`Role`](crate::Role) and how
-    /// many callers the value went to: an [`Outcome`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use single_flight::{local::KeyedGroup, Role};
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-    /// let outcome = group.call_with_role(1, |k| async move { k + 1 }).await;
-    /// assert_eq!((outcome.value, outcome.role), (2, Role::Started));
-    /// # });
-    /// ```
-    pub fn call_with_role<'a, F, Fut>(
-        &'a self,
-        key: K,
-        work: F,
-    ) -> impl Future<Output = Outcome<V>> + use<'a, K, V, S, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, K, V, S, F, Fut>>
     where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + 'static,
@@ -256,15 +213,7 @@ where
         self.engine.call(key, work)
     }
 
-    /// Like [`call`](Self::call), with a borrowed key; see [`crate::KeyedGroup::call_ref`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call`](Self::call).
+    /// [`call`](Self::call) with a borrowed key; see [`crate::KeyedGroup::call_ref`].
     ///
     /// # Examples
     ///
@@ -281,7 +230,7 @@ where
         &'a self,
         key: &'q Q,
         work: F,
-    ) -> impl Future<Output = V> + use<'a, 'q, Q, K, V, S, F, Fut>
+    ) -> Call<impl Future<Output = Outcome<V>> + use<'a, 'q, Q, K, V, S, F, Fut>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -289,7 +238,7 @@ where
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + 'static,
     {
-        MapOutcome::new(self.engine.call_ref(key, work), value)
+        self.engine.call_ref(key, work)
     }
 
     /// Starts or joins the flight for `key` now and returns an owned local [`Receiver`]; see
@@ -356,7 +305,7 @@ where
     {
         let crate::engine::Detaching { waiter, task } =
             self.engine
-                .do_chan_detached(key, work, |registry| registry as LocalUnlink<V>);
+                .do_chan_detached(key, work, |registry| registry as LocalLifecycle<V>);
         if let Some(task) = task {
             spawn(Detached(task));
         }

@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::flight::{Flight, Local, Unlink};
+use crate::flight::wait::Waiter;
+use crate::flight::{Flight, Lifecycle, Local};
 use crate::outcome::Outcome;
-use crate::wait::Waiter;
 
 /// The wait of a local receiver: not `Send`, since the flight's work may be driven from it.
 type Wait<V> = Pin<Box<dyn Future<Output = Outcome<V>> + 'static>>;
@@ -53,7 +53,7 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     pub(crate) fn new<R>(waiter: Waiter<V, R, Local>) -> Self
     where
         R: Deref + 'static,
-        R::Target: Unlink<V, Local> + Sized,
+        R::Target: Lifecycle<V, Local> + Sized,
     {
         // The waiter moves into the boxed wait now, so that dropping an unpolled receiver still
         // runs its guard.
@@ -97,11 +97,11 @@ impl<V: Clone + Send + 'static> Receiver<V> {
     ///
     /// # futures_lite::future::block_on(async {
     /// let group: Group<u8> = Group::new();
-    /// let outcome = group.do_chan(|| async { 7 }).outcome().await;
+    /// let outcome = group.do_chan(|| async { 7 }).with_role().await;
     /// assert_eq!((outcome.value, outcome.role, outcome.callers), (7, Role::Started, 1));
     /// # });
     /// ```
-    pub async fn outcome(mut self) -> Outcome<V> {
+    pub async fn with_role(mut self) -> Outcome<V> {
         std::future::poll_fn(|cx| self.poll_outcome(cx)).await
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::On;
 use crate::runtime::timeout::{timeout, timeout_at};
 use crate::runtime::Runtime;
-use crate::{Elapsed, Group, KeyedGroup, Outcome, Receiver};
+use crate::{Elapsed, Group, KeyedGroup, Receiver};
 
 impl<'a, K, V, S, R> On<&'a KeyedGroup<K, V, S>, R>
 where
@@ -17,7 +17,10 @@ where
     R: Runtime,
 {
     /// [`KeyedGroup::call`], giving up after `duration` with [`Elapsed`]: the time counts from
-    /// this call, and a value ready at the same poll as the timer wins.
+    /// this call, and a value ready at the same poll as the timer wins. For the caller's
+    /// [`Outcome`](crate::Outcome), time the call's [`with_role`](crate::Call::with_role) with
+    /// [`timeout`](crate::runtime::timeout):
+    /// `timeout::<R, _>(duration, group.call(key, work).with_role())`.
     ///
     /// # Cancellation
     ///
@@ -66,54 +69,6 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         timeout::<R, V>(duration, self.target.call(key, work))
-    }
-
-    /// Like [`call_timeout`](Self::call_timeout), with the caller's [`Outcome`].
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{KeyedGroup, Role};
-    /// use single_flight::runtime::Runtime;
-    /// # struct Rt;
-    /// # impl single_flight::runtime::Runtime for Rt {
-    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
-    /// #         async move { async_io::Timer::at(at).await; }
-    /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
-    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
-    /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
-    /// #         futures_lite::future::block_on(task); // runs it to its end at once
-    /// #     }
-    /// # }
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: KeyedGroup<u8, u8> = KeyedGroup::new();
-    /// let outcome = Rt::on(&group).call_timeout_with_role(1, Duration::from_secs(5), |k| async move { k });
-    /// assert_eq!(outcome.await.unwrap().role, Role::Started);
-    /// # });
-    /// ```
-    pub fn call_timeout_with_role<F, Fut>(
-        self,
-        key: K,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<'a, K, V, S, R, F, Fut>
-    where
-        F: FnOnce(K) -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        timeout::<R, Outcome<V>>(duration, self.target.call_with_role(key, work))
     }
 
     /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline` on `R`'s clock.
@@ -259,53 +214,6 @@ where
         timeout::<R, V>(duration, self.target.call(work))
     }
 
-    /// Like [`call_timeout`](Self::call_timeout), with the caller's [`Outcome`].
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{Group, Role};
-    /// use single_flight::runtime::Runtime;
-    /// # struct Rt;
-    /// # impl single_flight::runtime::Runtime for Rt {
-    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
-    /// #         async move { async_io::Timer::at(at).await; }
-    /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
-    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
-    /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
-    /// #         futures_lite::future::block_on(task); // runs it to its end at once
-    /// #     }
-    /// # }
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: Group<u8> = Group::new();
-    /// let outcome = Rt::on(&group).call_timeout_with_role(Duration::from_secs(5), || async { 1 });
-    /// assert_eq!(outcome.await.unwrap().callers, 1);
-    /// # });
-    /// ```
-    pub fn call_timeout_with_role<F, Fut>(
-        self,
-        duration: Duration,
-        work: F,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<'a, V, R, F, Fut>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        timeout::<R, Outcome<V>>(duration, self.target.call_with_role(work))
-    }
-
     /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline`.
     ///
     /// # Cancellation
@@ -435,49 +343,6 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
         duration: Duration,
     ) -> impl Future<Output = Result<V, Elapsed>> + use<V, R> {
         timeout::<R, V>(duration, self.target)
-    }
-
-    /// Like [`recv_timeout`](Self::recv_timeout), with the receiver's [`Outcome`].
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use single_flight::{Group, Role};
-    /// use single_flight::runtime::Runtime;
-    /// # struct Rt;
-    /// # impl single_flight::runtime::Runtime for Rt {
-    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
-    /// #         async move { async_io::Timer::at(at).await; }
-    /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
-    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
-    /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
-    /// #         futures_lite::future::block_on(task); // runs it to its end at once
-    /// #     }
-    /// # }
-    ///
-    /// # futures_lite::future::block_on(async {
-    /// let group: Group<u8> = Group::new();
-    /// let rx = group.do_chan(|| async { 1 });
-    /// let outcome = Rt::on(rx).recv_timeout_with_role(Duration::from_secs(5)).await.unwrap();
-    /// assert_eq!((outcome.value, outcome.role), (1, Role::Started));
-    /// # });
-    /// ```
-    pub fn recv_timeout_with_role(
-        self,
-        duration: Duration,
-    ) -> impl Future<Output = Result<Outcome<V>, Elapsed>> + use<V, R> {
-        timeout::<R, Outcome<V>>(duration, self.target.with_role())
     }
 
     /// Like [`recv_timeout`](Self::recv_timeout), until `deadline`.

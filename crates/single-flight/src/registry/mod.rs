@@ -1,4 +1,5 @@
-//! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers.
+//! The map from keys to running flights, shared by `KeyedGroup`, `Group` and their receivers,
+//! and the registry's part in the end of a flight (`Lifecycle`); its table is in `slots.rs`.
 //!
 //! One short lock guards the slots, the pool of recycled flights and the list of abandoned
 //! flights whose work is being dropped. A call takes it once to join or start and, if it
@@ -9,8 +10,14 @@
 use std::borrow::Borrow;
 use std::time::{Duration, Instant};
 
-use crate::flight::{drop_quietly, Carrier, Flight, Sendable, Start, Ticket, Unlink, Work};
-use crate::slots::{Lookup, Slot, Slots};
+use crate::flight::{
+    drop_quietly, Carrier, Flight, Joined, Lifecycle, PanicPublished, Published, Sendable, Solo,
+    Start, Ticket, Work,
+};
+use crate::panicked::Panicked;
+mod slots;
+
+use self::slots::{Lookup, Slot, Slots};
 use crate::stats::GroupStats;
 use crate::sync::{lock, Lock};
 
@@ -26,6 +33,12 @@ pub(crate) struct Registry<K, V, C: Carrier<V> = Sendable> {
 
 struct RegistryState<K, V, C: Carrier<V>> {
     slots: Slots<K, V, C>,
+    flights: Flights<V, C>,
+}
+
+/// What the registry keeps besides its table (a field of its own, so that a start can use it
+/// while it holds the table's vacant entry).
+struct Flights<V, C: Carrier<V>> {
     pool: Vec<Flight<V, C>>,
     abandoning: Vec<Abandoning<V, C>>,
     /// Counted here, under the lock each counted step takes anyway.
@@ -108,9 +121,11 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         Self {
             table: Lock::new(RegistryState {
                 slots: Slots::new(one_key),
-                pool: Vec::new(),
-                abandoning: Vec::new(),
-                stats: GroupStats::default(),
+                flights: Flights {
+                    pool: Vec::new(),
+                    abandoning: Vec::new(),
+                    stats: GroupStats::default(),
+                },
             }),
             max_flight_age,
         }
@@ -127,7 +142,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         let table = lock(&self.table);
         GroupStats {
             in_flight: self.joinable(&table.slots),
-            ..table.stats
+            ..table.flights.stats
         }
     }
 
@@ -143,15 +158,14 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
 }
 
 impl<K, V, C: Carrier<V>> Registry<K, V, C> {
-    /// Joins the flight running for `key`, or starts one: one probe of the table either way.
-    pub(crate) fn join_or_start<Q: CallerKey<K>>(
+    /// Joins the flight running for `key`, or starts one: one probe of the table either way,
+    /// under one lock; [`join`](Self::join) and [`start`](Self::start) say what each means.
+    pub(crate) fn enter<Q: CallerKey<K>>(
         &self,
         hash: u64,
         key: Q,
         start: Start,
     ) -> Entry<V, K, Q, C> {
-        // Declared before the guard, so that it drops after it: its key's drop is user code.
-        let expired;
         let mut guard = lock(&self.table);
         let table = &mut *guard;
         let max_age = self.max_flight_age;
@@ -161,12 +175,10 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
             // The clock is read only when the group has a limit (and a flight to join).
             |live| max_age.is_some_and(|age| live.is_older_than(age)),
         );
-        let vacant = match lookup {
+        match lookup {
             (Lookup::Occupied(flight), _) => {
                 let flight = flight.clone();
-                let joined = flight.join(matches!(start, Start::Detach));
-                table.stats.joined += 1;
-                table.stats.detached += u64::from(joined.promoted);
+                let joined = Self::join(table, &flight, start);
                 drop(guard);
                 #[cfg(feature = "tracing")]
                 {
@@ -175,25 +187,53 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
                         flight.trace_event(crate::trace::Event::PromotedToDetached);
                     }
                 }
-                return Entry::Joined {
+                Entry::Joined {
                     flight,
                     ticket: joined.ticket,
                     key,
                     listen: joined.listen,
                     promoted: joined.promoted,
-                };
+                }
             }
-            (Lookup::Vacant(vacant), expired_slot) => {
+            (Lookup::Vacant(vacant), expired) => {
                 // Too old to be joined: it stops capturing callers as after `forget`, and its
                 // own waiters keep it.
-                table.stats.expired += u64::from(expired_slot.is_some());
-                expired = expired_slot;
-                vacant
+                table.flights.stats.expired += u64::from(expired.is_some());
+                // `K::clone` (or the conversion) runs under the lock, before anything changes.
+                let (key_in_slot, key) = key.into_keys();
+                let (flight, gated) = Self::start(&mut table.flights, hash, start, max_age);
+                vacant.insert(Slot {
+                    key: key_in_slot,
+                    flight: flight.clone(),
+                });
+                drop(guard);
+                // The expired slot's key drops here, unlocked: its drop is user code.
+                // `drop_quietly` is not inlined (its `catch_unwind`): call it only with a key.
+                if expired.is_some() {
+                    drop_quietly(expired);
+                }
+                Entry::Started { flight, key, gated }
             }
-        };
-        // `K::clone` (or the conversion) runs under the lock, before anything is changed.
-        let (key_in_slot, key) = key.into_keys();
-        let dropping_predecessors = table
+        }
+    }
+
+    /// Registers one more waiter with a running flight (registry locked: invariant 5).
+    fn join(table: &mut RegistryState<K, V, C>, flight: &Flight<V, C>, start: Start) -> Joined {
+        let joined = flight.join(matches!(start, Start::Detach));
+        table.flights.stats.joined += 1;
+        table.flights.stats.detached += u64::from(joined.promoted);
+        joined
+    }
+
+    /// A new flight for `hash` (registry locked), and whether it is gated behind abandoned
+    /// flights of the same hash whose work is still being dropped (invariant 6).
+    fn start(
+        flights: &mut Flights<V, C>,
+        hash: u64,
+        start: Start,
+        max_age: Option<Duration>,
+    ) -> (Flight<V, C>, bool) {
+        let dropping_predecessors = flights
             .abandoning
             .iter()
             .filter(|abandoning| abandoning.flight.hash == hash)
@@ -201,36 +241,23 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         // The clock is read only for a group with an age limit.
         let started_at = max_age.map(|_| Instant::now());
         let flight = fresh_flight(
-            &mut table.pool,
+            &mut flights.pool,
             hash,
             start,
             dropping_predecessors,
             started_at,
         );
-        table.stats.started += 1;
-        table.stats.detached += u64::from(start == Start::Detach);
+        flights.stats.started += 1;
+        flights.stats.detached += u64::from(start == Start::Detach);
         if dropping_predecessors > 0 {
-            // Make the new flight wait for every abandoned flight of this hash still dropping.
-            for abandoning in &mut table.abandoning {
+            // The new flight waits for every abandoned flight of this hash still dropping.
+            for abandoning in &mut flights.abandoning {
                 if abandoning.flight.hash == hash {
                     abandoning.successors.push(flight.clone());
                 }
             }
         }
-        vacant.insert(Slot {
-            key: key_in_slot,
-            flight: flight.clone(),
-        });
-        drop(guard);
-        // `drop_quietly` is not inlined (its `catch_unwind`): call it only with a key to drop.
-        if expired.is_some() {
-            drop_quietly(expired);
-        }
-        Entry::Started {
-            flight,
-            key,
-            gated: dropping_predecessors > 0,
-        }
+        (flight, dropping_predecessors > 0)
     }
 
     /// Removes the entry for `key`; returns whether it held a flight a new call would have
@@ -248,8 +275,8 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
                 .is_some_and(|age| slot.flight.is_older_than(age))
         });
         let forgotten = removed.is_some() && !expired;
-        table.stats.forgotten += u64::from(forgotten);
-        table.stats.expired += u64::from(expired);
+        table.flights.stats.forgotten += u64::from(forgotten);
+        table.flights.stats.expired += u64::from(expired);
         drop(table);
         // The key's drop is user code: not under the lock.
         drop_quietly(removed);
@@ -262,12 +289,29 @@ impl<K, V, C: Carrier<V>> RegistryState<K, V, C> {
         self.slots.remove_flight(flight)
     }
 
+    /// Unlinks a flight that ended and keeps it for reuse; returns the key of its slot (if it
+    /// still had one) for the caller to drop unlocked.
+    #[inline]
+    fn unlink_and_recycle(&mut self, flight: &Flight<V, C>) -> Option<K> {
+        // Recycle the slot's own handle when there is one: a move, not a reference-count trip.
+        match self.unlink(flight) {
+            Some(Slot { key, flight }) => {
+                self.recycle(flight);
+                Some(key)
+            }
+            None => {
+                self.recycle(flight.clone());
+                None
+            }
+        }
+    }
+
     /// Keeps a finished flight for reuse. Its waiters may still hold it for a moment (taking
     /// their share, dropping their handle); it is reused once they let go (`fresh_flight`).
     #[inline]
     fn recycle(&mut self, flight: Flight<V, C>) {
-        if self.pool.len() < POOL_CAPACITY {
-            self.pool.push(flight);
+        if self.flights.pool.len() < POOL_CAPACITY {
+            self.flights.pool.push(flight);
         } else {
             self.recycle_into_full_pool(flight);
         }
@@ -275,7 +319,12 @@ impl<K, V, C: Carrier<V>> RegistryState<K, V, C> {
 
     #[cold]
     fn recycle_into_full_pool(&mut self, flight: Flight<V, C>) {
-        if let Some(held) = self.pool.iter_mut().find(|pooled| pooled.is_shared()) {
+        if let Some(held) = self
+            .flights
+            .pool
+            .iter_mut()
+            .find(|pooled| pooled.is_shared())
+        {
             // A flight held for long (a stale waker kept by some timer) makes way for one that
             // will be free soon; its last holder frees it. It holds no waker, work or value of
             // its own (semantic 8), so dropping this handle runs no user or executor code.
@@ -330,58 +379,51 @@ fn new_flight<V, C: Carrier<V>>(
     flight
 }
 
-impl<K, V, C: Carrier<V>> Unlink<V, C> for Registry<K, V, C> {
-    fn unlink_with(&self, flight: &Flight<V, C>, panicked: bool, publish: &mut dyn FnMut()) {
+impl<K, V, C: Carrier<V>> Lifecycle<V, C> for Registry<K, V, C> {
+    fn publish(&self, flight: &Flight<V, C>, taker: Option<Ticket>, value: V) -> Published<V> {
         let mut table = lock(&self.table);
-        table.stats.panicked += u64::from(panicked);
-        let slot = table.unlink(flight);
-        publish();
-        // Recycle the slot's own handle when there is one: a move, not a reference-count trip.
-        let key = match slot {
-            Some(Slot { key, flight }) => {
-                table.recycle(flight);
-                Some(key)
-            }
-            None => {
-                table.recycle(flight.clone());
-                None
-            }
-        };
+        let key = table.unlink_and_recycle(flight);
+        // Invariant 7: published together with the unlink, under this lock.
+        let published = flight.publish(taker, value);
         drop(table);
         // The key's drop is user code: not under the lock, and not allowed to unwind through
         // the publication of the flight's end.
         drop_quietly(key);
+        published
     }
 
-    fn unlink_solo(&self, flight: &Flight<V, C>) -> bool {
+    #[cold]
+    fn publish_panic(&self, flight: &Flight<V, C>, panicked: Panicked) -> PanicPublished {
+        let mut table = lock(&self.table);
+        table.flights.stats.panicked += 1;
+        let key = table.unlink_and_recycle(flight);
+        let published = flight.publish_panic(panicked);
+        drop(table);
+        drop_quietly(key);
+        published
+    }
+
+    fn end_solo(&self, flight: &Flight<V, C>) -> Solo {
         let mut table = lock(&self.table);
         if flight.has_joiners() {
-            return false;
+            return Solo::Joined;
         }
-        let key = match table.unlink(flight) {
-            Some(Slot { key, flight }) => {
-                table.recycle(flight);
-                Some(key)
-            }
-            None => {
-                table.recycle(flight.clone());
-                None
-            }
-        };
+        let key = table.unlink_and_recycle(flight);
         drop(table);
+        // `drop_quietly` is not inlined (its `catch_unwind`): call it only with a key to drop.
         if key.is_some() {
             drop_quietly(key);
         }
-        true
+        Solo::Ended
     }
 
     fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>> {
         let mut table = lock(&self.table);
         // `None` if someone joined between the last leave and this lock: the flight lives on.
         let work = flight.unpark(flight.take_abandoned_work()?);
-        table.stats.abandoned += 1;
+        table.flights.stats.abandoned += 1;
         let slot = table.unlink(flight);
-        table.abandoning.push(Abandoning {
+        table.flights.abandoning.push(Abandoning {
             flight: flight.clone(),
             successors: Vec::new(),
         });
@@ -390,9 +432,10 @@ impl<K, V, C: Carrier<V>> Unlink<V, C> for Registry<K, V, C> {
         Some(work)
     }
 
-    fn end_abandon(&self, flight: &Flight<V, C>) {
+    fn end_abandon(&self, flight: &Flight<V, C>) -> Vec<Flight<V, C>> {
         let mut table = lock(&self.table);
         let index = table
+            .flights
             .abandoning
             .iter()
             .position(|abandoning| abandoning.flight.ptr_eq(flight))
@@ -400,11 +443,8 @@ impl<K, V, C: Carrier<V>> Unlink<V, C> for Registry<K, V, C> {
         let Abandoning {
             flight: dropped,
             successors,
-        } = table.abandoning.swap_remove(index);
+        } = table.flights.abandoning.swap_remove(index);
         table.recycle(dropped);
-        drop(table);
-        for successor in successors {
-            successor.ungate();
-        }
+        successors
     }
 }

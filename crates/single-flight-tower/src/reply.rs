@@ -1,9 +1,9 @@
 //! The flight's work (the leader's inner call, then buffering) and what it hands each waiter.
 //!
 //! A flight's value must be `Clone`, and an `http::Response` is not. So the work turns the inner
-//! service's answer into an [`Outcome`], whose three kinds all clone cheaply:
+//! service's answer into an [`Reply`], whose three kinds all clone cheaply:
 //!
-//! | inner answer                                  | `Outcome` | the leader gets    | each follower           |
+//! | inner answer                                  | `Reply` | the leader gets    | each follower           |
 //! |-----------------------------------------------|-----------|--------------------|-------------------------|
 //! | response, shareable, body within the cap      | `Shared`  | a rebuilt copy     | a rebuilt copy          |
 //! | the same with `Vary`                          | `Shared`  | a rebuilt copy     | a copy if its values of the varied headers are the leader's, else regroups |
@@ -15,7 +15,7 @@
 //! 1. **A response that is not shareable reaches the request that produced it, and no other.**
 //!    `Own` holds it in a slot that only the leader (the caller whose closure ran, as the core's
 //!    `Role::Started` tells) takes from; a follower never looks inside. If the leader has gone
-//!    (its client disconnected), the response is dropped with the last clone of the `Outcome`.
+//!    (its client disconnected), the response is dropped with the last clone of the `Reply`.
 //!    A shared response that varies goes to a follower only if [`Varied::matches`] its request.
 //! 2. **The leader gets its body whole.** Whatever buffering read before the cap was crossed (or
 //!    before the body failed) is handed back in front of the rest ([`ResponseBody::resumed`],
@@ -65,7 +65,7 @@ impl Buffered {
 
 /// The value of a flight (see the table in the module docs).
 #[derive(Clone)]
-pub(crate) enum Outcome {
+pub(crate) enum Reply {
     Shared(Arc<Buffered>),
     /// A `Mutex<Option<Response<ResponseBody<B>>>>`, for the leader alone (invariant 1).
     Own(Arc<dyn Any + Send + Sync>),
@@ -73,12 +73,12 @@ pub(crate) enum Outcome {
     Failed(Arc<dyn Any + Send + Sync>),
 }
 
-impl fmt::Debug for Outcome {
+impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Outcome::Shared(_) => "Shared",
-            Outcome::Own(_) => "Own",
-            Outcome::Failed(_) => "Failed",
+            Reply::Shared(_) => "Shared",
+            Reply::Own(_) => "Own",
+            Reply::Failed(_) => "Failed",
         })
     }
 }
@@ -110,14 +110,14 @@ pub(crate) enum Delivery<B: Body, E> {
 
 type Slot<B> = Mutex<Option<Response<ResponseBody<B>>>>;
 
-impl Outcome {
+impl Reply {
     fn own<B>(response: Response<ResponseBody<B>>) -> Self
     where
         B: Body + Send + 'static,
         B::Error: Send,
     {
         let slot: Slot<B> = Mutex::new(Some(response));
-        Outcome::Own(Arc::new(slot))
+        Reply::Own(Arc::new(slot))
     }
 
     /// Decides what a waiter gets.
@@ -128,18 +128,18 @@ impl Outcome {
         E: Clone + Send + Sync + 'static,
     {
         match (self, to) {
-            (Outcome::Shared(buffered), Recipient::Follower(request))
+            (Reply::Shared(buffered), Recipient::Follower(request))
                 if !buffered.varied.matches(request) =>
             {
                 Delivery::Regroup(buffered.varied.names().to_vec())
             }
-            (Outcome::Shared(buffered), _) => Delivery::Response(Buffered::response(buffered)),
-            (Outcome::Failed(error), _) => match error.downcast_ref::<E>() {
+            (Reply::Shared(buffered), _) => Delivery::Response(Buffered::response(buffered)),
+            (Reply::Failed(error), _) => match error.downcast_ref::<E>() {
                 Some(error) => Delivery::Error(error.clone()),
                 None => Delivery::SendOwn,
             },
-            (Outcome::Own(_), Recipient::Follower(_)) => Delivery::SendOwn,
-            (Outcome::Own(slot), Recipient::Leader) => {
+            (Reply::Own(_), Recipient::Follower(_)) => Delivery::SendOwn,
+            (Reply::Own(slot), Recipient::Leader) => {
                 let taken = slot
                     .downcast_ref::<Slot<B>>()
                     .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take());
@@ -156,7 +156,7 @@ impl Outcome {
 /// The work of a flight: awaits the leader's inner call, then decides and buffers.
 /// `request` is the leader's request headers, whose values of the headers a response varies on
 /// are kept for the followers to compare with theirs.
-pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, request: HeaderCopy, call: F) -> Outcome
+pub(crate) async fn lead<F, B, E>(policy: Arc<Policy>, request: HeaderCopy, call: F) -> Reply
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body + Send + 'static,
@@ -165,29 +165,29 @@ where
 {
     let response = match call.await {
         Ok(response) => response,
-        Err(error) => return Outcome::Failed(Arc::new(error)),
+        Err(error) => return Reply::Failed(Arc::new(error)),
     };
     let (head, body) = response.into_parts();
     let varied = match policy.verdict(head.status, &head.headers) {
         Verdict::Share(names) if names.is_empty() => Varied::default(),
         Verdict::Share(names) => Varied::new(names, &request),
         Verdict::Keep(_) => {
-            return Outcome::own(Response::from_parts(head, ResponseBody::inner(body)));
+            return Reply::own(Response::from_parts(head, ResponseBody::inner(body)));
         }
     };
     drop(request);
     match buffer(body, policy.max_body).await {
-        Buffering::Whole { data, trailers } => Outcome::Shared(Arc::new(Buffered {
+        Buffering::Whole { data, trailers } => Reply::Shared(Arc::new(Buffered {
             head,
             data,
             trailers,
             varied,
         })),
-        Buffering::OverCap { prefix, rest } => Outcome::own(Response::from_parts(
+        Buffering::OverCap { prefix, rest } => Reply::own(Response::from_parts(
             head,
             ResponseBody::resumed(prefix, rest),
         )),
-        Buffering::Failed { prefix, error } => Outcome::own(Response::from_parts(
+        Buffering::Failed { prefix, error } => Reply::own(Response::from_parts(
             head,
             ResponseBody::<B>::failed(prefix, error),
         )),
@@ -388,7 +388,7 @@ mod tests {
             HeaderCopy::default(),
             ok(body_of(&["ab", "cd"])),
         ));
-        assert!(matches!(outcome, Outcome::Shared(_)));
+        assert!(matches!(outcome, Reply::Shared(_)));
         for leader in [true, false, false] {
             match outcome.clone().deliver::<Chunks, String>(who(leader)) {
                 Delivery::Response(response) => {
@@ -461,7 +461,7 @@ mod tests {
             HeaderCopy::default(),
             ok(body_of(&["ab", "cd", "ef"])),
         ));
-        assert!(matches!(outcome, Outcome::Own(_)));
+        assert!(matches!(outcome, Reply::Own(_)));
         assert!(matches!(
             outcome.clone().deliver::<Chunks, String>(follower()),
             Delivery::SendOwn

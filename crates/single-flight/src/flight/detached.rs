@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::flight::{drop_quietly, Carrier, Claim, Flight, Sendable, Unlink, Work};
-use crate::reentrancy::PollingScope;
+use crate::flight::reentrancy::PollingScope;
+use crate::flight::{drop_quietly, Carrier, Claim, Flight, Lifecycle, Sendable, Work};
 
 /// The work of a detached flight, to be spawned on a runtime; see
 /// [`KeyedGroup::do_chan_detached`](crate::KeyedGroup::do_chan_detached).
@@ -37,11 +37,11 @@ use crate::reentrancy::PollingScope;
 /// assert_eq!(group.in_flight(), 0);
 /// ```
 #[must_use = "futures do nothing unless you .await or poll them"]
-pub struct Detached<V>(pub(crate) DetachedFlight<V, Sendable, Arc<dyn Unlink<V> + Send + Sync>>);
+pub struct Detached<V>(pub(crate) DetachedFlight<V, Sendable, Arc<dyn Lifecycle<V> + Send + Sync>>);
 
 /// The detached task of a flight, for either carrier: `Detached` (`Send` work) and
 /// `local::Detached` differ only in `C` and in the auto traits of the registry they hold.
-pub(crate) struct DetachedFlight<V, C: Carrier<V>, R: UnlinkRef<V, C>> {
+pub(crate) struct DetachedFlight<V, C: Carrier<V>, R: LifecycleRef<V, C>> {
     flight: Flight<V, C>,
     registry: R,
     task: Task<V, C>,
@@ -60,12 +60,12 @@ enum Task<V, C: Carrier<V>> {
 }
 
 /// A shared handle on a registry, as a detached task keeps it: `Send + Sync` for `Detached`.
-pub(crate) trait UnlinkRef<V, C: Carrier<V>> {
-    fn unlink(&self) -> &dyn Unlink<V, C>;
+pub(crate) trait LifecycleRef<V, C: Carrier<V>> {
+    fn lifecycle(&self) -> &dyn Lifecycle<V, C>;
 }
 
-impl<V> UnlinkRef<V, Sendable> for Arc<dyn Unlink<V> + Send + Sync> {
-    fn unlink(&self) -> &dyn Unlink<V> {
+impl<V> LifecycleRef<V, Sendable> for Arc<dyn Lifecycle<V> + Send + Sync> {
+    fn lifecycle(&self) -> &dyn Lifecycle<V> {
         &**self
     }
 }
@@ -74,7 +74,7 @@ impl<V, C, R> DetachedFlight<V, C, R>
 where
     V: Clone + Send + 'static,
     C: Carrier<V>,
-    R: UnlinkRef<V, C>,
+    R: LifecycleRef<V, C>,
 {
     pub(crate) fn new(flight: Flight<V, C>, registry: R, work: Work<V, C>) -> Self {
         Self {
@@ -111,7 +111,7 @@ impl<V, C, R> DetachedFlight<V, C, R>
 where
     V: Clone + Send + 'static,
     C: Carrier<V>,
-    R: UnlinkRef<V, C>,
+    R: LifecycleRef<V, C>,
 {
     /// Runs the work to its end and publishes it; see [`Detached`].
     pub(crate) fn poll_task(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -150,13 +150,13 @@ where
             Ok(Poll::Ready(value)) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
                 this.flight
-                    .finish(this.registry.unlink(), None, value, false);
+                    .finish(this.registry.lifecycle(), None, value, false);
                 Poll::Ready(())
             }
             Err(payload) => {
                 drop_quietly(mem::replace(&mut this.task, Task::Finished));
                 this.flight
-                    .finish_panicked(this.registry.unlink(), &*payload);
+                    .finish_panicked(this.registry.lifecycle(), &*payload);
                 // The payload's drop is user code too; this future never panics.
                 drop_quietly(payload);
                 Poll::Ready(())
@@ -165,17 +165,17 @@ where
     }
 }
 
-impl<V, C: Carrier<V>, R: UnlinkRef<V, C>> Drop for DetachedFlight<V, C, R> {
+impl<V, C: Carrier<V>, R: LifecycleRef<V, C>> Drop for DetachedFlight<V, C, R> {
     fn drop(&mut self) {
         match mem::replace(&mut self.task, Task::Finished) {
-            Task::Running(work) => self.flight.give_back(self.registry.unlink(), work),
-            Task::Claiming => self.flight.release_claim(self.registry.unlink()),
+            Task::Running(work) => self.flight.give_back(self.registry.lifecycle(), work),
+            Task::Claiming => self.flight.release_claim(self.registry.lifecycle()),
             Task::Finished => {}
         }
     }
 }
 
-impl<V, C: Carrier<V>, R: UnlinkRef<V, C>> DetachedFlight<V, C, R> {
+impl<V, C: Carrier<V>, R: LifecycleRef<V, C>> DetachedFlight<V, C, R> {
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self.task, Task::Finished)
     }

@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use event_listener::listener;
 use futures_lite::future::poll_fn;
 
-use crate::flight::{Boxes, Carrier, Flight, Sendable, Step, Ticket, Unlink, Work};
+use crate::flight::reentrancy::PollingScope;
+use crate::flight::{Boxes, Carrier, Flight, Lifecycle, Sendable, Step, Ticket, Work};
 use crate::outcome::{Outcome, Role};
-use crate::reentrancy::PollingScope;
 
 /// A waiter registered with a flight. Dropping it before it has its value (cancellation, timeout,
 /// unwinding) counts it out of the flight: see `Flight::leave`.
@@ -21,7 +21,7 @@ where
     V: Clone + Send + 'static,
     C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V, C> + Sized,
+    R::Target: Lifecycle<V, C> + Sized,
 {
     pub(crate) flight: Flight<V, C>,
     pub(crate) registry: R,
@@ -36,7 +36,7 @@ where
     V: Clone + Send + 'static,
     C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V, C> + Sized,
+    R::Target: Lifecycle<V, C> + Sized,
 {
     pub(crate) fn new(flight: Flight<V, C>, registry: R, ticket: Ticket) -> Self {
         Self {
@@ -57,7 +57,7 @@ where
         waiter
     }
 
-    fn unlink(&self) -> &dyn Unlink<V, C> {
+    fn lifecycle(&self) -> &dyn Lifecycle<V, C> {
         &*self.registry
     }
 
@@ -86,7 +86,7 @@ where
             Ok(work) => (work, scope),
             Err(payload) => {
                 drop(scope);
-                self.flight.finish_panicked(self.unlink(), &*payload);
+                self.flight.finish_panicked(self.lifecycle(), &*payload);
                 resume_unwind(payload)
             }
         }
@@ -94,7 +94,7 @@ where
 
     /// Installs the starter's work for whoever polls first (`do_chan`).
     pub(crate) fn install(&self, work: Work<V, C>) {
-        self.flight.install(self.unlink(), work);
+        self.flight.install(self.lifecycle(), work);
     }
 
     /// A `call` starter makes the work with `make` and polls it once, straight from
@@ -112,7 +112,7 @@ where
         C: Boxes<Fut>,
     {
         let (work, scope) = self.make_work_in_scope(make);
-        let (flight, registry, ticket) = (&self.flight, self.unlink(), self.ticket);
+        let (flight, registry, ticket) = (&self.flight, self.lifecycle(), self.ticket);
         let polled = catch_unwind(AssertUnwindSafe(|| {
             flight.poll_work(registry, ticket, work, Some(scope), cx)
         }));
@@ -157,7 +157,7 @@ where
     /// Waits for the flight's value, polling its work whenever this waiter's turn comes.
     pub(crate) async fn wait(mut self) -> Outcome<V> {
         let mut listen = self.listen;
-        // The registry itself, not `&dyn Unlink`: it is held across `.await`, so the wait is
+        // The registry itself, not `&dyn Lifecycle`: it is held across `.await`, so the wait is
         // `Send + Sync` exactly when the registry is (a `Receiver` needs both).
         let (flight, registry, ticket) = (&self.flight, &*self.registry, self.ticket);
         loop {
@@ -212,7 +212,7 @@ where
     V: Clone + Send + 'static,
     C: Carrier<V>,
     R: Deref,
-    R::Target: Unlink<V, C> + Sized,
+    R::Target: Lifecycle<V, C> + Sized,
 {
     fn drop(&mut self) {
         if self.registered {
