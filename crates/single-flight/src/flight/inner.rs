@@ -44,6 +44,7 @@ impl<V, C: Carrier<V>> Inner<V, C> {
     }
 
     /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
+    #[inline]
     pub(crate) fn reset(
         &mut self,
         hash: u64,
