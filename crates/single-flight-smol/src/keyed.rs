@@ -1,7 +1,8 @@
 //! `KeyedGroupExt`: timeouts and spawned flights for `KeyedGroup`, on smol.
 //!
 //! Each method is `Smol::on(self).method(..)`, and the docs live on [`On`]; only
-//! `do_chan_spawned_on`, which takes an executor, is smol's own (one line too).
+//! `do_chan_spawned_on`, which takes an executor of yours, is smol's own:
+//! `self.do_chan_detached(key, work, |task| spawn_on(executor, task))`.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
