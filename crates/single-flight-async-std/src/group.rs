@@ -1,4 +1,6 @@
-//! `GroupExt`: timeouts and spawned flights for `Group`.
+//! `GroupExt`: timeouts and spawned flights for `Group`, on async-std.
+//!
+//! Each method is `AsyncStd::on(self).method(..)`; the docs live on [`On`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,25 +11,16 @@ use single_flight::{Elapsed, Group, Receiver};
 
 use crate::runtime::AsyncStd;
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Timeouts and spawned (detached) flights for [`Group`], on async-std; see [`KeyedGroupExt`],
-/// whose documentation of cancellation and panics holds here.
+/// Timeouts and spawned (detached) flights for [`Group`], on async-std: the methods of [`On`]
+/// for [`AsyncStd`](crate::AsyncStd), which documents them.
 ///
 /// Implemented for [`Group`] only (the trait is sealed).
-///
-/// [`KeyedGroupExt`]: crate::KeyedGroupExt
 pub trait GroupExt<V>: Sealed {
-    /// Like [`Group::call`], but gives up after `duration` with [`Elapsed`]; see
-    /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout).
-    ///
-    /// # Cancellation
-    ///
-    /// A timeout ends this caller's wait: another waiter goes on with the same work, or, if this
-    /// was the last one, the work is dropped. Dropping the future has the same effect.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches this caller as for [`Group::call`].
+    /// [`On::call_timeout`] for a [`Group`], on async-std's timer.
     ///
     /// # Examples
     ///
@@ -51,15 +44,7 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`call_timeout`](Self::call_timeout), but gives up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`On::call_deadline`] for a [`Group`].
     ///
     /// # Examples
     ///
@@ -84,12 +69,7 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`Group::do_chan`], but a flight this call starts runs on its own task; see
-    /// [`KeyedGroupExt::do_chan_spawned`](crate::KeyedGroupExt::do_chan_spawned).
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches every receiver.
+    /// [`On::do_chan_spawned`] for a [`Group`], with `async_std::task::spawn`.
     ///
     /// # Examples
     ///

@@ -1,4 +1,6 @@
-//! `KeyedGroupExt`: timeouts and spawned flights for `KeyedGroup`.
+//! `KeyedGroupExt`: timeouts and spawned flights for `KeyedGroup`, on async-std.
+//!
+//! Each method is `AsyncStd::on(self).method(..)`; the docs live on [`On`].
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -10,32 +12,17 @@ use single_flight::{Elapsed, KeyedGroup, Receiver};
 
 use crate::runtime::AsyncStd;
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Timeouts and spawned (detached) flights for [`KeyedGroup`], on async-std.
+/// Timeouts and spawned (detached) flights for [`KeyedGroup`], on async-std: the methods of
+/// [`On`] for [`AsyncStd`], which documents them.
 ///
 /// Implemented for [`KeyedGroup`] only (the trait is sealed).
 pub trait KeyedGroupExt<K, V>: Sealed {
-    /// Like [`KeyedGroup::call`], but gives up after `duration` with [`Elapsed`].
-    /// (For the caller's [`Outcome`](single_flight::Outcome) as well, time the call's
-    /// [`with_role`](single_flight::Call::with_role) with
-    /// [`timeout`](single_flight::runtime::timeout)`::<AsyncStd, _>`.)
-    ///
-    /// The time counts from this call; the caller registers with the flight when the future is
-    /// first polled. If the value and the timer are ready at the same poll, the value wins.
-    ///
-    /// # Cancellation
-    ///
-    /// A timeout ends this caller's wait, not the flight: the caller's registration is dropped
-    /// as if its future had been. If other callers wait for the flight, one of them goes on
-    /// driving the same work (nothing runs twice); if this caller was the last one, the work is
-    /// dropped and the key freed. To let the work finish whoever waits, spawn it:
-    /// [`do_chan_spawned`](Self::do_chan_spawned)`(key, work).`[`recv_timeout`](crate::ReceiverExt::recv_timeout)`(duration)`.
-    ///
-    /// Dropping the returned future before it completes has the same effect as the timeout.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches this caller as for [`KeyedGroup::call`].
+    /// [`On::call_timeout`] on async-std's timer: [`KeyedGroup::call`], giving up after
+    /// `duration` with [`Elapsed`]. Cancellation and panics: see there.
     ///
     /// # Examples
     ///
@@ -66,15 +53,7 @@ pub trait KeyedGroupExt<K, V>: Sealed {
         F: FnOnce(K) -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`call_timeout`](Self::call_timeout), but gives up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`On::call_deadline`]: gives up at `deadline`.
     ///
     /// # Examples
     ///
@@ -101,18 +80,8 @@ pub trait KeyedGroupExt<K, V>: Sealed {
         F: FnOnce(K) -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`KeyedGroup::do_chan`], but a flight this call starts runs on its own task
-    /// ([`async_std::task::spawn`], detached): Go's `DoChan`.
-    ///
-    /// The work then runs to completion even if every receiver is dropped or times out, and
-    /// callers arriving meanwhile join it. If a flight for `key` is running, this joins it and
-    /// spawns nothing. Combine with [`recv_timeout`](crate::ReceiverExt::recv_timeout) to bound
-    /// this caller's wait without cutting the work short.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work is caught in the task and reaches every receiver as a
-    /// [`Panicked`](single_flight::Panicked).
+    /// [`On::do_chan_spawned`] with [`async_std::task::spawn`] (detached): a flight this call
+    /// starts runs on its own task to its end, whoever waits (Go's `DoChan`).
     ///
     /// # Examples
     ///

@@ -1,4 +1,6 @@
-//! `ReceiverExt`: waiting for a `Receiver` with a timeout.
+//! `ReceiverExt`: waiting for a `Receiver` with a timeout, on async-std.
+//!
+//! Each method is `AsyncStd::on(self).method(..)`; the docs live on [`On`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,27 +11,16 @@ use single_flight::{Elapsed, Receiver};
 
 use crate::runtime::AsyncStd;
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Waiting for a [`Receiver`] with a timeout, on async-std.
+/// Waiting for a [`Receiver`] with a timeout on async-std's timer: the methods of [`On`] for
+/// [`AsyncStd`](crate::AsyncStd), which documents them.
 ///
-/// Implemented for [`Receiver`] only (the trait is sealed). A [`Receiver`] is also `Unpin`, so
-/// `async_std::future::timeout(duration, &mut receiver)` works too, for a caller that wants to
-/// keep its place in the flight after a timeout.
+/// Implemented for [`Receiver`] only (the trait is sealed).
 pub trait ReceiverExt<V>: Sealed {
-    /// Waits for the flight's value for at most `duration`, counted from this call.
-    ///
-    /// # Cancellation
-    ///
-    /// On timeout the receiver is dropped: it leaves its flight, and the flight goes on for
-    /// its other waiters. A spawned flight ([`do_chan_spawned`]) runs to completion anyway; a
-    /// flight that only its waiters drive is dropped if this was the last one. Dropping the
-    /// returned future has the same effect.
-    ///
-    /// [`do_chan_spawned`]: crate::KeyedGroupExt::do_chan_spawned
-    ///
-    /// # Panics
-    ///
-    /// Polling panics if the flight's work panicked (see [`Receiver`]).
+    /// [`On::recv_timeout`]: waits for the flight's value for at most `duration`.
     ///
     /// # Examples
     ///
@@ -51,15 +42,7 @@ pub trait ReceiverExt<V>: Sealed {
         duration: Duration,
     ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static;
 
-    /// Waits for the flight's value until `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
+    /// [`On::recv_deadline`]: waits until `deadline`.
     ///
     /// # Examples
     ///

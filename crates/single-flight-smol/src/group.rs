@@ -1,4 +1,7 @@
-//! `GroupExt`: timeouts and spawned flights for `Group`.
+//! `GroupExt`: timeouts and spawned flights for `Group`, on smol.
+//!
+//! Each method is `Smol::on(self).method(..)` (or, for an executor of yours, the group's
+//! `do_chan_detached`), and the docs live on [`On`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,25 +12,16 @@ use single_flight::{Elapsed, Group, Receiver};
 
 use crate::runtime::{spawn_on, Smol};
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Timeouts and spawned (detached) flights for [`Group`], on smol; see [`KeyedGroupExt`],
-/// whose documentation of cancellation and panics holds here.
+/// Timeouts and spawned (detached) flights for [`Group`], on smol: the methods of [`On`] for
+/// [`Smol`], which documents them, as [`KeyedGroupExt`](crate::KeyedGroupExt) has them for a key.
 ///
 /// Implemented for [`Group`] only (the trait is sealed).
-///
-/// [`KeyedGroupExt`]: crate::KeyedGroupExt
 pub trait GroupExt<V>: Sealed {
-    /// Like [`Group::call`], but gives up after `duration` with [`Elapsed`]; see
-    /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout).
-    ///
-    /// # Cancellation
-    ///
-    /// A timeout ends this caller's wait: another waiter goes on with the same work, or, if this
-    /// was the last one, the work is dropped. Dropping the future has the same effect.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches this caller as for [`Group::call`].
+    /// [`On::call_timeout`] for a [`Group`], on `async-io`'s timer.
     ///
     /// # Examples
     ///
@@ -51,15 +45,7 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`call_timeout`](Self::call_timeout), but gives up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`On::call_deadline`] for a [`Group`].
     ///
     /// # Examples
     ///
@@ -84,12 +70,7 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`do_chan_spawned_on`](Self::do_chan_spawned_on), on smol's global executor
-    /// (`smol::spawn`). Needs the `smol` feature (on by default).
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches every receiver.
+    /// [`On::do_chan_spawned`] for a [`Group`], on smol's global executor (the `smol` feature).
     ///
     /// # Examples
     ///
@@ -116,13 +97,8 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`Group::do_chan`], but a flight this call starts runs on its own task on
-    /// `executor`; see
+    /// [`On::do_chan_spawned`] for a [`Group`], on `executor`; see
     /// [`KeyedGroupExt::do_chan_spawned_on`](crate::KeyedGroupExt::do_chan_spawned_on).
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches every receiver.
     ///
     /// # Examples
     ///

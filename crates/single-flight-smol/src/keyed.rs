@@ -1,4 +1,8 @@
-//! `KeyedGroupExt`: timeouts and spawned flights for `KeyedGroup`.
+//! `KeyedGroupExt`: timeouts and spawned flights for `KeyedGroup`, on smol.
+//!
+//! Each method is `Smol::on(self).method(..)`, and the docs live on [`On`]; only
+//! `do_chan_spawned_on`, which takes an executor of yours, is smol's own:
+//! `self.do_chan_detached(key, work, |task| spawn_on(executor, task))`.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -10,33 +14,17 @@ use single_flight::{Elapsed, KeyedGroup, Receiver};
 
 use crate::runtime::{spawn_on, Smol};
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Timeouts and spawned (detached) flights for [`KeyedGroup`], on smol.
+/// Timeouts and spawned (detached) flights for [`KeyedGroup`], on smol: the methods of [`On`]
+/// for [`Smol`], which documents them, and a spawn on an executor of yours.
 ///
 /// Implemented for [`KeyedGroup`] only (the trait is sealed).
 pub trait KeyedGroupExt<K, V>: Sealed {
-    /// Like [`KeyedGroup::call`], but gives up after `duration` with [`Elapsed`].
-    /// (For the caller's [`Outcome`](single_flight::Outcome) as well, time the call's
-    /// [`with_role`](single_flight::Call::with_role) with
-    /// [`timeout`](single_flight::runtime::timeout)`::<Smol, _>`.)
-    ///
-    /// The time counts from this call; the caller registers with the flight when the future is
-    /// first polled. If the value and the timer are ready at the same poll, the value wins.
-    ///
-    /// # Cancellation
-    ///
-    /// A timeout ends this caller's wait, not the flight: the caller's registration is dropped
-    /// as if its future had been. If other callers wait for the flight, one of them goes on
-    /// driving the same work (nothing runs twice); if this caller was the last one, the work is
-    /// dropped and the key freed. To let the work finish whoever waits, spawn it:
-    /// [`do_chan_spawned_on`](Self::do_chan_spawned_on)`(executor, key, work).`[`recv_timeout`](crate::ReceiverExt::recv_timeout)`(duration)`.
-    ///
-    /// Dropping the returned future before it completes has the same effect as the timeout.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work reaches this caller as for [`KeyedGroup::call`]. The timer needs no
-    /// runtime: `async-io` drives it from any executor.
+    /// [`On::call_timeout`] on `async-io`'s timer, which needs no runtime: [`KeyedGroup::call`],
+    /// giving up after `duration` with [`Elapsed`]. Cancellation and panics: see there.
     ///
     /// # Examples
     ///
@@ -67,15 +55,7 @@ pub trait KeyedGroupExt<K, V>: Sealed {
         F: FnOnce(K) -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`call_timeout`](Self::call_timeout), but gives up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`On::call_deadline`]: gives up at `deadline`.
     ///
     /// # Examples
     ///
@@ -102,12 +82,8 @@ pub trait KeyedGroupExt<K, V>: Sealed {
         F: FnOnce(K) -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`do_chan_spawned_on`](Self::do_chan_spawned_on), on smol's global executor
-    /// (`smol::spawn`), which runs on threads of its own. Needs the `smol` feature (on by default).
-    ///
-    /// # Panics
-    ///
-    /// As for [`do_chan_spawned_on`](Self::do_chan_spawned_on).
+    /// [`On::do_chan_spawned`] on smol's global executor (`smol::spawn`), which runs on threads of
+    /// its own: Go's `DoChan`. Needs the `smol` feature (on by default).
     ///
     /// # Examples
     ///
@@ -136,22 +112,13 @@ pub trait KeyedGroupExt<K, V>: Sealed {
         F: FnOnce(K) -> Fut,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`KeyedGroup::do_chan`], but a flight this call starts runs on its own task on
-    /// `executor`: Go's `DoChan`.
+    /// [`On::do_chan_spawned`] on `executor` instead: a flight this call starts runs on its own
+    /// task there, to its end, whoever waits.
     ///
-    /// The work then runs to completion even if every receiver is dropped or times out, and
-    /// callers arriving meanwhile join it. If a flight for `key` is running, this joins it and
-    /// spawns nothing. Combine with [`recv_timeout`](crate::ReceiverExt::recv_timeout) to bound
-    /// this caller's wait without cutting the work short.
-    ///
-    /// The executor must be run ([`Executor::run`](async_executor::Executor::run)) for the work to make progress; the
-    /// receivers only wait for it. If the executor is dropped before the work completes, the
-    /// work goes back to the flight's waiters, which drive it themselves.
-    ///
-    /// # Panics
-    ///
-    /// A panic of the work is caught in the task and reaches every receiver as a
-    /// [`Panicked`](single_flight::Panicked); the executor is not disturbed.
+    /// The executor must be run ([`Executor::run`](async_executor::Executor::run)) for the work to
+    /// make progress; the receivers only wait for it. If the executor is dropped before the work
+    /// completes, the work goes back to the flight's waiters, which drive it themselves. A panic of
+    /// the work reaches every receiver; the executor is not disturbed.
     ///
     /// # Examples
     ///

@@ -1,4 +1,6 @@
-//! `GroupExt`: timeouts and spawned flights for `Group`.
+//! `GroupExt`: timeouts and spawned flights for `Group`, on tokio.
+//!
+//! Each method is `Tokio::on(self).method(..)`; the docs live on [`On`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,25 +12,18 @@ use single_flight::{Elapsed, Group, Receiver};
 
 use crate::runtime::Tokio;
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Timeouts and spawned (detached) flights for [`Group`], on tokio; see [`KeyedGroupExt`],
-/// whose documentation of cancellation and panics holds here.
+/// Timeouts and spawned (detached) flights for [`Group`], on tokio: the methods of [`On`] for
+/// [`Tokio`](crate::Tokio), which documents them; tokio's part as for
+/// [`KeyedGroupExt`](crate::KeyedGroupExt).
 ///
 /// Implemented for [`Group`] only (the trait is sealed).
-///
-/// [`KeyedGroupExt`]: crate::KeyedGroupExt
 pub trait GroupExt<V>: Sealed {
-    /// Like [`Group::call`], but gives up after `duration` with [`Elapsed`]; see
-    /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout).
-    ///
-    /// # Cancellation
-    ///
-    /// A timeout ends this caller's wait: another waiter goes on with the same work, or, if this
-    /// was the last one, the work is dropped. Dropping the future has the same effect.
-    ///
-    /// # Panics
-    ///
-    /// Polling panics if the runtime has no time driver, or outside a tokio runtime.
+    /// [`On::call_timeout`] for a [`Group`], on tokio's clock; panics without a time driver, as
+    /// [`KeyedGroupExt::call_timeout`](crate::KeyedGroupExt::call_timeout) says.
     ///
     /// # Examples
     ///
@@ -53,15 +48,7 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`call_timeout`](Self::call_timeout), but gives up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`On::call_deadline`] for a [`Group`], at a tokio [`Instant`].
     ///
     /// # Examples
     ///
@@ -88,12 +75,8 @@ pub trait GroupExt<V>: Sealed {
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = V> + Send + 'static;
 
-    /// Like [`Group::do_chan`], but a flight this call starts runs on its own tokio task; see
-    /// [`KeyedGroupExt::do_chan_spawned`](crate::KeyedGroupExt::do_chan_spawned).
-    ///
-    /// # Panics
-    ///
-    /// Panics if called outside a tokio runtime. A panic of the work reaches every receiver.
+    /// [`On::do_chan_spawned`] for a [`Group`], with `tokio::spawn`; panics outside a tokio
+    /// runtime.
     ///
     /// # Examples
     ///

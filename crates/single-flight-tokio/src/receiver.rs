@@ -1,4 +1,6 @@
-//! `ReceiverExt`: waiting for a `Receiver` with a timeout.
+//! `ReceiverExt`: waiting for a `Receiver` with a timeout, on tokio.
+//!
+//! Each method is `Tokio::on(self).method(..)`; the docs live on [`On`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,28 +12,17 @@ use single_flight::{Elapsed, Receiver};
 
 use crate::runtime::Tokio;
 use crate::sealed::Sealed;
+// Only the docs' links name it.
+#[cfg(doc)]
+use single_flight::runtime::On;
 
-/// Waiting for a [`Receiver`] with a timeout, on tokio.
+/// Waiting for a [`Receiver`] with a timeout, on tokio: the methods of [`On`] for
+/// [`Tokio`](crate::Tokio), which documents them.
 ///
-/// Implemented for [`Receiver`] only (the trait is sealed). A [`Receiver`] is also `Unpin`, so
-/// `tokio::time::timeout(duration, &mut receiver)` works too, for a caller that wants to keep
-/// its place in the flight after a timeout.
+/// Implemented for [`Receiver`] only (the trait is sealed).
 pub trait ReceiverExt<V>: Sealed {
-    /// Waits for the flight's value for at most `duration`, counted from this call.
-    ///
-    /// # Cancellation
-    ///
-    /// On timeout the receiver is dropped: it leaves its flight, and the flight goes on for
-    /// its other waiters. A spawned flight ([`do_chan_spawned`]) runs to completion anyway; a
-    /// flight that only its waiters drive is dropped if this was the last one. Dropping the
-    /// returned future has the same effect.
-    ///
-    /// [`do_chan_spawned`]: crate::KeyedGroupExt::do_chan_spawned
-    ///
-    /// # Panics
-    ///
-    /// Polling panics if the runtime has no time driver, or outside a tokio runtime, and if the
-    /// flight's work panicked (see [`Receiver`]).
+    /// [`On::recv_timeout`] on tokio's clock: waits for the flight's value for at most
+    /// `duration`. Polling panics outside a tokio runtime or without a time driver.
     ///
     /// # Examples
     ///
@@ -56,15 +47,7 @@ pub trait ReceiverExt<V>: Sealed {
         duration: Duration,
     ) -> impl Future<Output = Result<V, Elapsed>> + Send + 'static;
 
-    /// Waits for the flight's value until `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
+    /// [`On::recv_deadline`] at a tokio [`Instant`].
     ///
     /// # Examples
     ///

@@ -88,7 +88,7 @@ impl<K, V, S, C: Carrier<V>> Engine<K, V, S, C> {
     /// Opens the span of a flight this group starts for `key`.
     #[cfg(feature = "tracing")]
     fn start_trace(&self, flight: &crate::flight::Flight<V, C>, key: &K) {
-        flight.start_trace(key, self.key_debug);
+        flight.inner().start_trace(key, self.key_debug);
     }
 
     pub(crate) fn stats(&self) -> GroupStats {

@@ -131,7 +131,7 @@ where
         };
         if !this.gate_open {
             // Never poll the work while an abandoned flight of the same key still drops its own.
-            if !this.flight.detached_gate_open(cx.waker()) {
+            if !this.flight.inner().detached_gate_open(cx.waker()) {
                 return Poll::Pending;
             }
             this.gate_open = true;
@@ -143,7 +143,7 @@ where
         match polled {
             Ok(Poll::Pending) => {
                 if this.promoted {
-                    this.flight.park_task(cx.waker());
+                    this.flight.inner().park_task(cx.waker());
                 }
                 Poll::Pending
             }

@@ -2,15 +2,17 @@
 //!
 //! Both groups, `Send` and `local`, are thin fronts over this state machine; the registry
 //! (`registry/`) maps keys to flights and decides, through [`Lifecycle`], what the end of a
-//! flight changes there, and this module decides everything that happens inside one flight: the
-//! state and its pure transitions (`state.rs`), what a waiter does when it is polled or leaves
-//! (`drive.rs`), how the work passes between waiters, detached tasks and the registry
-//! (`handoff.rs`), the waiter's loop (`wait.rs`), the work handed to a runtime (`detached.rs`),
-//! the re-entrancy guard (`reentrancy.rs`), and what carries the `Send`-ness (`carrier.rs`).
-//! A call reads top-down: group → engine → registry (`enter`) → `wait.rs` → `drive.rs`, and at
-//! the end `drive.rs` asks the registry, through the `dyn Lifecycle` seam that keeps the flight
-//! code compiled once per `V`, for its decision and acts on it; no callback runs back into the
-//! flight from the registry. The semantics cited are the numbered ones of the crate docs.
+//! flight changes there, and this module decides everything that happens inside one flight. One
+//! file per type: the state and its pure transitions (`state.rs`, `FlightState`), the handle
+//! and every operation on it (`handle.rs`, `Flight`: what a waiter does when it is polled or
+//! leaves, how the work passes between waiters, detached tasks and the registry), the parts its
+//! waker reaches and the wakeups (`inner.rs`, `Inner`, reached through `Flight::inner`), the
+//! waiter's loop (`wait.rs`), the work handed to a runtime (`detached.rs`), the re-entrancy
+//! guard (`reentrancy.rs`), and what carries the `Send`-ness (`carrier.rs`).
+//! A call reads top-down: group → engine → registry (`enter`) → `wait.rs` → `handle.rs`, and at
+//! the end `Flight::finish` asks the registry, through the `dyn Lifecycle` seam that keeps the
+//! flight code compiled once per `V`, for its decision and acts on it; no callback runs back into
+//! the flight from the registry. The semantics cited are the numbered ones of the crate docs.
 //!
 //! # Invariants
 //!
@@ -69,8 +71,8 @@
 
 mod carrier;
 pub(crate) mod detached;
-mod drive;
-mod handoff;
+mod handle;
+mod inner;
 pub(crate) mod reentrancy;
 mod state;
 pub(crate) mod wait;
@@ -78,20 +80,13 @@ pub(crate) mod wait;
 pub use self::detached::Detached;
 
 pub(crate) use self::carrier::{Boxes, Carrier, Local, Sendable};
-pub(crate) use self::drive::Step;
-pub(crate) use self::handoff::Claim;
-use self::state::FlightState;
+pub(crate) use self::handle::{Claim, Flight, Step};
+pub(crate) use self::inner::Inner;
 pub(crate) use self::state::{Joined, PanicPublished, Published};
 
-use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
-
-use event_listener::Event;
 
 use crate::panicked::Panicked;
-use crate::sync::{lock, Arc, AtomicBool, Mutex};
 
 /// How a starter sets its new flight up.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -149,208 +144,6 @@ pub(crate) enum Solo {
     Ended,
     /// Someone joined during the first poll: publish as usual.
     Joined,
-}
-
-/// A handle on one flight: a reference-counted pointer, the carrier's (`carrier.rs`): an
-/// `Arc<Inner>` for `Sendable`, an `Rc` of the `Arc<Inner>` and the idle work for `Local`.
-/// Recycled by the registry once nobody else holds it.
-pub(crate) struct Flight<V, C: Carrier<V> = Sendable> {
-    handle: C::Handle,
-}
-
-/// What a flight is made of: the part its waker reaches, so it holds no `!Send` work.
-pub(crate) struct Inner<V, C: Carrier<V> = Sendable> {
-    state: Mutex<FlightState<V, C>>,
-    /// Waiters that are not driving listen here for the end of the flight and for hand-offs.
-    pub(crate) event: Event,
-    /// The key's hash, so that unlinking never hashes the key again.
-    pub(crate) hash: u64,
-    /// Whether a caller other than the starter has joined this run. Written and read only with
-    /// the registry locked (joins happen there), so the lock orders it and `Relaxed` suffices. A
-    /// starter that finishes on its first poll with nobody joined owns the flight alone and
-    /// publishes without the flight's lock (`finish`).
-    joined: AtomicBool,
-    /// When this run started, if the group limits the age of the flights it lets callers join.
-    started_at: Option<Instant>,
-}
-
-impl<V, C: Carrier<V>> Flight<V, C> {
-    pub(crate) fn new() -> Self {
-        Self {
-            handle: C::new_handle(Arc::new(Inner {
-                state: Mutex::new(FlightState::new()),
-                event: Event::new(),
-                hash: 0,
-                joined: AtomicBool::new(false),
-                started_at: None,
-            })),
-        }
-    }
-
-    /// The identity the re-entrancy check uses.
-    pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(C::arc(&self.handle)) as *const () as usize
-    }
-
-    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(C::arc(&self.handle), C::arc(&other.handle))
-    }
-
-    /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
-    pub(crate) fn is_shared(&self) -> bool {
-        C::is_shared(&self.handle)
-    }
-
-    /// The flight's parts, if nobody else holds it (a recycled flight being reset).
-    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V, C>> {
-        C::get_mut(&mut self.handle)
-    }
-
-    /// Parks idle work where this flight's carrier keeps it (for `Phase::Idle`).
-    pub(crate) fn park(&self, work: Work<V, C>) -> C::Parked {
-        C::park(&self.handle, work)
-    }
-
-    /// Takes back work parked by [`park`](Self::park).
-    pub(crate) fn unpark(&self, parked: C::Parked) -> Work<V, C> {
-        C::unpark(&self.handle, parked)
-    }
-
-    /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
-    /// the flight's `Arc`, so a poll costs no reference-count traffic; the work clones it only if
-    /// it keeps it.
-    #[cfg(not(loom))]
-    fn waker(&self) -> futures_task::WakerRef<'_>
-    where
-        V: Send + 'static,
-    {
-        futures_task::waker_ref(C::arc(&self.handle))
-    }
-
-    #[cfg(loom)]
-    fn waker(&self) -> std::task::Waker
-    where
-        V: Send + 'static,
-    {
-        // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
-        std::task::Waker::from(std::sync::Arc::new(LoomWaker(C::arc(&self.handle).clone())))
-    }
-}
-
-impl<V, C: Carrier<V>> Clone for Flight<V, C> {
-    fn clone(&self) -> Self {
-        Self {
-            handle: self.handle.clone(),
-        }
-    }
-}
-
-impl<V, C: Carrier<V>> Deref for Flight<V, C> {
-    type Target = Inner<V, C>;
-
-    fn deref(&self) -> &Inner<V, C> {
-        C::arc(&self.handle)
-    }
-}
-
-#[cfg(loom)]
-struct LoomWaker<V, C: Carrier<V>>(Arc<Inner<V, C>>);
-
-#[cfg(loom)]
-impl<V: Send + 'static, C: Carrier<V>> std::task::Wake for LoomWaker<V, C> {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.wake_flight();
-    }
-}
-
-// Needs `Inner: Send + Sync`: the carrier keeps `!Send` work out of `Inner` (`carrier.rs`).
-#[cfg(not(loom))]
-impl<V: Send + 'static, C: Carrier<V>> futures_task::ArcWake for Inner<V, C> {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        arc_self.wake_flight();
-    }
-}
-
-impl<V, C: Carrier<V>> Inner<V, C> {
-    /// Resets a recycled flight (nobody else holds it) for a new run of the key hashed `hash`.
-    pub(crate) fn reset(
-        &mut self,
-        hash: u64,
-        start: Start,
-        dropping_predecessors: usize,
-        started_at: Option<Instant>,
-    ) {
-        self.hash = hash;
-        self.started_at = started_at;
-        self.joined.store(false, Relaxed);
-        let state = match self.state.get_mut() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        state.reset(start, dropping_predecessors);
-    }
-
-    /// Opens the span of this run, started for `key` (`tracing` feature).
-    #[cfg(feature = "tracing")]
-    pub(crate) fn start_trace<K>(&self, key: &K, key_debug: Option<crate::trace::KeyDebug<K>>) {
-        let trace = crate::trace::Trace::start(key, key_debug);
-        let replaced = lock(&self.state).trace.replace(trace);
-        drop(replaced);
-    }
-
-    /// Emits `event` in this run's span, if it has one (`tracing` feature).
-    #[cfg(feature = "tracing")]
-    pub(crate) fn trace_event(&self, event: crate::trace::Event<'_>) {
-        let span = lock(&self.state)
-            .trace
-            .as_ref()
-            .map(|trace| trace.span().clone());
-        if let Some(span) = span {
-            crate::trace::event(&span, event);
-        }
-    }
-
-    /// Whether this run started longer than `age` ago (`false` if its start was not recorded).
-    pub(crate) fn is_older_than(&self, age: Duration) -> bool {
-        self.is_older_than_at(age, Instant::now())
-    }
-
-    /// `is_older_than`, on a clock read once by the caller (for looking at many flights).
-    pub(crate) fn is_older_than_at(&self, age: Duration, now: Instant) -> bool {
-        self.started_at
-            .is_some_and(|started| now.saturating_duration_since(started) >= age)
-    }
-
-    /// The work of a flight whose last waiter left while it was idle, for the registry to drop
-    /// (invariant 6); `None` if someone joined meanwhile. Called with the registry locked.
-    #[cold]
-    pub(crate) fn take_abandoned_work(&self) -> Option<C::Parked> {
-        lock(&self.state).take_abandoned_work()
-    }
-
-    /// Publishes the end of this run with `value` (see `FlightState::publish`); called by the
-    /// registry, locked, as it unlinks the flight (invariant 7).
-    pub(crate) fn publish(&self, taker: Option<Ticket>, value: V) -> Published<V> {
-        lock(&self.state).publish(taker, value)
-    }
-
-    /// Publishes the end of this run by a panic; called by the registry, locked (invariant 7).
-    #[cold]
-    pub(crate) fn publish_panic(&self, panicked: Panicked) -> PanicPublished {
-        lock(&self.state).publish_panic(panicked)
-    }
-
-    /// Whether a caller other than the starter joined this run; read with the registry locked.
-    pub(crate) fn has_joiners(&self) -> bool {
-        self.joined.load(Relaxed)
-    }
-
-    /// Registers one more waiter (`detach`: for `do_chan_detached`, which promotes a flight no
-    /// task owns); called with the registry locked.
-    pub(crate) fn join(&self, detach: bool) -> Joined {
-        self.joined.store(true, Relaxed);
-        lock(&self.state).join(detach)
-    }
 }
 
 /// Drops user code (a work future) without letting a panic in its `Drop` escape into the

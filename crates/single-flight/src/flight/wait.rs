@@ -184,7 +184,7 @@ where
             listen = false;
             // Check, listen, check again, wait: a notification sent between the first check and
             // the listener's registration is seen by the second check.
-            listener!(flight.event => listener);
+            listener!(flight.inner().event => listener);
             if flight.needs_poll(ticket) {
                 continue;
             }

@@ -111,8 +111,7 @@ impl<V> Group<V> {
         self.inner.stats()
     }
 
-    /// Forgets the running flight: the next call starts a new one, callers already waiting keep
-    /// the old one. Returns whether a flight was forgotten.
+    /// Forgets the running flight; see [`crate::Group::forget`].
     ///
     /// # Examples
     ///

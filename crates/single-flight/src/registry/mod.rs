@@ -151,7 +151,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
             None => slots.len(),
             Some(age) => {
                 let now = Instant::now();
-                slots.count(|flight| !flight.is_older_than_at(age, now))
+                slots.count(|flight| !flight.inner().is_older_than_at(age, now))
             }
         }
     }
@@ -173,7 +173,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
             hash,
             |live| key.is(live),
             // The clock is read only when the group has a limit (and a flight to join).
-            |live| max_age.is_some_and(|age| live.is_older_than(age)),
+            |live| max_age.is_some_and(|age| live.inner().is_older_than(age)),
         );
         match lookup {
             (Lookup::Occupied(flight), _) => {
@@ -182,9 +182,11 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
                 drop(guard);
                 #[cfg(feature = "tracing")]
                 {
-                    flight.trace_event(crate::trace::Event::Joined);
+                    flight.inner().trace_event(crate::trace::Event::Joined);
                     if joined.promoted {
-                        flight.trace_event(crate::trace::Event::PromotedToDetached);
+                        flight
+                            .inner()
+                            .trace_event(crate::trace::Event::PromotedToDetached);
                     }
                 }
                 Entry::Joined {
@@ -219,7 +221,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
 
     /// Registers one more waiter with a running flight (registry locked: invariant 5).
     fn join(table: &mut RegistryState<K, V, C>, flight: &Flight<V, C>, start: Start) -> Joined {
-        let joined = flight.join(matches!(start, Start::Detach));
+        let joined = flight.inner().join(matches!(start, Start::Detach));
         table.flights.stats.joined += 1;
         table.flights.stats.detached += u64::from(joined.promoted);
         joined
@@ -236,7 +238,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         let dropping_predecessors = flights
             .abandoning
             .iter()
-            .filter(|abandoning| abandoning.flight.hash == hash)
+            .filter(|abandoning| abandoning.flight.inner().hash == hash)
             .count();
         // The clock is read only for a group with an age limit.
         let started_at = max_age.map(|_| Instant::now());
@@ -252,7 +254,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         if dropping_predecessors > 0 {
             // The new flight waits for every abandoned flight of this hash still dropping.
             for abandoning in &mut flights.abandoning {
-                if abandoning.flight.hash == hash {
+                if abandoning.flight.inner().hash == hash {
                     abandoning.successors.push(flight.clone());
                 }
             }
@@ -272,7 +274,7 @@ impl<K, V, C: Carrier<V>> Registry<K, V, C> {
         let removed = table.slots.remove_key(hash, key);
         let expired = removed.as_ref().is_some_and(|slot| {
             self.max_flight_age
-                .is_some_and(|age| slot.flight.is_older_than(age))
+                .is_some_and(|age| slot.flight.inner().is_older_than(age))
         });
         let forgotten = removed.is_some() && !expired;
         table.flights.stats.forgotten += u64::from(forgotten);
@@ -384,7 +386,7 @@ impl<K, V, C: Carrier<V>> Lifecycle<V, C> for Registry<K, V, C> {
         let mut table = lock(&self.table);
         let key = table.unlink_and_recycle(flight);
         // Invariant 7: published together with the unlink, under this lock.
-        let published = flight.publish(taker, value);
+        let published = flight.inner().publish(taker, value);
         drop(table);
         // The key's drop is user code: not under the lock, and not allowed to unwind through
         // the publication of the flight's end.
@@ -397,7 +399,7 @@ impl<K, V, C: Carrier<V>> Lifecycle<V, C> for Registry<K, V, C> {
         let mut table = lock(&self.table);
         table.flights.stats.panicked += 1;
         let key = table.unlink_and_recycle(flight);
-        let published = flight.publish_panic(panicked);
+        let published = flight.inner().publish_panic(panicked);
         drop(table);
         drop_quietly(key);
         published
@@ -405,7 +407,7 @@ impl<K, V, C: Carrier<V>> Lifecycle<V, C> for Registry<K, V, C> {
 
     fn end_solo(&self, flight: &Flight<V, C>) -> Solo {
         let mut table = lock(&self.table);
-        if flight.has_joiners() {
+        if flight.inner().has_joiners() {
             return Solo::Joined;
         }
         let key = table.unlink_and_recycle(flight);
@@ -420,7 +422,7 @@ impl<K, V, C: Carrier<V>> Lifecycle<V, C> for Registry<K, V, C> {
     fn begin_abandon(&self, flight: &Flight<V, C>) -> Option<Work<V, C>> {
         let mut table = lock(&self.table);
         // `None` if someone joined between the last leave and this lock: the flight lives on.
-        let work = flight.unpark(flight.take_abandoned_work()?);
+        let work = flight.unpark(flight.inner().take_abandoned_work()?);
         table.flights.stats.abandoned += 1;
         let slot = table.unlink(flight);
         table.flights.abandoning.push(Abandoning {

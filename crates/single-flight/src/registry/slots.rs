@@ -72,7 +72,11 @@ impl<K, V, C: Carrier<V>> Slots<K, V, C> {
     ) -> Found<'_, K, V, C> {
         match self {
             Self::Many(table) => {
-                match table.entry(hash, |slot| is_key(&slot.key), |slot| slot.flight.hash) {
+                match table.entry(
+                    hash,
+                    |slot| is_key(&slot.key),
+                    |slot| slot.flight.inner().hash,
+                ) {
                     hash_table::Entry::Occupied(occupied) if expired(&occupied.get().flight) => {
                         let (slot, vacant) = occupied.remove();
                         (Lookup::Vacant(Vacancy::Many(vacant)), Some(slot))
@@ -122,13 +126,13 @@ impl<K, V, C: Carrier<V>> Slots<K, V, C> {
         match self {
             Self::Many(table) => {
                 let slot = table
-                    .find_entry(flight.hash, |slot| slot.flight.ptr_eq(flight))
+                    .find_entry(flight.inner().hash, |slot| slot.flight.ptr_eq(flight))
                     .ok()
                     .map(|entry| entry.remove().0);
                 // Give memory back after a burst of keys, without thrashing around a steady size.
                 let (len, capacity) = (table.len(), table.capacity());
                 if capacity > 64 && capacity > 4 * len {
-                    table.shrink_to(2 * len, |slot| slot.flight.hash);
+                    table.shrink_to(2 * len, |slot| slot.flight.inner().hash);
                 }
                 slot
             }

@@ -18,16 +18,9 @@ where
     S: BuildHasher,
     R: Runtime,
 {
-    /// [`local::KeyedGroup::call`], giving up after `duration`; see the `Send` group's
-    /// [`On::call_timeout`].
-    ///
-    /// # Cancellation
-    ///
-    /// As for the `Send` group's.
-    ///
-    /// # Panics
-    ///
-    /// As for the `Send` group's.
+    /// [`local::KeyedGroup::call`], giving up after `duration`: the `Send` group's
+    /// [`On::call_timeout`], which describes it (cancellation and panics included), for work that is
+    /// not `Send` and stays on its thread.
     ///
     /// # Examples
     ///
@@ -69,13 +62,13 @@ where
         timeout::<R, V>(duration, self.target.call(key, work))
     }
 
-    /// [`local::KeyedGroup::do_chan_detached`] with [`Runtime::spawn_local`]: the flight runs
-    /// on a local task of `R` to its end, whoever waits.
+    /// [`local::KeyedGroup::do_chan_detached`] with [`Runtime::spawn_local`]: the `Send` group's
+    /// [`On::do_chan_spawned`] on a local task of `R`.
     ///
     /// # Panics
     ///
-    /// As for [`local::KeyedGroup::do_chan_detached`], and if [`Runtime::spawn_local`] panics
-    /// (a runtime without local tasks, or outside its local executor).
+    /// As [`On::do_chan_spawned`], and if [`Runtime::spawn_local`] panics (a runtime without local
+    /// tasks, or outside its local executor).
     ///
     /// # Examples
     ///
@@ -119,15 +112,8 @@ where
     V: Clone + Send + 'static,
     R: Runtime,
 {
-    /// [`local::Group::call`], giving up after `duration`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for the `Send` group's.
-    ///
-    /// # Panics
-    ///
-    /// As for the `Send` group's.
+    /// [`local::Group::call`], giving up after `duration`: [`On::call_timeout`] for a local
+    /// [`Group`](local::Group).
     ///
     /// # Examples
     ///
@@ -165,11 +151,8 @@ where
         timeout::<R, V>(duration, self.target.call(work))
     }
 
-    /// [`local::Group::do_chan_detached`] with [`Runtime::spawn_local`].
-    ///
-    /// # Panics
-    ///
-    /// As for the keyed form.
+    /// [`local::Group::do_chan_detached`] with [`Runtime::spawn_local`]: as for a local
+    /// [`KeyedGroup`](local::KeyedGroup).
     ///
     /// # Examples
     ///
@@ -205,15 +188,8 @@ where
 }
 
 impl<V: Clone + Send + 'static, R: Runtime> On<local::Receiver<V>, R> {
-    /// Waits for the local receiver's value for at most `duration`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for a [`Receiver`]'s.
-    ///
-    /// # Panics
-    ///
-    /// As for a [`Receiver`]'s.
+    /// Waits for the local receiver's value for at most `duration`: a [`Receiver`]'s
+    /// [`On::recv_timeout`], which describes it.
     ///
     /// # Examples
     ///

@@ -16,21 +16,32 @@ where
     S: BuildHasher,
     R: Runtime,
 {
-    /// [`KeyedGroup::call`], giving up after `duration` with [`Elapsed`]: the time counts from
-    /// this call, and a value ready at the same poll as the timer wins. For the caller's
-    /// [`Outcome`](crate::Outcome), time the call's [`with_role`](crate::Call::with_role) with
-    /// [`timeout`](crate::runtime::timeout):
+    /// [`KeyedGroup::call`], giving up after `duration` with [`Elapsed`]. This is the one
+    /// description of the timeouts: the adapters' `call_timeout` and `call_deadline` (their
+    /// `KeyedGroupExt` and `GroupExt`), [`Group`]'s and the `local` groups' are this method on their
+    /// runtime.
+    ///
+    /// The time counts from this call; the caller registers with the flight when the future is first
+    /// polled. The value is polled before the timer: a value ready at the poll where the timer fires
+    /// wins, whatever the duration. For the caller's [`Outcome`](crate::Outcome) as well, time the
+    /// call's [`with_role`](crate::Call::with_role) with [`timeout`](crate::runtime::timeout):
     /// `timeout::<R, _>(duration, group.call(key, work).with_role())`.
     ///
     /// # Cancellation
     ///
-    /// A timeout ends this caller's wait, not the flight: another waiter goes on with the same
-    /// work; if this caller was the last, the work is dropped and the key freed. Dropping the
-    /// future has the same effect.
+    /// A timeout ends this caller's wait, not the flight: the caller's registration is dropped as if
+    /// its future had been. If other callers wait for the flight, one of them goes on driving the same
+    /// work (nothing runs twice); if this caller was the last one, the work is dropped and the key
+    /// freed. To let the work finish whoever waits, spawn it:
+    /// [`do_chan_spawned`](Self::do_chan_spawned)`(key, work)`, then
+    /// [`recv_timeout`](On::recv_timeout) on its receiver.
+    ///
+    /// Dropping the returned future before it completes has the same effect as the timeout.
     ///
     /// # Panics
     ///
-    /// As for [`KeyedGroup::call`], and if `R`'s timer panics.
+    /// A panic of the work reaches this caller as for [`KeyedGroup::call`] (see [`Call`](crate::Call)).
+    /// Polling also panics if `R`'s timer does (tokio's, outside a runtime with a time driver).
     ///
     /// # Examples
     ///
@@ -71,15 +82,8 @@ where
         timeout::<R, V>(duration, self.target.call(key, work))
     }
 
-    /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline` on `R`'s clock.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline` on `R`'s clock;
+    /// cancellation and panics as there.
     ///
     /// # Examples
     ///
@@ -119,13 +123,22 @@ where
         timeout_at::<R, V>(deadline, self.target.call(key, work))
     }
 
-    /// [`KeyedGroup::do_chan_detached`] with [`Runtime::spawn`]: a flight this call starts runs
-    /// on its own task of `R` to its end, whoever waits (Go's `DoChan`).
+    /// Like [`KeyedGroup::do_chan`], but a flight this call starts runs on its own task of `R`
+    /// ([`Runtime::spawn`]): Go's `DoChan`. This is the one description of the spawned flights: the
+    /// adapters' `do_chan_spawned` and [`Group`]'s are this method on their runtime.
+    ///
+    /// The work then runs to completion even if every receiver is dropped or times out, and callers
+    /// arriving meanwhile join it. If a flight for `key` is running, this joins it; a flight that no
+    /// task owns yet is promoted to one, as [`KeyedGroup::do_chan_detached`] describes. Combine with
+    /// [`recv_timeout`](On::recv_timeout) to bound this caller's wait without cutting the work short.
+    /// If the runtime drops the task before the work completes (it shuts down, say), the work goes back
+    /// to the flight's waiters, which drive it themselves (see [`Detached`](crate::Detached)).
     ///
     /// # Panics
     ///
-    /// As for [`KeyedGroup::do_chan_detached`], and if [`Runtime::spawn`] panics (outside its
-    /// runtime, say).
+    /// Panics if [`Runtime::spawn`] panics (tokio's outside a runtime); the key is then freed. A panic
+    /// of the work is caught in the task and reaches every receiver as a
+    /// [`Panicked`](crate::Panicked); see [`KeyedGroup::do_chan_detached`].
     ///
     /// # Examples
     ///
@@ -167,16 +180,8 @@ where
     V: Clone + Send + 'static,
     R: Runtime,
 {
-    /// [`Group::call`], giving up after `duration`; see [`On::call_timeout`] for a
-    /// [`KeyedGroup`].
-    ///
-    /// # Cancellation
-    ///
-    /// As for a [`KeyedGroup`]'s.
-    ///
-    /// # Panics
-    ///
-    /// As for a [`KeyedGroup`]'s.
+    /// [`Group::call`], giving up after `duration`: [`On::call_timeout`] for the one key of a
+    /// [`Group`], which describes it (cancellation and panics included).
     ///
     /// # Examples
     ///
@@ -214,15 +219,7 @@ where
         timeout::<R, V>(duration, self.target.call(work))
     }
 
-    /// Like [`call_timeout`](Self::call_timeout), giving up at `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`call_timeout`](Self::call_timeout).
+    /// [`Group::call`], giving up at `deadline`: [`On::call_deadline`] for a [`Group`].
     ///
     /// # Examples
     ///
@@ -261,11 +258,7 @@ where
         timeout_at::<R, V>(deadline, self.target.call(work))
     }
 
-    /// [`Group::do_chan_detached`] with [`Runtime::spawn`].
-    ///
-    /// # Panics
-    ///
-    /// As for [`Group::do_chan_detached`], and if [`Runtime::spawn`] panics.
+    /// [`Group::do_chan`] on a task of `R`: [`On::do_chan_spawned`] for a [`Group`].
     ///
     /// # Examples
     ///
@@ -301,16 +294,22 @@ where
 }
 
 impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
-    /// Waits for the receiver's value for at most `duration`, counted from this call.
+    /// Waits for the receiver's value for at most `duration`, counted from this call. This is the
+    /// one description of the receiver timeouts: the adapters' `ReceiverExt` and the `local`
+    /// receiver's are this method on their runtime. A [`Receiver`] is also `Unpin`: a runtime's own
+    /// `timeout(duration, &mut receiver)` keeps the receiver, and its place in the flight, after a
+    /// timeout.
     ///
     /// # Cancellation
     ///
-    /// On timeout the receiver is dropped: it leaves its flight, which goes on for its other
-    /// waiters (a spawned flight runs to its end anyway).
+    /// On timeout the receiver is dropped: it leaves its flight, which goes on for its other waiters.
+    /// A spawned flight ([`do_chan_spawned`](On::do_chan_spawned)) runs to completion anyway; a flight
+    /// that only its waiters drive is dropped if this was the last one. Dropping the returned future
+    /// has the same effect.
     ///
     /// # Panics
     ///
-    /// As for polling the [`Receiver`], and if `R`'s timer panics.
+    /// As polling the [`Receiver`] does if the flight's work panicked, and if `R`'s timer panics.
     ///
     /// # Examples
     ///
@@ -345,15 +344,8 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
         timeout::<R, V>(duration, self.target)
     }
 
-    /// Like [`recv_timeout`](Self::recv_timeout), until `deadline`.
-    ///
-    /// # Cancellation
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
-    ///
-    /// # Panics
-    ///
-    /// As for [`recv_timeout`](Self::recv_timeout).
+    /// Like [`recv_timeout`](Self::recv_timeout), until `deadline`; cancellation and panics as
+    /// there.
     ///
     /// # Examples
     ///

@@ -1,18 +1,23 @@
-//! What a registered waiter does with its flight when it is polled (take the value, drive the
-//! work, or listen), when the work ends (publish), and when the waiter goes away.
+//! `Flight`: a handle on one flight, and everything a waiter, a detached task or the registry
+//! does with it: take the value, drive the work or listen when polled (`poll_drive`,
+//! `poll_work`), publish the end (`finish`), leave, and pass the work between the waiters, a
+//! detached task and the registry (install, give back, claim, abandon).
 
 use std::any::Any;
 use std::future::Future;
 use std::mem;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
+use super::inner::Inner;
+#[cfg(loom)]
+use super::inner::LoomWaker;
 use super::state::{Change, PanicPublished, Phase, Published, Replaced};
-use super::{drop_quietly, Carrier, Flight, Lifecycle, Solo, Ticket, Work};
+use super::{drop_quietly, Carrier, Lifecycle, Sendable, Solo, Ticket, Work};
 use crate::flight::reentrancy::{assert_not_reentrant, PollingScope};
 use crate::panicked::Panicked;
-use crate::sync::lock;
+use crate::sync::{lock, Arc};
 
 /// What `poll_drive` tells its waiter.
 pub(crate) enum Step<V> {
@@ -20,6 +25,197 @@ pub(crate) enum Step<V> {
     Value(V, usize),
     /// Someone else is in charge: listen on the event.
     Listen,
+}
+
+/// What a promoted flight's task gets when it asks for the work.
+pub(crate) enum Claim<V, C: Carrier<V> = Sendable> {
+    Work(Work<V, C>),
+    /// The work is being made or polled; the task's waker is parked.
+    Wait,
+    /// The flight ended before the task claimed it.
+    Ended,
+}
+
+/// A handle on one flight: a reference-counted pointer, the carrier's (`carrier.rs`): an
+/// `Arc<Inner>` for `Sendable`, an `Rc` of the `Arc<Inner>` and the idle work for `Local`.
+/// Recycled by the registry once nobody else holds it.
+pub(crate) struct Flight<V, C: Carrier<V> = Sendable> {
+    pub(super) handle: C::Handle,
+}
+
+impl<V, C: Carrier<V>> Flight<V, C> {
+    pub(crate) fn new() -> Self {
+        Self {
+            handle: C::new_handle(Arc::new(Inner::new())),
+        }
+    }
+
+    /// The flight's parts: its state, event and run, shared with its waker.
+    pub(crate) fn inner(&self) -> &Inner<V, C> {
+        C::arc(&self.handle)
+    }
+
+    /// The identity the re-entrancy check uses.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(C::arc(&self.handle)) as *const () as usize
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(C::arc(&self.handle), C::arc(&other.handle))
+    }
+
+    /// Whether another handle on this flight exists (a waiter's, a detached task's, a waker's).
+    pub(crate) fn is_shared(&self) -> bool {
+        C::is_shared(&self.handle)
+    }
+
+    /// The flight's parts, if nobody else holds it (a recycled flight being reset).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Inner<V, C>> {
+        C::get_mut(&mut self.handle)
+    }
+
+    /// Parks idle work where this flight's carrier keeps it (for `Phase::Idle`).
+    pub(crate) fn park(&self, work: Work<V, C>) -> C::Parked {
+        C::park(&self.handle, work)
+    }
+
+    /// Takes back work parked by [`park`](Self::park).
+    pub(crate) fn unpark(&self, parked: C::Parked) -> Work<V, C> {
+        C::unpark(&self.handle, parked)
+    }
+
+    /// The waker the work is polled with: it reaches the flight, not one waiter. Borrowed from
+    /// the flight's `Arc`, so a poll costs no reference-count traffic; the work clones it only if
+    /// it keeps it.
+    #[cfg(not(loom))]
+    fn waker(&self) -> futures_task::WakerRef<'_>
+    where
+        V: Send + 'static,
+    {
+        futures_task::waker_ref(C::arc(&self.handle))
+    }
+
+    #[cfg(loom)]
+    fn waker(&self) -> std::task::Waker
+    where
+        V: Send + 'static,
+    {
+        // loom's `Arc` keeps the flight's drop modelled; the waker wraps it in a std `Arc`.
+        std::task::Waker::from(std::sync::Arc::new(LoomWaker(C::arc(&self.handle).clone())))
+    }
+
+    /// A promoted flight's task asks for the work: it gets it if the work is idle (the waiter
+    /// that drove it is woken to listen instead); otherwise its waker is parked until the work
+    /// is idle.
+    #[cold]
+    pub(crate) fn claim(&self, waker: &Waker) -> Claim<V, C> {
+        let mut state = lock(&self.inner().state);
+        match state.phase {
+            Phase::Idle { .. } => {
+                let Phase::Idle { work, .. } = mem::replace(&mut state.phase, Phase::Detached)
+                else {
+                    unreachable!()
+                };
+                let work = self.unpark(work);
+                let former = state.clear_driver();
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                if let Some(former) = former {
+                    former.wake();
+                }
+                Claim::Work(work)
+            }
+            Phase::Starting | Phase::Polling { .. } => {
+                let replaced = state.task_waker.replace(waker.clone());
+                drop(state);
+                drop(replaced);
+                Claim::Wait
+            }
+            Phase::Done { .. } | Phase::Panicked(_) | Phase::Abandoned => Claim::Ended,
+            Phase::Detached => unreachable!("a flight has one task"),
+        }
+    }
+
+    /// The last waiter left while the work was idle: drop the work, unlocked.
+    #[cold]
+    pub(crate) fn abandon(&self, registry: &dyn Lifecycle<V, C>) {
+        if let Some(work) = registry.begin_abandon(self) {
+            #[cfg(feature = "tracing")]
+            if let Some(trace) = lock(&self.inner().state).trace.take() {
+                trace.end(crate::trace::Ending::Abandoned);
+            }
+            drop_quietly(work);
+            // Flights of this hash started meanwhile may poll their work now (invariant 6).
+            for successor in registry.end_abandon(self) {
+                successor.inner().ungate();
+            }
+        }
+    }
+
+    /// Installs the work made by a starter that does not poll it now (`do_chan`, or a detached
+    /// task giving its work back to the waiters).
+    pub(crate) fn install(&self, registry: &dyn Lifecycle<V, C>, work: Work<V, C>) {
+        let mut state = lock(&self.inner().state);
+        state.phase = Phase::Idle {
+            work: self.park(work),
+            woken: true,
+        };
+        if state.waiters == 0 {
+            // Nobody is left to poll it.
+            drop(state);
+            self.abandon(registry);
+            return;
+        }
+        let wake = state.nudge(Change::Installed);
+        drop(state);
+        self.inner().wake(wake);
+    }
+
+    /// A detached task dropped before completion gives its work back to the waiters.
+    #[cold]
+    pub(crate) fn give_back(&self, registry: &dyn Lifecycle<V, C>, work: Work<V, C>) {
+        let parked = {
+            let mut state = lock(&self.inner().state);
+            state.waiters -= 1;
+            state.task = false;
+            state.task_waker.take()
+        };
+        drop(parked);
+        self.install(registry, work);
+    }
+
+    /// A promoted flight's task dropped before it claimed the work: it counts itself out like
+    /// a waiter that leaves.
+    #[cold]
+    pub(crate) fn release_claim(&self, registry: &dyn Lifecycle<V, C>) {
+        let mut state = lock(&self.inner().state);
+        if !state.task || matches!(state.phase, Phase::Detached) {
+            // The flight ended (and counted the task out) or the claim succeeded meanwhile.
+            return;
+        }
+        state.task = false;
+        state.waiters -= 1;
+        let parked = state.task_waker.take();
+        if state.waiters == 0 && matches!(state.phase, Phase::Idle { .. }) {
+            drop(state);
+            drop(parked);
+            self.abandon(registry);
+            return;
+        }
+        let wake = state.nudge(Change::Left { was_driver: false });
+        drop(state);
+        drop(parked);
+        self.inner().wake(wake);
+    }
+}
+
+impl<V, C: Carrier<V>> Clone for Flight<V, C> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+        }
+    }
 }
 
 impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
@@ -31,7 +227,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         ticket: Ticket,
         cx: &mut Context<'_>,
     ) -> Poll<Step<V>> {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.inner().state);
         match &mut state.phase {
             Phase::Done { .. } => {
                 let (value, callers) = state.take_value().expect("phase is Done");
@@ -89,20 +285,20 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// Whether the flight has ended, with a value or a panic.
     pub(crate) fn has_ended(&self) -> bool {
         matches!(
-            lock(&self.state).phase,
+            lock(&self.inner().state).phase,
             Phase::Done { .. } | Phase::Panicked(_)
         )
     }
 
     /// Whether the flight ended with a panic (its waiters are no longer counted).
     pub(crate) fn has_panicked(&self) -> bool {
-        matches!(lock(&self.state).phase, Phase::Panicked(_))
+        matches!(lock(&self.inner().state).phase, Phase::Panicked(_))
     }
 
     /// Whether a waiter that just registered its listener must poll again instead of waiting
     /// (the check after `listener!` that closes the lost-wakeup window).
     pub(crate) fn needs_poll(&self, ticket: Ticket) -> bool {
-        let state = lock(&self.state);
+        let state = lock(&self.inner().state);
         match &state.phase {
             Phase::Done { .. } | Phase::Panicked(_) => true,
             Phase::Idle { woken, .. } => {
@@ -150,7 +346,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
                 ))
             }
             Ok(Poll::Pending) => {
-                let mut state = lock(&self.state);
+                let mut state = lock(&self.inner().state);
                 let Phase::Polling { woken } = state.phase else {
                     unreachable!("only the poller leaves Phase::Polling")
                 };
@@ -171,7 +367,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
                     // Woken during its own poll: poll again soon, through this task (yielding to
                     // the executor) or, should it stop being polled, through a standby.
                     cx.waker().wake_by_ref();
-                    self.notify_standby();
+                    self.inner().notify_standby();
                 }
                 Poll::Pending
             }
@@ -201,7 +397,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         // joined during that first poll costs one more trip through the registry lock.)
         if first_poll && registry.end_solo(self) == Solo::Ended {
             #[cfg(feature = "tracing")]
-            if let Some(trace) = lock(&self.state).trace.take() {
+            if let Some(trace) = lock(&self.inner().state).trace.take() {
                 trace.end(crate::trace::Ending::Value { callers: 1 });
             }
             return (Some(value), 1);
@@ -229,7 +425,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         // Wake the others before taking this waiter's own share: the share may run `V::clone`,
         // and a panic there must only unwind this waiter.
         if others > 0 {
-            self.notify_all();
+            self.inner().notify_all();
         }
         if let Some(driver) = driver {
             driver.release();
@@ -237,7 +433,9 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         match mine {
             Some(v) => (Some(v), callers),
             None if taker.is_some() => {
-                let (v, callers) = lock(&self.state).take_value().expect("phase is Done");
+                let (v, callers) = lock(&self.inner().state)
+                    .take_value()
+                    .expect("phase is Done");
                 (Some(v), callers)
             }
             None => (None, callers),
@@ -269,7 +467,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
         if let Some(task) = task {
             task.wake();
         }
-        self.notify_all();
+        self.inner().notify_all();
         // The driver waits on no listener: wake it to take its panic.
         if let Some(driver) = driver {
             driver.wake();
@@ -279,7 +477,7 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
     /// A registered waiter goes away without having taken a value (dropped, timed out, or
     /// unwinding). Hands driving on if it was the driver; abandons the flight if it was the last.
     pub(crate) fn leave(&self, registry: &dyn Lifecycle<V, C>, ticket: Ticket) {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.inner().state);
         match &mut state.phase {
             Phase::Done {
                 value, remaining, ..
@@ -313,10 +511,10 @@ impl<V: Clone + Send + 'static, C: Carrier<V>> Flight<V, C> {
                 drop(state);
                 #[cfg(feature = "tracing")]
                 if was_driver {
-                    self.trace_event(crate::trace::Event::HandedOff);
+                    self.inner().trace_event(crate::trace::Event::HandedOff);
                 }
                 drop(old_waker);
-                self.wake(wake);
+                self.inner().wake(wake);
             }
         }
     }
