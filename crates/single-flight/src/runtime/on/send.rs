@@ -43,10 +43,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -92,10 +92,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -138,10 +138,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -189,10 +189,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -235,10 +235,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -278,10 +278,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -323,10 +323,10 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -366,10 +366,10 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
