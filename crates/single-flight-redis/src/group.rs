@@ -5,20 +5,22 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use single_flight::runtime::Runtime;
 use single_flight::KeyedGroup;
 
 use crate::error::{Error, ErrorKind};
-use crate::flight::{flight, Reply, Shared, Source};
+use crate::flight::{background, flight, Reply, Shared, Source};
 use crate::namespace::names;
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
-use crate::wire::{Conn, Dispatcher, Link, Runtime, Scripts};
+use crate::wire::{Conn, Dispatcher, Link, Scripts};
 
 /// How a caller got its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,12 +68,50 @@ pub enum Role {
 /// # Ok(())
 /// # }
 /// ```
-pub struct RedisGroup<K, V> {
+pub struct RedisGroup<K, V, R = DefaultRuntime> {
     local: KeyedGroup<K, Reply<V>>,
     shared: Arc<Shared>,
+    /// The runtime is a type, not a value: `fn() -> R` keeps the group `Send` and `Sync`
+    /// whatever `R` is.
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl<K, V> fmt::Debug for RedisGroup<K, V> {
+/// The runtime of a [`RedisGroup`] that names none, which [`RedisGroup::connect`] and
+/// [`RedisGroup::connect_cluster`] build: `single_flight_tokio::Tokio` with the feature `tokio`
+/// (the default, and also when `smol` is on too), `single_flight_smol::Smol` with `smol` alone.
+/// Any other runtime, [`Smol`](single_flight_smol::Smol) with both features included, is
+/// named with [`RedisGroup::connect_on`].
+///
+/// # Examples
+///
+/// ```
+/// use single_flight_redis::{DefaultRuntime, RedisGroup};
+///
+/// // One type, whether the default runtime is named or not.
+/// fn same(group: RedisGroup<u64, String>) -> RedisGroup<u64, String, DefaultRuntime> {
+///     group
+/// }
+/// ```
+#[cfg(feature = "tokio")]
+pub type DefaultRuntime = single_flight_tokio::Tokio;
+
+/// The runtime of a [`RedisGroup`] that names none, which [`RedisGroup::connect`] and
+/// [`RedisGroup::connect_cluster`] build: `single_flight_tokio::Tokio` with the feature `tokio`
+/// (the default, and also when `smol` is on too), `single_flight_smol::Smol` with `smol` alone.
+/// Any other runtime is named with [`RedisGroup::connect_on`].
+#[cfg(all(feature = "smol", not(feature = "tokio")))]
+pub type DefaultRuntime = single_flight_smol::Smol;
+
+impl<K, V, R> Drop for RedisGroup<K, V, R> {
+    fn drop(&mut self) {
+        // The background task holds the group's shared state: closing its queue ends it once
+        // the queued jobs are spawned. No flight outlives the group (its callers borrow it),
+        // so no drop hands a job over after this.
+        self.shared.jobs.close();
+    }
+}
+
+impl<K, V, R> fmt::Debug for RedisGroup<K, V, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisGroup")
             .field("namespace", &self.shared.names.namespace())
@@ -86,13 +126,14 @@ where
     K: Hash + Eq + Clone + Send + Serialize + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    /// Connects to one Redis server (or Valkey) and subscribes to the namespace's channel.
+    /// Connects to one Redis server (or Valkey) and subscribes to the namespace's channel; the
+    /// group runs on the [`DefaultRuntime`] (tokio with the feature `tokio`).
     ///
     /// The group opens its own multiplexed connection from `client`, in RESP3 whatever the
     /// client asked for (its pub/sub messages arrive as pushes on the same connection), and
-    /// reconnects on its own. Call it inside the runtime the group will run on (tokio with the
-    /// `tokio` feature). Keep the group for the life of the process: each group has its own
-    /// connection.
+    /// reconnects on its own. Await it inside the runtime the group will run on (for tokio,
+    /// inside a tokio runtime): it spawns the group's background task there. Keep the group
+    /// for the life of the process: each group has its own connection.
     ///
     /// # Errors
     ///
@@ -105,7 +146,7 @@ where
     ///
     /// # Panics
     ///
-    /// With only the `tokio` feature, if called outside a tokio runtime.
+    /// With the feature `tokio`, if awaited outside a tokio runtime.
     ///
     /// # Examples
     ///
@@ -115,17 +156,11 @@ where
         namespace: &str,
         options: Options,
     ) -> Result<Self, Error> {
-        let names = names(namespace)?;
-        let dispatcher = Dispatcher::new();
-        let mut conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
-            .await
-            .map_err(|e| Error::redis("cannot connect to Redis", e))?;
-        let scripts = Scripts::new();
-        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
-        Ok(Self::start(conn, scripts, names, dispatcher, options))
+        Self::open(client, namespace, options).await
     }
 
-    /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3.
+    /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3;
+    /// the group runs on the [`DefaultRuntime`].
     ///
     /// A flight's keys and its channel share one hash tag, so every script of a flight runs on
     /// the node that owns its slot, and its messages are sharded pub/sub (`SSUBSCRIBE`,
@@ -137,6 +172,10 @@ where
     /// As for [`connect`](Self::connect), and [`ErrorKind::Unsupported`] if the cluster does
     /// not know sharded pub/sub (Redis 6): a classic channel would send every flight's end to
     /// every node, which is what this crate is built to avoid, so it refuses instead.
+    ///
+    /// # Panics
+    ///
+    /// As for [`connect`](Self::connect).
     ///
     /// # Examples
     ///
@@ -154,6 +193,121 @@ where
     /// # }
     /// ```
     pub async fn connect_cluster(
+        builder: redis::cluster::ClusterClientBuilder,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        Self::open_cluster(builder, namespace, options).await
+    }
+}
+
+impl<K, V, R> RedisGroup<K, V, R>
+where
+    K: Hash + Eq + Clone + Send + Serialize + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    R: Runtime,
+{
+    /// Like [`connect`](RedisGroup::connect), for a group that runs on `runtime`: any
+    /// [`Runtime`], whose timer bounds the group's Redis commands and waits and whose spawn
+    /// runs its background task (releasing abandoned leases and unused subscriptions). The
+    /// value only names the type, as the adapters' unit structs do (`Tokio`, `Smol`,
+    /// `AsyncStd`).
+    ///
+    /// redis-rs does its I/O on the runtime its features build (`tokio` or `smol`, see
+    /// [Features](crate#features)), whatever `R` is. With `smol`, async-io's reactor serves
+    /// callers on any runtime or thread. With `tokio` alone, redis-rs's commands (and their
+    /// own timeouts) need a tokio runtime's context: connect and call inside one.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](RedisGroup::connect).
+    ///
+    /// # Panics
+    ///
+    /// If `R::spawn` panics when called from the future that awaits this (say, tokio's outside
+    /// a tokio runtime).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use single_flight_redis::{Options, RedisGroup};
+    /// # struct MyRuntime;
+    /// # impl single_flight::runtime::Runtime for MyRuntime {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// # }
+    ///
+    /// # async fn demo() -> Result<(), single_flight_redis::Error> {
+    /// let client = redis::Client::open("redis://127.0.0.1/").expect("a valid URL");
+    /// // `MyRuntime` implements `single_flight::runtime::Runtime`.
+    /// let group: RedisGroup<u64, String, MyRuntime> =
+    ///     RedisGroup::connect_on(MyRuntime, client, "profiles", Options::new()).await?;
+    /// # let _ = group; Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_on(
+        runtime: R,
+        client: redis::Client,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let _ = runtime;
+        Self::open(client, namespace, options).await
+    }
+
+    /// Like [`connect_cluster`](RedisGroup::connect_cluster), for a group that runs on
+    /// `runtime` (see [`connect_on`](Self::connect_on)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect_cluster`](RedisGroup::connect_cluster).
+    ///
+    /// # Panics
+    ///
+    /// As for [`connect_on`](Self::connect_on).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use redis::cluster::ClusterClientBuilder;
+    /// use single_flight_redis::{Options, RedisGroup};
+    /// use single_flight_tokio::Tokio;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), single_flight_redis::Error> {
+    /// let nodes = ClusterClientBuilder::new(["redis://127.0.0.1:7000/"]);
+    /// let group: RedisGroup<u64, String, Tokio> =
+    ///     RedisGroup::connect_cluster_on(Tokio, nodes, "profiles", Options::new()).await?;
+    /// # let _ = group;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_cluster_on(
+        runtime: R,
+        builder: redis::cluster::ClusterClientBuilder,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let _ = runtime;
+        Self::open_cluster(builder, namespace, options).await
+    }
+
+    async fn open(client: redis::Client, namespace: &str, options: Options) -> Result<Self, Error> {
+        let names = names(namespace)?;
+        let dispatcher = Dispatcher::new();
+        let mut conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
+            .await
+            .map_err(|e| Error::redis("cannot connect to Redis", e))?;
+        let scripts = Scripts::new();
+        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
+        Ok(Self::start(conn, scripts, names, dispatcher, options))
+    }
+
+    async fn open_cluster(
         builder: redis::cluster::ClusterClientBuilder,
         namespace: &str,
         options: Options,
@@ -179,6 +333,8 @@ where
         Ok(Self::start(conn, scripts, names, dispatcher, options))
     }
 
+    /// Builds the group and spawns its background task on `R` (from inside the future that
+    /// connects, so in the runtime's context).
     fn start(
         conn: Conn,
         scripts: Scripts,
@@ -186,26 +342,29 @@ where
         dispatcher: Dispatcher,
         options: Options,
     ) -> Self {
-        let runtime = Runtime::current();
+        let (jobs, queue) = async_channel::unbounded();
         let link = Arc::new(Link {
             conn: conn.clone(),
-            runtime: runtime.clone(),
+            jobs: jobs.clone(),
         });
         dispatcher.link(&link);
+        let shared = Arc::new(Shared {
+            conn,
+            scripts,
+            names,
+            dispatcher,
+            link,
+            jobs,
+            options,
+            counters: Counters::default(),
+            outage_until: Mutex::new(None),
+            warned_no_ttl: AtomicBool::new(false),
+        });
+        R::spawn(background::<R>(shared.clone(), queue));
         Self {
             local: KeyedGroup::new(),
-            shared: Arc::new(Shared {
-                conn,
-                scripts,
-                names,
-                dispatcher,
-                link,
-                runtime,
-                options,
-                counters: Counters::default(),
-                outage_until: Mutex::new(None),
-                warned_no_ttl: AtomicBool::new(false),
-            }),
+            shared,
+            runtime: PhantomData,
         }
     }
 
@@ -277,7 +436,7 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call_ref(key, |key| flight(shared, key, work))
+            .call_ref(key, |key| flight::<_, _, _, _, R>(shared, key, work))
             .with_role()
             .await;
         role_of(outcome).0
@@ -311,7 +470,7 @@ where
         let shared = self.shared.clone();
         let outcome = self
             .local
-            .call(key, |key| flight(shared, key, work))
+            .call(key, |key| flight::<_, _, _, _, R>(shared, key, work))
             .with_role()
             .await;
         role_of(outcome)

@@ -1,6 +1,7 @@
 //! The group on smol (feature `smol`): `cargo test -p single-flight-redis --features smol --test smol`,
-//! and `cargo test --workspace`, where the examples package turns the feature on. Outside a tokio
-//! runtime the group, and redis-rs, run on smol.
+//! and `cargo test --workspace`, where the examples package turns the feature on. The group
+//! names `Smol` (with both features the default runtime is tokio's); outside a tokio runtime,
+//! redis-rs does its I/O on smol too.
 
 #![cfg(feature = "smol")]
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use common::Server;
 use single_flight_redis::{Options, RedisGroup, Role};
+use single_flight_smol::Smol;
 
 #[test]
 fn a_herd_coalesces_across_groups_on_smol() {
@@ -23,8 +25,8 @@ fn a_herd_coalesces_across_groups_on_smol() {
             .renew_every(Duration::from_millis(100));
         let mut groups = Vec::new();
         for _ in 0..3 {
-            let g: RedisGroup<u32, String> =
-                RedisGroup::connect(server.client(), "smol", options.clone())
+            let g: RedisGroup<u32, String, Smol> =
+                RedisGroup::connect_on(Smol, server.client(), "smol", options.clone())
                     .await
                     .unwrap();
             groups.push(Arc::new(g));
