@@ -14,32 +14,14 @@ use serde::Serialize;
 use single_flight::runtime::Runtime;
 use single_flight::KeyedGroup;
 
+use crate::call::{origin_of, Call, Origin};
 use crate::error::{Error, ErrorKind};
-use crate::flight::{background, flight, Reply, Shared, Source};
+use crate::flight::{background, flight, Reply, Shared};
 use crate::namespace::names;
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
 use crate::wire::{Conn, Dispatcher, Link, Scripts};
-
-/// How a caller got its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Role {
-    /// This caller started its process's flight, and the work ran in this process under the
-    /// lease (first, or after taking over from a process that died or left).
-    Started,
-    /// This caller started its process's flight and the work ran in this process without the
-    /// lease, by the [`FailurePolicy::Fallback`](crate::FailurePolicy::Fallback) (Redis
-    /// unreachable or slow, a value that could not cross the wire, or the maximum wait passed).
-    StartedLocally,
-    /// This caller joined a flight that another caller of this process had started (whatever
-    /// that flight did).
-    JoinedLocal,
-    /// This caller started its process's flight, which joined another process's flight: the
-    /// work ran there.
-    JoinedRemote,
-}
 
 /// Call sharing across processes: one execution per key among every process that shares a
 /// Redis server (or cluster) and a namespace, and among the callers of each process.
@@ -369,7 +351,8 @@ where
     }
 
     /// Runs `work` for `key` once among every process of the namespace, or joins the flight
-    /// that runs it, and returns its value.
+    /// that runs it; the returned [`Call`] resolves to its value, and its
+    /// [`with_origin`](Call::with_origin) to the value and where it came from ([`Origin`]).
     ///
     /// `work` receives the key and runs only in the process that holds the key's lease, and
     /// there only for the caller that started that process's flight. Under the default policy
@@ -378,34 +361,33 @@ where
     ///
     /// # Errors
     ///
-    /// Under [`FailurePolicy::Strict`](crate::FailurePolicy::Strict) only: Redis failed or was slow ([`ErrorKind::Redis`]),
-    /// another process's flight outlasted the maximum wait ([`ErrorKind::Timeout`]), its value
-    /// was over the cap ([`ErrorKind::Oversize`]) or did not decode ([`ErrorKind::Decode`]),
-    /// or the key does not serialize ([`ErrorKind::Key`]).
+    /// Under [`FailurePolicy::Strict`](crate::FailurePolicy::Strict) only: Redis failed or was
+    /// slow ([`ErrorKind::Redis`]), another process's flight outlasted the maximum wait
+    /// ([`ErrorKind::Timeout`]), its value was over the cap ([`ErrorKind::Oversize`]) or did
+    /// not decode ([`ErrorKind::Decode`]), or the key does not serialize ([`ErrorKind::Key`]).
     ///
-    /// # Cancel safety
+    /// # Cancel safety, Panics
     ///
-    /// Dropping the returned future leaves the flight to this process's other callers, as
-    /// `KeyedGroup::call` does. If it was the last caller of this process: an owner's work is
-    /// dropped and its lease released at once (another process takes over without waiting for
-    /// the lease to expire); a waiting process stops waiting, and the owner elsewhere goes on.
-    ///
-    /// # Panics
-    ///
-    /// If the work panics, every caller of the owner's process panics as with `KeyedGroup`,
-    /// and every caller of the other processes panics with a [`Panicked`](single_flight::Panicked) carrying the
-    /// message. Also panics, instead of waiting for itself, if awaited from inside the work of
-    /// its own flight.
+    /// See [`Call`].
     ///
     /// # Examples
     ///
-    /// See [`RedisGroup`].
-    pub async fn call<F, Fut>(&self, key: K, work: F) -> Result<V, Error>
+    /// See [`RedisGroup`], and [`Origin`] for `with_origin`.
+    pub fn call<'a, F, Fut>(
+        &'a self,
+        key: K,
+        work: F,
+    ) -> Call<impl Future<Output = (Result<V, Error>, Origin)> + use<'a, K, V, R, F, Fut>>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.call_with_role(key, work).await.0
+        let shared = self.shared.clone();
+        let call = self
+            .local
+            .call(key, move |key| flight::<_, _, _, _, R>(shared, key, work))
+            .with_role();
+        Call::new(async move { origin_of(call.await) })
     }
 
     /// Like [`call`](Self::call) with a borrowed key: a caller that joins this process's running
@@ -425,7 +407,11 @@ where
     /// # let _ = id; Ok(())
     /// # }
     /// ```
-    pub async fn call_ref<'q, Q, F, Fut>(&self, key: &'q Q, work: F) -> Result<V, Error>
+    pub fn call_ref<'a, 'q, Q, F, Fut>(
+        &'a self,
+        key: &'q Q,
+        work: F,
+    ) -> Call<impl Future<Output = (Result<V, Error>, Origin)> + use<'a, 'q, Q, K, V, R, F, Fut>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -434,46 +420,11 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         let shared = self.shared.clone();
-        let outcome = self
+        let call = self
             .local
-            .call_ref(key, |key| flight::<_, _, _, _, R>(shared, key, work))
-            .with_role()
-            .await;
-        role_of(outcome).0
-    }
-
-    /// Like [`call`](Self::call), and also tells how this caller got its value.
-    ///
-    /// # Cancel safety, Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use single_flight_redis::{Options, RedisGroup, Role};
-    /// # async fn demo(group: RedisGroup<String, u64>) {
-    /// let (id, role) = group
-    ///     .call_with_role("ada".to_owned(), |name| async move { name.len() as u64 })
-    ///     .await;
-    /// if role == Role::JoinedRemote {
-    ///     // another replica did the query
-    /// }
-    /// # let _ = id;
-    /// # }
-    /// ```
-    pub async fn call_with_role<F, Fut>(&self, key: K, work: F) -> (Result<V, Error>, Role)
-    where
-        F: FnOnce(K) -> Fut + Send + 'static,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        let shared = self.shared.clone();
-        let outcome = self
-            .local
-            .call(key, |key| flight::<_, _, _, _, R>(shared, key, work))
-            .with_role()
-            .await;
-        role_of(outcome)
+            .call_ref(key, move |key| flight::<_, _, _, _, R>(shared, key, work))
+            .with_role();
+        Call::new(async move { origin_of(call.await) })
     }
 
     /// Forgets this process's flight for `key`: the next call here starts a new local flight,
@@ -545,30 +496,5 @@ where
     /// ```
     pub fn key_pattern(&self) -> String {
         self.shared.names.pattern()
-    }
-}
-
-/// This caller's value and role, from its local flight's outcome: whether it started the local
-/// flight (the core's role) and where that flight's value came from.
-fn role_of<V>(outcome: single_flight::Outcome<Reply<V>>) -> (Result<V, Error>, Role) {
-    let started = outcome.role == single_flight::Role::Started;
-    match outcome.value {
-        Ok((value, source)) => {
-            let role = match (started, source) {
-                (false, _) => Role::JoinedLocal,
-                (true, Source::Owner) => Role::Started,
-                (true, Source::Fallback) => Role::StartedLocally,
-                (true, Source::Remote) => Role::JoinedRemote,
-            };
-            (Ok(value), role)
-        }
-        Err(error) => (
-            Err(error),
-            if started {
-                Role::StartedLocally
-            } else {
-                Role::JoinedLocal
-            },
-        ),
     }
 }

@@ -237,6 +237,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acl;
+mod call;
 mod error;
 mod flight;
 mod group;
@@ -247,8 +248,9 @@ mod stats;
 mod wire;
 
 pub use crate::acl::acl_rule;
+pub use crate::call::{Call, Origin};
 pub use crate::error::{Error, ErrorKind};
-pub use crate::group::{DefaultRuntime, RedisGroup, Role};
+pub use crate::group::{DefaultRuntime, RedisGroup};
 pub use crate::options::{FailurePolicy, Options};
 pub use crate::stats::Stats;
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{tag, Server, HANG};
-use single_flight_redis::{acl_rule, ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+use single_flight_redis::{acl_rule, ErrorKind, FailurePolicy, Options, Origin, RedisGroup};
 
 type Group = Arc<RedisGroup<u32, String>>;
 
@@ -46,11 +46,12 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
             let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
             let call = async move {
                 group
-                    .call_with_role(1, move |_| async move {
+                    .call(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         gate.wait_for(|open| *open).await.unwrap();
                         format!("from-{i}")
                     })
+                    .with_origin()
                     .await
             };
             handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
@@ -71,7 +72,7 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
     assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
     let remote = results
         .iter()
-        .filter(|(_, r)| *r == Role::JoinedRemote)
+        .filter(|(_, r)| *r == Origin::JoinedRemote)
         .count();
     assert_eq!(remote, 2);
     for g in &groups {
@@ -137,15 +138,17 @@ async fn a_right_taken_away_after_connect_is_a_logged_fallback_or_a_permission_e
         .query(&mut admin)
         .unwrap();
     let (error, _) = strict
-        .call_with_role(1, |_| async { "never".to_owned() })
+        .call(1, |_| async { "never".to_owned() })
+        .with_origin()
         .await;
     assert_eq!(error.unwrap_err().kind(), ErrorKind::Permission);
-    let (value, role) = lenient
-        .call_with_role(1, |_| async { "here".to_owned() })
+    let (value, origin) = lenient
+        .call(1, |_| async { "here".to_owned() })
+        .with_origin()
         .await;
     assert_eq!(
-        (value.unwrap().as_str(), role),
-        ("here", Role::StartedLocally)
+        (value.unwrap().as_str(), origin),
+        ("here", Origin::Fallback)
     );
     assert_eq!(
         (lenient.stats().fallbacks, lenient.stats().redis_failures),

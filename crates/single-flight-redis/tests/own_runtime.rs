@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::{tag, Server, HANG};
 use futures_lite::future::{block_on, poll_once};
 use single_flight::runtime::Runtime;
-use single_flight_redis::{Options, RedisGroup, Role};
+use single_flight_redis::{Options, Origin, RedisGroup};
 
 // --- The whole runtime. ---
 /// How many tasks the groups handed to `Threads`.
@@ -94,13 +94,17 @@ fn a_group_runs_on_a_runtime_the_crate_does_not_name() {
     let call = |group: &Group| {
         let (group, runs, open) = (group.clone(), runs.clone(), open.clone());
         thread::spawn(move || {
-            block_on(group.call_with_role(1, move |_| async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                while !open.load(Ordering::SeqCst) {
-                    async_io::Timer::after(Duration::from_millis(5)).await;
-                }
-                "v".to_owned()
-            }))
+            block_on(
+                group
+                    .call(1, move |_| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        while !open.load(Ordering::SeqCst) {
+                            async_io::Timer::after(Duration::from_millis(5)).await;
+                        }
+                        "v".to_owned()
+                    })
+                    .with_origin(),
+            )
         })
     };
     let first = call(&owner);
@@ -111,7 +115,7 @@ fn a_group_runs_on_a_runtime_the_crate_does_not_name() {
     let (first, second) = (first.join().unwrap(), second.join().unwrap());
     assert_eq!(first.0.unwrap(), "v");
     assert_eq!(second.0.unwrap(), "v");
-    assert_eq!((first.1, second.1), (Role::Started, Role::JoinedRemote));
+    assert_eq!((first.1, second.1), (Origin::Owner, Origin::JoinedRemote));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
     // An owner whose only caller is dropped here, on the test's thread, outside any runtime:

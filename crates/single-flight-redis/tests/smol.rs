@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Server;
-use single_flight_redis::{Options, RedisGroup, Role};
+use single_flight_redis::{Options, Origin, RedisGroup};
 use single_flight_smol::Smol;
 
 #[test]
@@ -41,7 +41,7 @@ fn a_herd_coalesces_across_groups_on_smol() {
             for _ in 0..5 {
                 let (g, runs, open) = (g.clone(), runs.clone(), open.clone());
                 let call = async move {
-                    g.call_with_role(1, move |_| async move {
+                    g.call(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         smol::Timer::after(Duration::from_millis(2800)).await;
                         while !open.load(Ordering::SeqCst) {
@@ -49,6 +49,7 @@ fn a_herd_coalesces_across_groups_on_smol() {
                         }
                         "v".to_owned()
                     })
+                    .with_origin()
                     .await
                 };
                 tasks.push(smol::spawn(common::first_poll(call, polled.clone())));
@@ -61,15 +62,18 @@ fn a_herd_coalesces_across_groups_on_smol() {
             smol::Timer::after(Duration::from_millis(5)).await;
         }
         open.store(true, Ordering::SeqCst);
-        let mut roles = Vec::new();
+        let mut origins = Vec::new();
         for t in tasks {
-            let (v, role) = t.await;
+            let (v, origin) = t.await;
             assert_eq!(v.unwrap(), "v");
-            roles.push(role);
+            origins.push(origin);
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert_eq!(
-            roles.iter().filter(|r| **r == Role::JoinedRemote).count(),
+            origins
+                .iter()
+                .filter(|r| **r == Origin::JoinedRemote)
+                .count(),
             2
         );
     });

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{tag, HANG, MISSING};
-use single_flight_redis::{acl_rule, Options, RedisGroup, Role};
+use single_flight_redis::{acl_rule, Options, Origin, RedisGroup};
 
 /// A CA, and a certificate for `127.0.0.1` signed by it: `(ca, cert, key)` in PEM.
 fn certificates() -> (String, String, String) {
@@ -156,11 +156,12 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
             let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
             let call = async move {
                 group
-                    .call_with_role(7, move |_| async move {
+                    .call(7, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         gate.wait_for(|open| *open).await.unwrap();
                         format!("from-{i}")
                     })
+                    .with_origin()
                     .await
             };
             handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
@@ -190,7 +191,7 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
     assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
     let remote = results
         .iter()
-        .filter(|(_, r)| *r == Role::JoinedRemote)
+        .filter(|(_, r)| *r == Origin::JoinedRemote)
         .count();
     assert_eq!(remote, 1);
     for g in &groups {
