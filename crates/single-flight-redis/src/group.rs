@@ -61,8 +61,8 @@ pub struct RedisGroup<K, V, R = DefaultRuntime> {
 /// The runtime of a [`RedisGroup`] that names none, which [`RedisGroup::connect`] and
 /// [`RedisGroup::connect_cluster`] build: `single_flight_tokio::Tokio` with the feature `tokio`
 /// (the default, and also when `smol` is on too), `single_flight_smol::Smol` with `smol` alone.
-/// Any other runtime, [`Smol`](single_flight_smol::Smol) with both features included, is
-/// named with [`RedisGroup::connect_on`].
+/// Any other runtime, `Smol` with both features included, is named with
+/// [`RedisGroup::connect_on`].
 ///
 /// # Examples
 ///
@@ -77,10 +77,8 @@ pub struct RedisGroup<K, V, R = DefaultRuntime> {
 #[cfg(feature = "tokio")]
 pub type DefaultRuntime = single_flight_tokio::Tokio;
 
-/// The runtime of a [`RedisGroup`] that names none, which [`RedisGroup::connect`] and
-/// [`RedisGroup::connect_cluster`] build: `single_flight_tokio::Tokio` with the feature `tokio`
-/// (the default, and also when `smol` is on too), `single_flight_smol::Smol` with `smol` alone.
-/// Any other runtime is named with [`RedisGroup::connect_on`].
+/// The default runtime of a [`RedisGroup`] built with the feature `smol` alone (the rule is
+/// in the crate's [Features](crate#features)).
 #[cfg(all(feature = "smol", not(feature = "tokio")))]
 pub type DefaultRuntime = single_flight_smol::Smol;
 
