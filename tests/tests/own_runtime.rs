@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::executor::{LocalPool, LocalSpawner};
 use futures::task::{LocalSpawnExt, SpawnExt};
 use single_flight::runtime::Runtime;
-use single_flight::{local, Detached, Group, KeyedGroup};
+use single_flight::{local, Group, KeyedGroup};
 use single_flight_tests::*;
 
 // --- The whole adapter. ---
@@ -29,7 +29,7 @@ impl Runtime for Pool {
         }
     }
 
-    fn spawn<V: Clone + Send + 'static>(task: Detached<V>) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
         SPAWNER.with(|s| {
             s.borrow()
                 .as_ref()
@@ -39,7 +39,7 @@ impl Runtime for Pool {
         });
     }
 
-    fn spawn_local<V: Clone + Send + 'static>(task: local::Detached<V>) {
+    fn spawn_local<F: Future<Output = ()> + 'static>(task: F) {
         SPAWNER.with(|s| {
             s.borrow()
                 .as_ref()

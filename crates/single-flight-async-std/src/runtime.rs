@@ -5,7 +5,6 @@ use std::future::Future;
 use std::time::Instant;
 
 use single_flight::runtime::Runtime;
-use single_flight::Detached;
 
 /// async-std as a [`Runtime`]: the system clock, async-std's sleep and its spawn. (Its local
 /// tasks are behind its `unstable` feature: [`local`](single_flight::local) groups take a
@@ -32,7 +31,7 @@ impl Runtime for AsyncStd {
     }
 
     /// `async_std::task::spawn`; dropping the handle detaches the task.
-    fn spawn<V: Clone + Send + 'static>(task: Detached<V>) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
         drop(async_std::task::spawn(task));
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use single_flight::runtime::{timeout, Runtime};
 use single_flight::Panicked;
 
 use crate::error::{Error, ErrorKind};
@@ -19,7 +20,7 @@ use crate::protocol::{
     self, Acquire, DecodeError, Envelope, FlightNames, LeaseLeft, Names, Next, Release,
 };
 use crate::stats::{bump, Counters};
-use crate::wire::{Conn, Dispatcher, Runtime, Scripts, Watch};
+use crate::wire::{hand_over, sleep, Conn, Dispatcher, Job, Jobs, Scripts, Watch};
 
 /// Where a local flight's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +41,8 @@ pub(crate) struct Shared {
     /// Lent (weakly) to the dispatcher, to undo subscriptions nobody wants: kept alive here.
     #[allow(dead_code)]
     pub(crate) link: Arc<crate::wire::Link>,
-    pub(crate) runtime: Runtime,
+    /// The background task's queue, for what a `Drop` cannot do itself (see [`background`]).
+    pub(crate) jobs: Jobs,
     pub(crate) options: Options,
     pub(crate) counters: Counters,
     /// Until when flights skip Redis after a failure.
@@ -62,9 +64,10 @@ struct Pending<K, F> {
     work: F,
 }
 
-/// The local flight of one key: plays the protocol for this process.
-pub(crate) async fn flight<K, V, F, Fut>(shared: Arc<Shared>, key: K, work: F) -> Reply<V>
+/// The local flight of one key: plays the protocol for this process, on runtime `R`.
+pub(crate) async fn flight<K, V, F, Fut, R>(shared: Arc<Shared>, key: K, work: F) -> Reply<V>
 where
+    R: Runtime,
     K: Serialize + Send + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     F: FnOnce(K) -> Fut + Send + 'static,
@@ -83,9 +86,9 @@ where
         return fallback(&shared, pending, Trouble::Redis(error)).await;
     }
     let names = shared.names.flight(&key_bytes);
-    match coordinate(&shared, &names).await {
+    match coordinate::<V, R>(&shared, &names).await {
         Ok(Coordinated::Own { token, takeover }) => {
-            own(&shared, names, token, takeover, pending).await
+            own::<K, V, F, Fut, R>(&shared, names, token, takeover, pending).await
         }
         Ok(Coordinated::Done(Envelope::Value(value))) => {
             bump(&shared.counters.joined_remote);
@@ -119,7 +122,7 @@ enum Coordinated<V> {
 /// Contends for the lease and, while another flight holds it, waits for that flight's end.
 /// Listens on the flight's channel only once it waits (an owner never does); the watch is
 /// dropped, and the channel given up, when this returns.
-async fn coordinate<V: DeserializeOwned>(
+async fn coordinate<V: DeserializeOwned, R: Runtime>(
     shared: &Shared,
     names: &FlightNames,
 ) -> Result<Coordinated<V>, Trouble> {
@@ -132,7 +135,7 @@ async fn coordinate<V: DeserializeOwned>(
     let mut backoff = protocol::NO_TTL_FIRST_WAIT;
     loop {
         let acquired = shared
-            .redis("acquire", async {
+            .redis::<R, _>("acquire", async {
                 shared
                     .scripts
                     .acquire(&mut conn, &names.lease, &token, millis(options.lease))
@@ -149,9 +152,9 @@ async fn coordinate<V: DeserializeOwned>(
             empty => {
                 let new = shared
                     .dispatcher
-                    .watch(&names.channel, &shared.conn, &shared.runtime);
+                    .watch(&names.channel, &shared.conn, &shared.jobs);
                 // Invariant 2: listening before the first check.
-                shared.redis("subscribe", new.listen()).await?;
+                shared.redis::<R, _>("subscribe", new.listen()).await?;
                 empty.insert(new)
             }
         };
@@ -163,7 +166,7 @@ async fn coordinate<V: DeserializeOwned>(
                 return decoded(shared, &bytes);
             }
             let check = shared
-                .redis("check", async {
+                .redis::<R, _>("check", async {
                     let result = names.result(&awaited);
                     let lease = &names.lease;
                     shared
@@ -195,7 +198,7 @@ async fn coordinate<V: DeserializeOwned>(
             let Some(wait) = protocol::next_wait(lease, &mut backoff, poll, left) else {
                 return Err(Trouble::Timeout);
             };
-            watch.wait(seen, wait).await;
+            watch.wait::<R>(seen, wait).await;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Trouble::Timeout);
@@ -217,7 +220,7 @@ fn decoded<V: DeserializeOwned>(shared: &Shared, bytes: &[u8]) -> Result<Coordin
 /// Runs the work under the lease, renewing it meanwhile, then releases it; only if other
 /// processes wait does the value go to Redis. Releases the lease at once if every local caller
 /// leaves first.
-async fn own<K, V, F, Fut>(
+async fn own<K, V, F, Fut, R: Runtime>(
     shared: &Arc<Shared>,
     names: FlightNames,
     token: String,
@@ -241,12 +244,14 @@ where
         armed: true,
     };
     let work = AssertUnwindSafe((pending.work)(pending.key)).catch_unwind();
-    let outcome = work.or(renew(shared, &release.names, &release.token)).await;
+    let outcome = work
+        .or(renew::<_, R>(shared, &release.names, &release.token))
+        .await;
     let options = &shared.options;
     let (names, token) = (&release.names, &release.token);
     let mut conn = shared.conn.clone();
     let released = shared
-        .redis("release", async {
+        .redis::<R, _>("release", async {
             shared.scripts.release(&mut conn, &names.lease, token).await
         })
         .await;
@@ -274,7 +279,7 @@ where
         };
         let result_ms = millis(options.result_lifetime);
         let _ = shared
-            .redis("finish", async {
+            .redis::<R, _>("finish", async {
                 let scripts = &shared.scripts;
                 scripts
                     .finish(&mut conn, names, token, &envelope, result_ms)
@@ -291,17 +296,17 @@ where
 }
 
 /// Renews the lease every renewal interval; never returns (the work wins the race).
-async fn renew<T>(shared: &Shared, names: &FlightNames, token: &str) -> T {
+async fn renew<T, R: Runtime>(shared: &Shared, names: &FlightNames, token: &str) -> T {
     let options = &shared.options;
     let mut conn = shared.conn.clone();
     let mut lost = false;
     loop {
-        shared.runtime.sleep(options.renew_interval()).await;
+        sleep::<R>(options.renew_interval()).await;
         if lost {
             continue;
         }
         let renewed = shared
-            .redis("renew", async {
+            .redis::<R, _>("renew", async {
                 shared
                     .scripts
                     .renew(&mut conn, &names.lease, token, millis(options.lease))
@@ -331,17 +336,40 @@ impl Drop for ReleaseOnDrop {
             return;
         }
         bump(&self.shared.counters.abandoned);
-        let shared = self.shared.clone();
-        let names = self.names.clone();
-        let token = std::mem::take(&mut self.token);
-        self.shared.runtime.clone().spawn(async move {
-            let mut conn = shared.conn.clone();
-            let _ = shared
-                .redis("abandon", async {
-                    shared.scripts.abandon(&mut conn, &names, &token).await
-                })
-                .await;
-        });
+        // Handed to the background task, not spawned here: the work is dropped by whichever
+        // caller leaves last, on any thread, possibly outside the runtime (where a static
+        // spawn such as `tokio::spawn` panics).
+        let job = Job::Abandon {
+            names: self.names.clone(),
+            token: std::mem::take(&mut self.token),
+        };
+        hand_over(&self.shared.jobs, job);
+    }
+}
+
+/// The group's background task, spawned on `R` when the group is built: runs what drops hand
+/// over (an owner's abandoned lease, the unsubscription of a channel nobody watches), each as
+/// a task of its own spawned from here, inside the runtime. It ends when the group is dropped
+/// (which closes the queue) and the queue is empty.
+pub(crate) async fn background<R: Runtime>(
+    shared: Arc<Shared>,
+    jobs: async_channel::Receiver<Job>,
+) {
+    while let Ok(job) = jobs.recv().await {
+        match job {
+            Job::Abandon { names, token } => {
+                let shared = shared.clone();
+                R::spawn(async move {
+                    let mut conn = shared.conn.clone();
+                    let _ = shared
+                        .redis::<R, _>("abandon", async {
+                            shared.scripts.abandon(&mut conn, &names, &token).await
+                        })
+                        .await;
+                });
+            }
+            Job::Unlisten(unlisten) => R::spawn(unlisten.run::<R>()),
+        }
     }
 }
 
@@ -397,19 +425,15 @@ where
 
 impl Shared {
     /// Runs one Redis command with the command timeout; a failure starts the outage backoff.
-    async fn redis<T>(
+    async fn redis<R: Runtime, T>(
         &self,
         what: &'static str,
         command: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Trouble> {
-        let error = match self
-            .runtime
-            .timeout(self.options.redis_timeout, command)
-            .await
-        {
-            Some(Ok(answer)) => return Ok(answer),
-            Some(Err(error)) => Error::redis(what, error),
-            None => Error::new(
+        let error = match timeout::<R, _>(self.options.redis_timeout, command).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(error)) => Error::redis(what, error),
+            Err(_elapsed) => Error::new(
                 ErrorKind::Redis,
                 format!("{what}: no answer within {:?}", self.options.redis_timeout),
             ),

@@ -5,39 +5,23 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use single_flight::runtime::Runtime;
 use single_flight::KeyedGroup;
 
+use crate::call::{origin_of, Call, Origin};
 use crate::error::{Error, ErrorKind};
-use crate::flight::{flight, Reply, Shared, Source};
+use crate::flight::{background, flight, Reply, Shared};
 use crate::namespace::names;
 use crate::options::Options;
 use crate::protocol::Names;
 use crate::stats::{Counters, Stats};
-use crate::wire::{Conn, Dispatcher, Link, Runtime, Scripts};
-
-/// How a caller got its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Role {
-    /// This caller started its process's flight, and the work ran in this process under the
-    /// lease (first, or after taking over from a process that died or left).
-    Started,
-    /// This caller started its process's flight and the work ran in this process without the
-    /// lease, by the [`FailurePolicy::Fallback`](crate::FailurePolicy::Fallback) (Redis
-    /// unreachable or slow, a value that could not cross the wire, or the maximum wait passed).
-    StartedLocally,
-    /// This caller joined a flight that another caller of this process had started (whatever
-    /// that flight did).
-    JoinedLocal,
-    /// This caller started its process's flight, which joined another process's flight: the
-    /// work ran there.
-    JoinedRemote,
-}
+use crate::wire::{Conn, Dispatcher, Link, Scripts};
 
 /// Call sharing across processes: one execution per key among every process that shares a
 /// Redis server (or cluster) and a namespace, and among the callers of each process.
@@ -66,12 +50,48 @@ pub enum Role {
 /// # Ok(())
 /// # }
 /// ```
-pub struct RedisGroup<K, V> {
+pub struct RedisGroup<K, V, R = DefaultRuntime> {
     local: KeyedGroup<K, Reply<V>>,
     shared: Arc<Shared>,
+    /// The runtime is a type, not a value: `fn() -> R` keeps the group `Send` and `Sync`
+    /// whatever `R` is.
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl<K, V> fmt::Debug for RedisGroup<K, V> {
+/// The runtime of a [`RedisGroup`] that names none, which [`RedisGroup::connect`] and
+/// [`RedisGroup::connect_cluster`] build: `single_flight_tokio::Tokio` with the feature `tokio`
+/// (the default, and also when `smol` is on too), `single_flight_smol::Smol` with `smol` alone.
+/// Any other runtime, `Smol` with both features included, is named with
+/// [`RedisGroup::connect_on`].
+///
+/// # Examples
+///
+/// ```
+/// use single_flight_redis::{DefaultRuntime, RedisGroup};
+///
+/// // One type, whether the default runtime is named or not.
+/// fn same(group: RedisGroup<u64, String>) -> RedisGroup<u64, String, DefaultRuntime> {
+///     group
+/// }
+/// ```
+#[cfg(feature = "tokio")]
+pub type DefaultRuntime = single_flight_tokio::Tokio;
+
+/// The default runtime of a [`RedisGroup`] built with the feature `smol` alone (the rule is
+/// in the crate's [Features](crate#features)).
+#[cfg(all(feature = "smol", not(feature = "tokio")))]
+pub type DefaultRuntime = single_flight_smol::Smol;
+
+impl<K, V, R> Drop for RedisGroup<K, V, R> {
+    fn drop(&mut self) {
+        // The background task holds the group's shared state: closing its queue ends it once
+        // the queued jobs are spawned. No flight outlives the group (its callers borrow it),
+        // so no drop hands a job over after this.
+        self.shared.jobs.close();
+    }
+}
+
+impl<K, V, R> fmt::Debug for RedisGroup<K, V, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisGroup")
             .field("namespace", &self.shared.names.namespace())
@@ -86,13 +106,14 @@ where
     K: Hash + Eq + Clone + Send + Serialize + 'static,
     V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    /// Connects to one Redis server (or Valkey) and subscribes to the namespace's channel.
+    /// Connects to one Redis server (or Valkey) and subscribes to the namespace's channel; the
+    /// group runs on the [`DefaultRuntime`] (tokio with the feature `tokio`).
     ///
     /// The group opens its own multiplexed connection from `client`, in RESP3 whatever the
     /// client asked for (its pub/sub messages arrive as pushes on the same connection), and
-    /// reconnects on its own. Call it inside the runtime the group will run on (tokio with the
-    /// `tokio` feature). Keep the group for the life of the process: each group has its own
-    /// connection.
+    /// reconnects on its own. Await it inside the runtime the group will run on (for tokio,
+    /// inside a tokio runtime): it spawns the group's background task there. Keep the group
+    /// for the life of the process: each group has its own connection.
     ///
     /// # Errors
     ///
@@ -105,7 +126,7 @@ where
     ///
     /// # Panics
     ///
-    /// With only the `tokio` feature, if called outside a tokio runtime.
+    /// With the feature `tokio`, if awaited outside a tokio runtime.
     ///
     /// # Examples
     ///
@@ -115,17 +136,11 @@ where
         namespace: &str,
         options: Options,
     ) -> Result<Self, Error> {
-        let names = names(namespace)?;
-        let dispatcher = Dispatcher::new();
-        let mut conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
-            .await
-            .map_err(|e| Error::redis("cannot connect to Redis", e))?;
-        let scripts = Scripts::new();
-        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
-        Ok(Self::start(conn, scripts, names, dispatcher, options))
+        Self::open(client, namespace, options).await
     }
 
-    /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3.
+    /// Connects to a Redis Cluster through `builder` (its nodes, credentials, ...), in RESP3;
+    /// the group runs on the [`DefaultRuntime`].
     ///
     /// A flight's keys and its channel share one hash tag, so every script of a flight runs on
     /// the node that owns its slot, and its messages are sharded pub/sub (`SSUBSCRIBE`,
@@ -137,6 +152,10 @@ where
     /// As for [`connect`](Self::connect), and [`ErrorKind::Unsupported`] if the cluster does
     /// not know sharded pub/sub (Redis 6): a classic channel would send every flight's end to
     /// every node, which is what this crate is built to avoid, so it refuses instead.
+    ///
+    /// # Panics
+    ///
+    /// As for [`connect`](Self::connect).
     ///
     /// # Examples
     ///
@@ -154,6 +173,121 @@ where
     /// # }
     /// ```
     pub async fn connect_cluster(
+        builder: redis::cluster::ClusterClientBuilder,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        Self::open_cluster(builder, namespace, options).await
+    }
+}
+
+impl<K, V, R> RedisGroup<K, V, R>
+where
+    K: Hash + Eq + Clone + Send + Serialize + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    R: Runtime,
+{
+    /// Like [`connect`](RedisGroup::connect), for a group that runs on `runtime`: any
+    /// [`Runtime`], whose timer bounds the group's Redis commands and waits and whose spawn
+    /// runs its background task (releasing abandoned leases and unused subscriptions). The
+    /// value only names the type, as the adapters' unit structs do (`Tokio`, `Smol`,
+    /// `AsyncStd`).
+    ///
+    /// redis-rs does its I/O on the runtime its features build (`tokio` or `smol`, see
+    /// [Features](crate#features)), whatever `R` is. With `smol`, async-io's reactor serves
+    /// callers on any runtime or thread. With `tokio` alone, redis-rs's commands (and their
+    /// own timeouts) need a tokio runtime's context: connect and call inside one.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](RedisGroup::connect).
+    ///
+    /// # Panics
+    ///
+    /// If `R::spawn` panics when called from the future that awaits this (say, tokio's outside
+    /// a tokio runtime).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use single_flight_redis::{Options, RedisGroup};
+    /// # struct MyRuntime;
+    /// # impl single_flight::runtime::Runtime for MyRuntime {
+    /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+    /// #         async move { async_io::Timer::at(at).await; }
+    /// #     }
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
+    /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
+    /// #     }
+    /// # }
+    ///
+    /// # async fn demo() -> Result<(), single_flight_redis::Error> {
+    /// let client = redis::Client::open("redis://127.0.0.1/").expect("a valid URL");
+    /// // `MyRuntime` implements `single_flight::runtime::Runtime`.
+    /// let group: RedisGroup<u64, String, MyRuntime> =
+    ///     RedisGroup::connect_on(MyRuntime, client, "profiles", Options::new()).await?;
+    /// # let _ = group; Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_on(
+        runtime: R,
+        client: redis::Client,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let _ = runtime;
+        Self::open(client, namespace, options).await
+    }
+
+    /// Like [`connect_cluster`](RedisGroup::connect_cluster), for a group that runs on
+    /// `runtime` (see [`connect_on`](Self::connect_on)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect_cluster`](RedisGroup::connect_cluster).
+    ///
+    /// # Panics
+    ///
+    /// As for [`connect_on`](Self::connect_on).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use redis::cluster::ClusterClientBuilder;
+    /// use single_flight_redis::{Options, RedisGroup};
+    /// use single_flight_tokio::Tokio;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), single_flight_redis::Error> {
+    /// let nodes = ClusterClientBuilder::new(["redis://127.0.0.1:7000/"]);
+    /// let group: RedisGroup<u64, String, Tokio> =
+    ///     RedisGroup::connect_cluster_on(Tokio, nodes, "profiles", Options::new()).await?;
+    /// # let _ = group;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_cluster_on(
+        runtime: R,
+        builder: redis::cluster::ClusterClientBuilder,
+        namespace: &str,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let _ = runtime;
+        Self::open_cluster(builder, namespace, options).await
+    }
+
+    async fn open(client: redis::Client, namespace: &str, options: Options) -> Result<Self, Error> {
+        let names = names(namespace)?;
+        let dispatcher = Dispatcher::new();
+        let mut conn = Conn::single(client, dispatcher.clone(), options.redis_timeout)
+            .await
+            .map_err(|e| Error::redis("cannot connect to Redis", e))?;
+        let scripts = Scripts::new();
+        crate::acl::check_rights(&mut conn, &scripts, &names).await?;
+        Ok(Self::start(conn, scripts, names, dispatcher, options))
+    }
+
+    async fn open_cluster(
         builder: redis::cluster::ClusterClientBuilder,
         namespace: &str,
         options: Options,
@@ -179,6 +313,8 @@ where
         Ok(Self::start(conn, scripts, names, dispatcher, options))
     }
 
+    /// Builds the group and spawns its background task on `R` (from inside the future that
+    /// connects, so in the runtime's context).
     fn start(
         conn: Conn,
         scripts: Scripts,
@@ -186,31 +322,35 @@ where
         dispatcher: Dispatcher,
         options: Options,
     ) -> Self {
-        let runtime = Runtime::current();
+        let (jobs, queue) = async_channel::unbounded();
         let link = Arc::new(Link {
             conn: conn.clone(),
-            runtime: runtime.clone(),
+            jobs: jobs.clone(),
         });
         dispatcher.link(&link);
+        let shared = Arc::new(Shared {
+            conn,
+            scripts,
+            names,
+            dispatcher,
+            link,
+            jobs,
+            options,
+            counters: Counters::default(),
+            outage_until: Mutex::new(None),
+            warned_no_ttl: AtomicBool::new(false),
+        });
+        R::spawn(background::<R>(shared.clone(), queue));
         Self {
             local: KeyedGroup::new(),
-            shared: Arc::new(Shared {
-                conn,
-                scripts,
-                names,
-                dispatcher,
-                link,
-                runtime,
-                options,
-                counters: Counters::default(),
-                outage_until: Mutex::new(None),
-                warned_no_ttl: AtomicBool::new(false),
-            }),
+            shared,
+            runtime: PhantomData,
         }
     }
 
     /// Runs `work` for `key` once among every process of the namespace, or joins the flight
-    /// that runs it, and returns its value.
+    /// that runs it; the returned [`Call`] resolves to its value, and its
+    /// [`with_origin`](Call::with_origin) to the value and where it came from ([`Origin`]).
     ///
     /// `work` receives the key and runs only in the process that holds the key's lease, and
     /// there only for the caller that started that process's flight. Under the default policy
@@ -219,34 +359,33 @@ where
     ///
     /// # Errors
     ///
-    /// Under [`FailurePolicy::Strict`](crate::FailurePolicy::Strict) only: Redis failed or was slow ([`ErrorKind::Redis`]),
-    /// another process's flight outlasted the maximum wait ([`ErrorKind::Timeout`]), its value
-    /// was over the cap ([`ErrorKind::Oversize`]) or did not decode ([`ErrorKind::Decode`]),
-    /// or the key does not serialize ([`ErrorKind::Key`]).
+    /// Under [`FailurePolicy::Strict`](crate::FailurePolicy::Strict) only: Redis failed or was
+    /// slow ([`ErrorKind::Redis`]), another process's flight outlasted the maximum wait
+    /// ([`ErrorKind::Timeout`]), its value was over the cap ([`ErrorKind::Oversize`]) or did
+    /// not decode ([`ErrorKind::Decode`]), or the key does not serialize ([`ErrorKind::Key`]).
     ///
-    /// # Cancel safety
+    /// # Cancel safety, Panics
     ///
-    /// Dropping the returned future leaves the flight to this process's other callers, as
-    /// `KeyedGroup::call` does. If it was the last caller of this process: an owner's work is
-    /// dropped and its lease released at once (another process takes over without waiting for
-    /// the lease to expire); a waiting process stops waiting, and the owner elsewhere goes on.
-    ///
-    /// # Panics
-    ///
-    /// If the work panics, every caller of the owner's process panics as with `KeyedGroup`,
-    /// and every caller of the other processes panics with a [`Panicked`](single_flight::Panicked) carrying the
-    /// message. Also panics, instead of waiting for itself, if awaited from inside the work of
-    /// its own flight.
+    /// See [`Call`].
     ///
     /// # Examples
     ///
-    /// See [`RedisGroup`].
-    pub async fn call<F, Fut>(&self, key: K, work: F) -> Result<V, Error>
+    /// See [`RedisGroup`], and [`Origin`] for `with_origin`.
+    pub fn call<'a, F, Fut>(
+        &'a self,
+        key: K,
+        work: F,
+    ) -> Call<impl Future<Output = (Result<V, Error>, Origin)> + use<'a, K, V, R, F, Fut>>
     where
         F: FnOnce(K) -> Fut + Send + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        self.call_with_role(key, work).await.0
+        let shared = self.shared.clone();
+        let call = self
+            .local
+            .call(key, move |key| flight::<_, _, _, _, R>(shared, key, work))
+            .with_role();
+        Call::new(async move { origin_of(call.await) })
     }
 
     /// Like [`call`](Self::call) with a borrowed key: a caller that joins this process's running
@@ -266,7 +405,11 @@ where
     /// # let _ = id; Ok(())
     /// # }
     /// ```
-    pub async fn call_ref<'q, Q, F, Fut>(&self, key: &'q Q, work: F) -> Result<V, Error>
+    pub fn call_ref<'a, 'q, Q, F, Fut>(
+        &'a self,
+        key: &'q Q,
+        work: F,
+    ) -> Call<impl Future<Output = (Result<V, Error>, Origin)> + use<'a, 'q, Q, K, V, R, F, Fut>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -275,46 +418,11 @@ where
         Fut: Future<Output = V> + Send + 'static,
     {
         let shared = self.shared.clone();
-        let outcome = self
+        let call = self
             .local
-            .call_ref(key, |key| flight(shared, key, work))
-            .with_role()
-            .await;
-        role_of(outcome).0
-    }
-
-    /// Like [`call`](Self::call), and also tells how this caller got its value.
-    ///
-    /// # Cancel safety, Panics
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use single_flight_redis::{Options, RedisGroup, Role};
-    /// # async fn demo(group: RedisGroup<String, u64>) {
-    /// let (id, role) = group
-    ///     .call_with_role("ada".to_owned(), |name| async move { name.len() as u64 })
-    ///     .await;
-    /// if role == Role::JoinedRemote {
-    ///     // another replica did the query
-    /// }
-    /// # let _ = id;
-    /// # }
-    /// ```
-    pub async fn call_with_role<F, Fut>(&self, key: K, work: F) -> (Result<V, Error>, Role)
-    where
-        F: FnOnce(K) -> Fut + Send + 'static,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        let shared = self.shared.clone();
-        let outcome = self
-            .local
-            .call(key, |key| flight(shared, key, work))
-            .with_role()
-            .await;
-        role_of(outcome)
+            .call_ref(key, move |key| flight::<_, _, _, _, R>(shared, key, work))
+            .with_role();
+        Call::new(async move { origin_of(call.await) })
     }
 
     /// Forgets this process's flight for `key`: the next call here starts a new local flight,
@@ -386,30 +494,5 @@ where
     /// ```
     pub fn key_pattern(&self) -> String {
         self.shared.names.pattern()
-    }
-}
-
-/// This caller's value and role, from its local flight's outcome: whether it started the local
-/// flight (the core's role) and where that flight's value came from.
-fn role_of<V>(outcome: single_flight::Outcome<Reply<V>>) -> (Result<V, Error>, Role) {
-    let started = outcome.role == single_flight::Role::Started;
-    match outcome.value {
-        Ok((value, source)) => {
-            let role = match (started, source) {
-                (false, _) => Role::JoinedLocal,
-                (true, Source::Owner) => Role::Started,
-                (true, Source::Fallback) => Role::StartedLocally,
-                (true, Source::Remote) => Role::JoinedRemote,
-            };
-            (Ok(value), role)
-        }
-        Err(error) => (
-            Err(error),
-            if started {
-                Role::StartedLocally
-            } else {
-                Role::JoinedLocal
-            },
-        ),
     }
 }

@@ -155,10 +155,19 @@
 //!
 //! # Features
 //!
-//! * `tokio` (default): run on tokio (redis-rs's `tokio-comp`). Build the group inside a tokio
-//!   runtime.
-//! * `smol`: run on smol (redis-rs's `smol-comp`). With both features, a group built inside a
-//!   tokio runtime uses tokio, otherwise smol.
+//! A group runs on any [`single_flight::runtime::Runtime`], the core's runtime trait: its
+//! timer bounds every Redis command and wait, and its spawn runs the group's background task
+//! (see [`RedisGroup::connect_on`]). The runtime features build redis-rs's async I/O and
+//! choose the [`DefaultRuntime`], the one that [`RedisGroup::connect`] uses:
+//!
+//! * `tokio` (default): redis-rs's `tokio-comp`; the default runtime is
+//!   `single_flight_tokio::Tokio`. Connect inside a tokio runtime.
+//! * `smol`: redis-rs's `smol-comp`; the default runtime is `single_flight_smol::Smol` when
+//!   `tokio` is off. **With both features the default stays `Tokio`**, so that turning `smol`
+//!   on (say, through another crate of the build) never changes the runtime of code written
+//!   against the default; run a group on smol by naming it:
+//!   `RedisGroup::connect_on(single_flight_smol::Smol, client, namespace, options)`. redis-rs
+//!   then does its I/O on tokio when connected inside a tokio runtime, on smol elsewhere.
 //! * `tokio-rustls`, `smol-rustls`: TLS (`rediss://` URLs) on tokio or smol, through rustls
 //!   (redis-rs's `tokio-rustls-comp`, `smol-rustls-comp`); see [TLS](#tls). redis-rs needs
 //!   the TLS of every runtime it is built with: `smol-rustls` covers tokio too, so with both
@@ -228,6 +237,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acl;
+mod call;
 mod error;
 mod flight;
 mod group;
@@ -238,8 +248,9 @@ mod stats;
 mod wire;
 
 pub use crate::acl::acl_rule;
+pub use crate::call::{Call, Origin};
 pub use crate::error::{Error, ErrorKind};
-pub use crate::group::{RedisGroup, Role};
+pub use crate::group::{DefaultRuntime, RedisGroup};
 pub use crate::options::{FailurePolicy, Options};
 pub use crate::stats::Stats;
 

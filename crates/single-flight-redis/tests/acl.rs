@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{tag, Server, HANG};
-use single_flight_redis::{acl_rule, ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+use common::{Server, HANG};
+use single_flight_redis::{acl_rule, ErrorKind, FailurePolicy, Options, Origin, RedisGroup};
 
 type Group = Arc<RedisGroup<u32, String>>;
 
@@ -35,45 +34,7 @@ async fn the_documented_rule_is_enough_for_a_herd_across_groups() {
         connect(&url, ns, Options::new()).await.unwrap(),
         connect(&url, ns, Options::new()).await.unwrap(),
     ];
-    let runs = Arc::new(AtomicUsize::new(0));
-    let (open, gate) = tokio::sync::watch::channel(false);
-    let mut handles = Vec::new();
-    // Every caller joins its group's local flight before the gate opens (`first_poll`).
-    let polled = Arc::new(AtomicUsize::new(0));
-    // The owner (the first group) runs its work only once both other groups wait for it.
-    for (i, group) in groups.iter().enumerate() {
-        for _ in 0..5 {
-            let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
-            let call = async move {
-                group
-                    .call_with_role(1, move |_| async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        gate.wait_for(|open| *open).await.unwrap();
-                        format!("from-{i}")
-                    })
-                    .await
-            };
-            handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
-        }
-        if i == 0 {
-            common::until(|| runs.load(Ordering::SeqCst) == 1).await;
-        }
-    }
-    let lease = format!("{ns}:{{{}}}:lease", tag(&1u32));
-    tokio::task::block_in_place(|| server.until_lease_waiters(&lease, 2));
-    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
-    open.send(true).unwrap();
-    let mut results = Vec::new();
-    for h in handles {
-        results.push(h.await.unwrap());
-    }
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-    assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
-    let remote = results
-        .iter()
-        .filter(|(_, r)| *r == Role::JoinedRemote)
-        .count();
-    assert_eq!(remote, 2);
+    common::herd::gated_herd(&groups, ns, 1, |lease| server.lease_waiters(lease)).await;
     for g in &groups {
         let stats = g.stats();
         assert_eq!((stats.fallbacks, stats.redis_failures), (0, 0), "{stats:?}");
@@ -137,15 +98,17 @@ async fn a_right_taken_away_after_connect_is_a_logged_fallback_or_a_permission_e
         .query(&mut admin)
         .unwrap();
     let (error, _) = strict
-        .call_with_role(1, |_| async { "never".to_owned() })
+        .call(1, |_| async { "never".to_owned() })
+        .with_origin()
         .await;
     assert_eq!(error.unwrap_err().kind(), ErrorKind::Permission);
-    let (value, role) = lenient
-        .call_with_role(1, |_| async { "here".to_owned() })
+    let (value, origin) = lenient
+        .call(1, |_| async { "here".to_owned() })
+        .with_origin()
         .await;
     assert_eq!(
-        (value.unwrap().as_str(), role),
-        ("here", Role::StartedLocally)
+        (value.unwrap().as_str(), origin),
+        ("here", Origin::Fallback)
     );
     assert_eq!(
         (lenient.stats().fallbacks, lenient.stats().redis_failures),

@@ -284,12 +284,13 @@ async fn shared_flight(
         assert!(Instant::now() < deadline, "the work never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (got, role) = b
-        .call_with_role(key, |_| async { "b ran it".to_owned() })
+    let (got, origin) = b
+        .call(key, |_| async { "b ran it".to_owned() })
+        .with_origin()
         .await;
     assert_eq!(
-        (got.unwrap(), role),
-        (value.clone(), single_flight_redis::Role::JoinedRemote)
+        (got.unwrap(), origin),
+        (value.clone(), single_flight_redis::Origin::JoinedRemote)
     );
     opener.await.unwrap();
     assert_eq!(owner.await.unwrap().unwrap(), value);

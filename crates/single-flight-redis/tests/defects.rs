@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{tag, Server, HANG};
-use single_flight_redis::{ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+use single_flight_redis::{ErrorKind, FailurePolicy, Options, Origin, RedisGroup};
 use tokio::sync::watch;
 
 type Group<V> = Arc<RedisGroup<u32, V>>;
@@ -141,28 +141,30 @@ async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
         let owner = tokio::spawn({
             let a = a.clone();
             async move {
-                a.call_with_role(1, move |_| async move {
+                a.call(1, move |_| async move {
                     r.fetch_add(1, Ordering::SeqCst);
                     gate.wait_for(|open| *open).await.unwrap();
                     Flaky { ok: false }
                 })
+                .with_origin()
                 .await
             }
         });
         until_runs(&runs, 1).await;
         let r = runs.clone();
         // Before the fix, this panicked with `Panicked: value does not serialize`.
-        let (value, role) = b
-            .call_with_role(1, move |_| async move {
+        let (value, origin) = b
+            .call(1, move |_| async move {
                 r.fetch_add(1, Ordering::SeqCst);
                 Flaky { ok: false }
             })
+            .with_origin()
             .await;
         opener.join().unwrap();
-        let (own, own_role) = owner.await.unwrap();
+        let (own, own_origin) = owner.await.unwrap();
         assert_eq!(
-            (own.unwrap(), own_role),
-            (Flaky { ok: false }, Role::Started)
+            (own.unwrap(), own_origin),
+            (Flaky { ok: false }, Origin::Owner)
         );
         match policy {
             FailurePolicy::Strict => {
@@ -171,8 +173,8 @@ async fn a_value_that_does_not_serialize_is_handled_like_an_oversize_one() {
             }
             _ => {
                 assert_eq!(
-                    (value.unwrap(), role),
-                    (Flaky { ok: false }, Role::StartedLocally)
+                    (value.unwrap(), origin),
+                    (Flaky { ok: false }, Origin::Fallback)
                 );
                 assert_eq!(runs.load(Ordering::SeqCst), 2);
             }
@@ -192,9 +194,14 @@ enum OwnerEnds {
 }
 
 /// A herd across two groups with `options`: the owner's work runs until `ends`; the second
-/// group calls once it has begun. Answers the second group's role and the number of
+/// group calls once it has begun. Answers the second group's origin and the number of
 /// executions.
-async fn herd_with(server: &Server, ns: &str, options: Options, ends: OwnerEnds) -> (Role, usize) {
+async fn herd_with(
+    server: &Server,
+    ns: &str,
+    options: Options,
+    ends: OwnerEnds,
+) -> (Origin, usize) {
     let a: Group<u32> = group(server, ns, options.clone()).await;
     let b: Group<u32> = group(server, ns, options).await;
     let runs = Arc::new(AtomicUsize::new(0));
@@ -223,11 +230,12 @@ async fn herd_with(server: &Server, ns: &str, options: Options, ends: OwnerEnds)
     });
     until_runs(&runs, 1).await;
     let r = runs.clone();
-    let (value, role) = b
-        .call_with_role(7, move |_| async move {
+    let (value, origin) = b
+        .call(7, move |_| async move {
             r.fetch_add(1, Ordering::SeqCst);
             1
         })
+        .with_origin()
         .await;
     assert_eq!(value.unwrap(), 1);
     match opener {
@@ -235,7 +243,7 @@ async fn herd_with(server: &Server, ns: &str, options: Options, ends: OwnerEnds)
         None => open.send(true).unwrap(),
     }
     assert_eq!(owner.await.unwrap().unwrap(), 1);
-    (role, runs.load(Ordering::SeqCst))
+    (origin, runs.load(Ordering::SeqCst))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,18 +259,18 @@ async fn duration_options_at_zero_one_ms_and_max() {
         let patient = Options::new().result_lifetime(d).lease(d.max(ms(500)));
         assert_eq!(
             herd_with(&server, &ns, patient, OwnerEnds::Joined).await,
-            (Role::JoinedRemote, 1)
+            (Origin::JoinedRemote, 1)
         );
         server.assert_clean(&ns);
         let ns = format!("waits-{i}");
         if d == Duration::MAX {
             let joined = herd_with(&server, &ns, Options::new().max_wait(d), OwnerEnds::Joined);
-            assert_eq!(joined.await, (Role::JoinedRemote, 1));
+            assert_eq!(joined.await, (Origin::JoinedRemote, 1));
         } else {
             // The owner runs until this group has returned: 0 or 1 ms of waiting ended first,
             // and the policy applied.
             let after = herd_with(&server, &ns, Options::new().max_wait(d), OwnerEnds::After);
-            assert_eq!(after.await, (Role::StartedLocally, 2));
+            assert_eq!(after.await, (Origin::Fallback, 2));
         }
         server.assert_clean(&ns);
         let ns = format!("others-{i}");
@@ -273,7 +281,7 @@ async fn duration_options_at_zero_one_ms_and_max() {
             .renew_every(d);
         assert_eq!(
             herd_with(&server, &ns, others, OwnerEnds::Joined).await,
-            (Role::JoinedRemote, 1)
+            (Origin::JoinedRemote, 1)
         );
         server.assert_clean(&ns);
     }
@@ -291,7 +299,7 @@ async fn an_unshared_flight_leaves_nothing_and_a_shared_one_its_result() {
     // Shared: the owner leaves its result (with a TTL) for the waiter.
     assert_eq!(
         herd_with(&server, "unshared", Options::new(), OwnerEnds::Joined).await,
-        (Role::JoinedRemote, 1)
+        (Origin::JoinedRemote, 1)
     );
     let keys = scan(&server, &a.key_pattern());
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -311,8 +319,8 @@ async fn a_lease_without_ttl_is_checked_with_a_bounded_back_off() {
         .unwrap();
     let max_wait = ms(1000);
     let g: Group<u32> = group(&server, "no-ttl", Options::new().max_wait(max_wait)).await;
-    let (value, role) = g.call_with_role(3, |_| async { 9 }).await;
-    assert_eq!((value.unwrap(), role), (9, Role::StartedLocally));
+    let (value, origin) = g.call(3, |_| async { 9 }).with_origin().await;
+    assert_eq!((value.unwrap(), origin), (9, Origin::Fallback));
     let stats = g.stats();
     assert_eq!(stats.fallbacks, 1);
     // Checks at 0, 10, 30, 70, 150, 310, 630 ms (the back-off doubles from 10 ms): at most

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{tag, Server, HANG};
 use futures_lite::FutureExt as _;
 use single_flight::Panicked;
-use single_flight_redis::{ErrorKind, FailurePolicy, Options, RedisGroup, Role};
+use single_flight_redis::{ErrorKind, FailurePolicy, Options, Origin, RedisGroup};
 use tokio::sync::watch;
 
 type Group<V> = Arc<RedisGroup<u32, V>>;
@@ -43,7 +43,7 @@ async fn herd<V>(
     work_ms: u64,
     runs: &Arc<AtomicUsize>,
     value: V,
-) -> Vec<tokio::task::JoinHandle<(Result<V, single_flight_redis::Error>, Role)>>
+) -> Vec<tokio::task::JoinHandle<(Result<V, single_flight_redis::Error>, Origin)>>
 where
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
@@ -53,11 +53,12 @@ where
             let (group, runs, value) = (group.clone(), runs.clone(), value.clone());
             let call = async move {
                 group
-                    .call_with_role(key, move |_| async move {
+                    .call(key, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(ms(work_ms)).await;
                         value
                     })
+                    .with_origin()
                     .await
             };
             tokio::spawn(common::first_poll(call, polled.clone()))
@@ -77,7 +78,7 @@ async fn gated_herd<V>(
     gate: &watch::Receiver<bool>,
     runs: &Arc<AtomicUsize>,
     value: V,
-) -> Vec<tokio::task::JoinHandle<(Result<V, single_flight_redis::Error>, Role)>>
+) -> Vec<tokio::task::JoinHandle<(Result<V, single_flight_redis::Error>, Origin)>>
 where
     V: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
@@ -88,12 +89,13 @@ where
             let mut gate = gate.clone();
             let call = async move {
                 group
-                    .call_with_role(key, move |_| async move {
+                    .call(key, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(ms(min_ms)).await;
                         gate.wait_for(|open| *open).await.unwrap();
                         value
                     })
+                    .with_origin()
                     .await
             };
             tokio::spawn(common::first_poll(call, polled.clone()))
@@ -154,13 +156,13 @@ async fn work_longer_than_three_leases_still_runs_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
     assert_eq!(
-        results.iter().filter(|(_, r)| *r == Role::Started).count(),
+        results.iter().filter(|(_, r)| *r == Origin::Owner).count(),
         1
     );
     assert_eq!(
         results
             .iter()
-            .filter(|(_, r)| *r == Role::JoinedRemote)
+            .filter(|(_, r)| *r == Origin::JoinedRemote)
             .count(),
         2
     );
@@ -273,7 +275,7 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
             assert_eq!(runs_b.load(Ordering::SeqCst), 1, "b ran the work itself");
             assert!(rb
                 .iter()
-                .all(|(v, r)| v.as_ref().unwrap() == "b" && *r != Role::JoinedRemote));
+                .all(|(v, r)| v.as_ref().unwrap() == "b" && *r != Origin::JoinedRemote));
             assert!(b.stats().fallbacks >= 1);
         }
         _ => {
@@ -290,7 +292,13 @@ async fn server_stopped_mid_flight(policy: FailurePolicy) {
     for g in [&a, &b] {
         let deadline = Instant::now() + HANG;
         // A first call finds the reconnected connection (or falls back, or errs, meanwhile).
-        while g.call_with_role(100, |_| async { String::new() }).await.1 != Role::Started {
+        while g
+            .call(100, |_| async { String::new() })
+            .with_origin()
+            .await
+            .1
+            != Origin::Owner
+        {
             assert!(Instant::now() < deadline, "never reached the server again");
             tokio::time::sleep(ms(50)).await;
         }
@@ -337,10 +345,10 @@ async fn redis_unreachable_from_the_start_of_a_flight() {
         .expect("hung")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Redis);
-    let (v, role) = tokio::time::timeout(HANG, lenient.call_with_role(1, |_| async { 2 }))
+    let (v, origin) = tokio::time::timeout(HANG, lenient.call(1, |_| async { 2 }).with_origin())
         .await
         .expect("hung");
-    assert_eq!((v.unwrap(), role), (2, Role::StartedLocally));
+    assert_eq!((v.unwrap(), origin), (2, Origin::Fallback));
 }
 
 /// `a` writes `value`; `b`, waiting for it, must never get it as a wrong value.
@@ -349,7 +357,7 @@ async fn rejected<A, B>(
     b_options: Options,
     value: A,
     own: B,
-) -> Vec<(Result<B, single_flight_redis::Error>, Role)>
+) -> Vec<(Result<B, single_flight_redis::Error>, Origin)>
 where
     A: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     B: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
@@ -382,7 +390,7 @@ async fn values_over_the_cap_or_of_another_type_are_never_handed_out() {
     let rb = rejected(Options::new(), small.clone(), big.clone(), "own".to_owned()).await;
     assert!(rb
         .iter()
-        .all(|(v, r)| v.as_ref().unwrap() == "own" && *r != Role::JoinedRemote));
+        .all(|(v, r)| v.as_ref().unwrap() == "own" && *r != Origin::JoinedRemote));
     let rb = rejected(
         Options::new(),
         strict(small.clone()),
@@ -474,7 +482,13 @@ async fn wake_up_messages_come_back_after_a_restart() {
     // The first commands after the restart reconnect (or fall back meanwhile).
     for (i, g) in [&a, &b].into_iter().enumerate() {
         let deadline = Instant::now() + HANG;
-        while g.call_with_role(100 + i as u32, |_| async { 0 }).await.1 != Role::Started {
+        while g
+            .call(100 + i as u32, |_| async { 0 })
+            .with_origin()
+            .await
+            .1
+            != Origin::Owner
+        {
             assert!(Instant::now() < deadline, "never reached the server again");
             tokio::time::sleep(ms(50)).await;
         }
@@ -485,16 +499,16 @@ async fn wake_up_messages_come_back_after_a_restart() {
     until_runs(&runs, 1).await;
     let waiter = tokio::spawn({
         let b = b.clone();
-        async move { b.call_with_role(1, |_| async { 6 }).await }
+        async move { b.call(1, |_| async { 6 }).with_origin().await }
     });
     // `b` listens on the flight's channel and has checked once: only then does the owner end.
     common::until(|| b.stats().checks >= 1).await;
     open.send(true).unwrap();
-    let (v, role) = tokio::time::timeout(HANG, waiter)
+    let (v, origin) = tokio::time::timeout(HANG, waiter)
         .await
         .expect("hung")
         .unwrap();
-    assert_eq!((v.unwrap(), role), (5, Role::JoinedRemote));
+    assert_eq!((v.unwrap(), origin), (5, Origin::JoinedRemote));
     assert_eq!(
         b.stats().ends_by_message,
         1,
@@ -526,18 +540,22 @@ async fn no_caller_waits_past_the_maximum_wait() {
 
     let (err, _) = tokio::time::timeout(
         HANG,
-        strict.call_with_role(4, |_| async { "never".to_owned() }),
+        strict
+            .call(4, |_| async { "never".to_owned() })
+            .with_origin(),
     )
     .await
     .expect("hung");
     assert_eq!(err.unwrap_err().kind(), ErrorKind::Timeout);
-    let (v, role) = tokio::time::timeout(
+    let (v, origin) = tokio::time::timeout(
         HANG,
-        lenient.call_with_role(4, |_| async { "here".to_owned() }),
+        lenient
+            .call(4, |_| async { "here".to_owned() })
+            .with_origin(),
     )
     .await
     .expect("hung");
-    assert_eq!((v.unwrap().as_str(), role), ("here", Role::StartedLocally));
+    assert_eq!((v.unwrap().as_str(), origin), ("here", Origin::Fallback));
     assert_eq!(lenient.stats().fallbacks, 1);
 
     open.send(true).unwrap();

@@ -18,7 +18,7 @@ const KEY: &str = "customer:42";
 /// The replica: `SF_TASKS` callers of one key, started together when the parent writes a line
 /// to its stdin (it prints `READY` once connected), for `SF_ROUNDS` rounds (default 1, a key
 /// per round, each started by a line and ended by `ROUND_DONE`), or until stdin closes.
-/// Prints `JOINED` once every caller has joined the local flight, `EXEC <pid>` when its work runs and `VALUE <value> <role> <unix ms>` per caller
+/// Prints `JOINED` once every caller has joined the local flight, `EXEC <pid>` when its work runs and `VALUE <value> <origin> <unix ms>` per caller
 /// (`ERROR <kind> <unix ms>` under `SF_STRICT`, `LEFT <unix ms>` for a caller that left).
 /// Under `SF_GATE`, the work ends only once the parent writes a second line in the round
 /// (after its `SF_WORK_MS`); under `SF_LEAVE`, that line makes every caller leave instead.
@@ -89,14 +89,16 @@ fn child() {
                 let (mut gate, mut left) = (line.clone(), line.clone());
                 let polled = polled.clone();
                 tasks.push(tokio::spawn(async move {
-                    let call = group.call_with_role(key, move |_key| async move {
-                        say(&format!("EXEC {}", std::process::id()));
-                        tokio::time::sleep(Duration::from_millis(work_ms)).await;
-                        if gated {
-                            let _ = gate.wait_for(|open| *open).await;
-                        }
-                        format!("from-{}", std::process::id())
-                    });
+                    let call = group
+                        .call(key, move |_key| async move {
+                            say(&format!("EXEC {}", std::process::id()));
+                            tokio::time::sleep(Duration::from_millis(work_ms)).await;
+                            if gated {
+                                let _ = gate.wait_for(|open| *open).await;
+                            }
+                            format!("from-{}", std::process::id())
+                        })
+                        .with_origin();
                     let call = common::first_poll(call, polled);
                     let outcome = if leave {
                         let leave = async {
@@ -108,8 +110,8 @@ fn child() {
                         Some(call.await)
                     };
                     match outcome {
-                        Some((Ok(value), role)) => {
-                            say(&format!("VALUE {value} {role:?} {}", now_ms()))
+                        Some((Ok(value), origin)) => {
+                            say(&format!("VALUE {value} {origin:?} {}", now_ms()))
                         }
                         Some((Err(error), _)) => {
                             say(&format!("ERROR {:?} {}", error.kind(), now_ms()))
@@ -237,16 +239,16 @@ fn env(tasks: u64, work_ms: u64, lease_ms: u64) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `(value, role, served at)` of every `VALUE` line.
+/// `(value, origin, served at)` of every `VALUE` line.
 fn values(output: &str) -> Vec<(String, String, u64)> {
     lines(output, "VALUE")
         .into_iter()
         .map(|l| {
             let mut parts = l.split(' ');
             let value = parts.next().unwrap().to_owned();
-            let role = parts.next().unwrap().to_owned();
+            let origin = parts.next().unwrap().to_owned();
             let at = parts.next().unwrap().parse().unwrap();
-            (value, role, at)
+            (value, origin, at)
         })
         .collect()
 }
@@ -279,7 +281,7 @@ fn herd_of_processes(server: &Server, namespace: &str, url: Option<String>) {
     assert_eq!(served.len(), processes * tasks as usize);
     let distinct: HashSet<&str> = served.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(distinct.len(), 1, "every caller gets the one value");
-    let started = served.iter().filter(|(_, r, _)| r == "Started").count();
+    let started = served.iter().filter(|(_, r, _)| r == "Owner").count();
     let remote = served
         .iter()
         .filter(|(_, r, _)| r == "JoinedRemote")
@@ -412,7 +414,7 @@ fn owner_whose_callers_all_leave_releases_its_lease_at_once() {
     assert_eq!(served.len(), 5);
     let started = served
         .iter()
-        .filter(|(_, role, _)| role == "Started")
+        .filter(|(_, origin, _)| origin == "Owner")
         .count();
     assert_eq!(started, 1, "the waiter took the flight over:\n{waiter_out}");
     server.assert_clean(namespace);
@@ -492,7 +494,7 @@ fn server_stopped_mid_flight(strict: bool) {
         let failed = !lines(&warm, "ERROR").is_empty()
             || values(&warm)
                 .iter()
-                .any(|(_, role, _)| role == "StartedLocally");
+                .any(|(_, origin, _)| origin == "Fallback");
         if !failed {
             break;
         }

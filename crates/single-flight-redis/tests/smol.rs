@@ -1,6 +1,7 @@
 //! The group on smol (feature `smol`): `cargo test -p single-flight-redis --features smol --test smol`,
-//! and `cargo test --workspace`, where the examples package turns the feature on. Outside a tokio
-//! runtime the group, and redis-rs, run on smol.
+//! and `cargo test --workspace`, where the examples package turns the feature on. The group
+//! names `Smol` (with both features the default runtime is tokio's); outside a tokio runtime,
+//! redis-rs does its I/O on smol too.
 
 #![cfg(feature = "smol")]
 
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Server;
-use single_flight_redis::{Options, RedisGroup, Role};
+use single_flight_redis::{Options, Origin, RedisGroup};
+use single_flight_smol::Smol;
 
 #[test]
 fn a_herd_coalesces_across_groups_on_smol() {
@@ -23,8 +25,8 @@ fn a_herd_coalesces_across_groups_on_smol() {
             .renew_every(Duration::from_millis(100));
         let mut groups = Vec::new();
         for _ in 0..3 {
-            let g: RedisGroup<u32, String> =
-                RedisGroup::connect(server.client(), "smol", options.clone())
+            let g: RedisGroup<u32, String, Smol> =
+                RedisGroup::connect_on(Smol, server.client(), "smol", options.clone())
                     .await
                     .unwrap();
             groups.push(Arc::new(g));
@@ -39,7 +41,7 @@ fn a_herd_coalesces_across_groups_on_smol() {
             for _ in 0..5 {
                 let (g, runs, open) = (g.clone(), runs.clone(), open.clone());
                 let call = async move {
-                    g.call_with_role(1, move |_| async move {
+                    g.call(1, move |_| async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         smol::Timer::after(Duration::from_millis(2800)).await;
                         while !open.load(Ordering::SeqCst) {
@@ -47,6 +49,7 @@ fn a_herd_coalesces_across_groups_on_smol() {
                         }
                         "v".to_owned()
                     })
+                    .with_origin()
                     .await
                 };
                 tasks.push(smol::spawn(common::first_poll(call, polled.clone())));
@@ -59,15 +62,18 @@ fn a_herd_coalesces_across_groups_on_smol() {
             smol::Timer::after(Duration::from_millis(5)).await;
         }
         open.store(true, Ordering::SeqCst);
-        let mut roles = Vec::new();
+        let mut origins = Vec::new();
         for t in tasks {
-            let (v, role) = t.await;
+            let (v, origin) = t.await;
             assert_eq!(v.unwrap(), "v");
-            roles.push(role);
+            origins.push(origin);
         }
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert_eq!(
-            roles.iter().filter(|r| **r == Role::JoinedRemote).count(),
+            origins
+                .iter()
+                .filter(|r| **r == Origin::JoinedRemote)
+                .count(),
             2
         );
     });

@@ -8,12 +8,11 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{tag, HANG, MISSING};
-use single_flight_redis::{acl_rule, Options, RedisGroup, Role};
+use common::{HANG, MISSING};
+use single_flight_redis::{acl_rule, Options, RedisGroup};
 
 /// A CA, and a certificate for `127.0.0.1` signed by it: `(ca, cert, key)` in PEM.
 fn certificates() -> (String, String, String) {
@@ -146,53 +145,16 @@ async fn a_herd_across_groups_over_tls_as_the_least_privilege_user() {
             .expect("connect hung");
         groups.push(Arc::new(group.unwrap()));
     }
-    let runs = Arc::new(AtomicUsize::new(0));
-    let (open, gate) = tokio::sync::watch::channel(false);
-    let mut handles = Vec::new();
-    // Every caller joins its group's local flight before the gate opens (`first_poll`).
-    let polled = Arc::new(AtomicUsize::new(0));
-    for (i, group) in groups.iter().enumerate() {
-        for _ in 0..5 {
-            let (group, runs, mut gate) = (group.clone(), runs.clone(), gate.clone());
-            let call = async move {
-                group
-                    .call_with_role(7, move |_| async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        gate.wait_for(|open| *open).await.unwrap();
-                        format!("from-{i}")
-                    })
-                    .await
-            };
-            handles.push(tokio::spawn(common::first_poll(call, polled.clone())));
-        }
-        if i == 0 {
-            common::until(|| runs.load(Ordering::SeqCst) == 1).await;
-        }
-    }
     // The owner's work ends only once the other group waits for it.
-    let lease = format!("{ns}:{{{}}}:lease", tag(&7u32));
-    common::until(|| {
+    common::herd::gated_herd(&groups, ns, 7, |lease| {
         let w: Option<u64> = redis::cmd("HGET")
-            .arg(&lease)
+            .arg(lease)
             .arg("w")
             .query(&mut admin)
             .unwrap();
-        w == Some(1)
+        w.unwrap_or(0)
     })
     .await;
-    common::until(|| polled.load(Ordering::SeqCst) == handles.len()).await;
-    open.send(true).unwrap();
-    let mut results = Vec::new();
-    for h in handles {
-        results.push(h.await.unwrap());
-    }
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-    assert!(results.iter().all(|(v, _)| v.as_ref().unwrap() == "from-0"));
-    let remote = results
-        .iter()
-        .filter(|(_, r)| *r == Role::JoinedRemote)
-        .count();
-    assert_eq!(remote, 1);
     for g in &groups {
         assert_eq!(g.stats().fallbacks, 0);
     }

@@ -39,7 +39,7 @@ impl Runtime for Smol {
 
     /// `smol::spawn`, detached. Without the `smol` feature there is no global executor: this
     /// panics, and `do_chan_spawned_on` takes yours.
-    fn spawn<V: Clone + Send + 'static>(task: Detached<V>) {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
         #[cfg(feature = "smol")]
         smol::spawn(task).detach();
         #[cfg(not(feature = "smol"))]

@@ -5,13 +5,12 @@ use std::future::Future;
 use std::time::Instant;
 
 use single_flight::runtime::Runtime;
-use single_flight::{local, Detached};
 
 /// tokio as a [`Runtime`]: its clock (which tests may pause), its timer, `tokio::spawn`, and
-/// `tokio::task::spawn_local` for the flights of [`local`] groups (inside a `LocalSet`).
+/// `tokio::task::spawn_local` for the flights of [`local`](single_flight::local) groups (inside a `LocalSet`).
 ///
 /// The extension traits of this crate name its methods; use it directly for what they do not
-/// cover, such as the [`local`] groups:
+/// cover, such as the [`local`](single_flight::local) groups:
 ///
 /// ```
 /// use std::rc::Rc;
@@ -44,13 +43,14 @@ impl Runtime for Tokio {
         tokio::time::sleep_until(deadline.into())
     }
 
-    /// `tokio::spawn`; the task's handle is not needed. Panics outside a tokio runtime.
-    fn spawn<V: Clone + Send + 'static>(task: Detached<V>) {
+    /// `tokio::spawn`; the task's handle is not needed. Panics outside a tokio runtime's
+    /// context.
+    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
         drop(tokio::spawn(task));
     }
 
     /// `tokio::task::spawn_local`. Panics outside a `LocalSet`.
-    fn spawn_local<V: Clone + Send + 'static>(task: local::Detached<V>) {
+    fn spawn_local<F: Future<Output = ()> + 'static>(task: F) {
         drop(tokio::task::spawn_local(task));
     }
 }

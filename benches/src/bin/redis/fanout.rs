@@ -20,7 +20,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use single_flight_benches::chart::{self, Lines, Series};
-use single_flight_redis::{Options, RedisGroup, Role};
+use single_flight_redis::{Options, Origin, RedisGroup};
 
 const VALUE_BYTES: usize = 1024;
 const SHARED_WORK: Duration = Duration::from_millis(3);
@@ -104,9 +104,9 @@ pub(crate) fn main(url: &str, args: &[String]) {
             for c in &mut children {
                 let line = c.expect("ROUND");
                 let mut it = line.split_whitespace();
-                let role = it.next().unwrap().to_owned();
+                let origin = it.next().unwrap().to_owned();
                 let at: u64 = it.next().unwrap().parse().unwrap();
-                match role.as_str() {
+                match origin.as_str() {
                     "owner" => end = Some(at),
                     "joined" => got.push(at),
                     _ => {}
@@ -337,18 +337,19 @@ pub(crate) fn child(args: &[String]) {
             let v = value.clone();
             let ended = std::sync::Arc::new(std::sync::Mutex::new(0u64));
             let e = ended.clone();
-            let (got, role) = group
-                .call_with_role(format!("sh-{round:07}"), move |_| async move {
+            let (got, origin) = group
+                .call(format!("sh-{round:07}"), move |_| async move {
                     tokio::time::sleep(SHARED_WORK).await;
                     *e.lock().unwrap() = unix_us();
                     v
                 })
+                .with_origin()
                 .await;
             let at = unix_us();
             assert_eq!(got.unwrap().len(), VALUE_BYTES);
-            match role {
-                Role::Started => println!("ROUND owner {}", *ended.lock().unwrap()),
-                Role::JoinedRemote => println!("ROUND joined {at}"),
+            match origin {
+                Origin::Owner => println!("ROUND owner {}", *ended.lock().unwrap()),
+                Origin::JoinedRemote => println!("ROUND joined {at}"),
                 _ => println!("ROUND other {at}"),
             }
         }

@@ -133,14 +133,14 @@ async fn run(url: &str, rounds: usize) {
             .await
         });
         began.await.expect("A owns the flight");
-        let (value, role) = b.call_with_role(key, |_| async { 0 }).await;
+        let (value, origin) = b.call(key, |_| async { 0 }).with_origin().await;
         let got = Instant::now();
         owner.await.unwrap().unwrap();
         assert_eq!(
-            (value.unwrap(), role),
-            (7, single_flight_redis::Role::JoinedRemote)
+            (value.unwrap(), origin),
+            (7, single_flight_redis::Origin::JoinedRemote)
         );
-        if role == single_flight_redis::Role::JoinedRemote {
+        if origin == single_flight_redis::Origin::JoinedRemote {
             let ended = end.lock().unwrap().expect("the work ran");
             rows[4].1.push(got.saturating_duration_since(ended));
         }

@@ -43,7 +43,7 @@
 //! | any | a Redis command fails or times out | failure policy (and the outage backoff) |
 //! | own | the work ends, `RELEASE`: no waiter | the value to the local callers |
 //! | own | the work ends, `RELEASE`: waiters (or the lease lost) | `FINISH`, then the value to the local callers |
-//! | own | every local caller left | `ABANDON` (spawned), the work dropped |
+//! | own | every local caller left | `ABANDON` (by the group's background task), the work dropped |
 //!
 //! # Invariants
 //!

@@ -16,8 +16,8 @@
 //!    subscription: that watch's turn comes after it, sees `subscribed == false`, and
 //!    subscribes again.
 //! 3. The push sender runs on the connection's task: it only looks the channel up, keeps the
-//!    envelope, bumps a counter and notifies, or spawns an unsubscription (invariant 4). It
-//!    never blocks or awaits.
+//!    envelope, bumps a counter and notifies, or hands an unsubscription to the group's
+//!    background task (invariant 4). It never blocks or awaits.
 //! 4. A subscription the server confirms for a channel that no watch holds is undone: the
 //!    connection renews after a reconnection the subscriptions it knew of when it lost the
 //!    server, which may include a channel whose watch has gone since (its unsubscription
@@ -31,7 +31,9 @@ use std::time::Duration;
 use event_listener::{Event, EventListener};
 use redis::{PushInfo, PushKind, RedisResult, Value};
 
-use super::{Conn, Runtime};
+use single_flight::runtime::{timeout, Runtime};
+
+use super::{hand_over, sleep, Conn, Job, Jobs};
 use crate::protocol;
 
 /// Routes the messages of the flights' channels to the flights of this process that wait on
@@ -39,15 +41,16 @@ use crate::protocol;
 #[derive(Clone, Default)]
 pub(crate) struct Dispatcher {
     slots: Arc<Mutex<HashMap<String, Arc<Channel>>>>,
-    /// The connection and runtime to undo unwanted subscriptions with (invariant 4), once the
-    /// group is built. Weak: the connection holds the dispatcher.
+    /// The connection and background task to undo unwanted subscriptions with (invariant 4),
+    /// once the group is built. Weak: the connection holds the dispatcher.
     link: Arc<OnceLock<Weak<Link>>>,
 }
 
-/// The connection and the runtime, as the dispatcher borrows them from its group.
+/// The connection and the background task's queue, as the dispatcher borrows them from its
+/// group.
 pub(crate) struct Link {
     pub(crate) conn: Conn,
-    pub(crate) runtime: Runtime,
+    pub(crate) jobs: Jobs,
 }
 
 /// The wake-up state of one channel in this process.
@@ -117,7 +120,7 @@ impl Dispatcher {
         Self::default()
     }
 
-    /// Lends the dispatcher its group's connection and runtime (invariant 4).
+    /// Lends the dispatcher its group's connection and background task (invariant 4).
     pub(crate) fn link(&self, link: &Arc<Link>) {
         let _ = self.link.set(Arc::downgrade(link));
     }
@@ -138,13 +141,13 @@ impl Dispatcher {
             unwanted
         };
         if unwanted {
-            // The last watch to go unsubscribes (in a spawned task, taking its turn).
-            drop(self.watch(channel, &link.conn, &link.runtime));
+            // The last watch to go unsubscribes (in the background, taking its turn).
+            drop(self.watch(channel, &link.conn, &link.jobs));
         }
     }
 
     /// Registers interest in `channel` (no I/O yet: see [`Watch::listen`]).
-    pub(crate) fn watch(&self, channel: &str, conn: &Conn, runtime: &Runtime) -> Watch {
+    pub(crate) fn watch(&self, channel: &str, conn: &Conn, jobs: &Jobs) -> Watch {
         let slot = {
             let mut map = self.lock();
             let slot = map.entry(channel.to_owned()).or_default().clone();
@@ -156,7 +159,7 @@ impl Dispatcher {
             channel: channel.to_owned(),
             slot,
             conn: conn.clone(),
-            runtime: runtime.clone(),
+            jobs: jobs.clone(),
         }
     }
 
@@ -228,14 +231,14 @@ impl redis::aio::AsyncPushSender for Dispatcher {
     }
 }
 
-/// One flight's interest in a channel. Dropping it gives the channel up (unsubscribing in a
-/// spawned task if it was the last).
+/// One flight's interest in a channel. Dropping it gives the channel up (unsubscribing in the
+/// background if it was the last).
 pub(crate) struct Watch {
     dispatcher: Dispatcher,
     channel: String,
     slot: Arc<Channel>,
     conn: Conn,
-    runtime: Runtime,
+    jobs: Jobs,
 }
 
 /// How many times a last watch tries to unsubscribe while Redis fails.
@@ -267,13 +270,13 @@ impl Watch {
         }
     }
 
-    /// Waits until the generation differs from `seen`, or `timeout` passes.
-    pub(crate) async fn wait(&self, seen: u64, timeout: Duration) {
+    /// Waits until the generation differs from `seen`, or `timeout` passes on `R`'s timer.
+    pub(crate) async fn wait<R: Runtime>(&self, seen: u64, timeout: Duration) {
         let listener: EventListener = self.slot.event.listen();
         if self.generation() != seen {
             return;
         }
-        futures_lite::future::or(listener, self.runtime.sleep(timeout)).await;
+        futures_lite::future::or(listener, sleep::<R>(timeout)).await;
     }
 }
 
@@ -286,29 +289,48 @@ impl Drop for Watch {
         if !last {
             return;
         }
-        let (dispatcher, channel, slot) = (
-            self.dispatcher.clone(),
-            std::mem::take(&mut self.channel),
-            self.slot.clone(),
-        );
-        let (mut conn, runtime) = (self.conn.clone(), self.runtime.clone());
-        self.runtime.spawn(async move {
-            // Retried while Redis fails: a subscription left behind would be renewed by every
-            // reconnection, and deliver every later flight of the key to this process.
-            for attempt in 1..=UNLISTEN_ATTEMPTS {
-                let done = runtime
-                    .timeout(Duration::from_secs(1), slot.reconcile(&mut conn, &channel))
-                    .await;
-                if let Some(Ok(())) = done {
-                    break;
-                }
-                if attempt == UNLISTEN_ATTEMPTS {
-                    tracing::warn!(%channel, "single-flight-redis: could not unsubscribe");
-                }
-                runtime.sleep(Duration::from_millis(100) * attempt).await;
+        // Handed over, not spawned: a flight's watch may be dropped on any thread.
+        let unlisten = Unlisten {
+            dispatcher: self.dispatcher.clone(),
+            channel: std::mem::take(&mut self.channel),
+            slot: self.slot.clone(),
+            conn: self.conn.clone(),
+        };
+        hand_over(&self.jobs, Job::Unlisten(unlisten));
+    }
+}
+
+/// The unsubscription of a channel whose last watch went, for the background task to run.
+pub(crate) struct Unlisten {
+    dispatcher: Dispatcher,
+    channel: String,
+    slot: Arc<Channel>,
+    conn: Conn,
+}
+
+impl Unlisten {
+    /// Takes the channel's turn to unsubscribe (invariant 2), retried while Redis fails: a
+    /// subscription left behind would be renewed by every reconnection, and deliver every
+    /// later flight of the key to this process. Then retires the slot.
+    pub(crate) async fn run<R: Runtime>(self) {
+        let Unlisten {
+            dispatcher,
+            channel,
+            slot,
+            mut conn,
+        } = self;
+        for attempt in 1..=UNLISTEN_ATTEMPTS {
+            let done =
+                timeout::<R, _>(Duration::from_secs(1), slot.reconcile(&mut conn, &channel)).await;
+            if let Ok(Ok(())) = done {
+                break;
             }
-            dispatcher.retire(&channel, &slot);
-        });
+            if attempt == UNLISTEN_ATTEMPTS {
+                tracing::warn!(%channel, "single-flight-redis: could not unsubscribe");
+            }
+            sleep::<R>(Duration::from_millis(100) * attempt).await;
+        }
+        dispatcher.retire(&channel, &slot);
     }
 }
 

@@ -1,7 +1,10 @@
 //! The tests' harness: a real `redis-server` on a free loopback port without persistence, child
-//! processes (the test binary run again), and the check that no key is left without a TTL.
+//! processes (the test binary run again), the check that no key is left without a TTL, and a
+//! gated herd across groups (`herd.rs`).
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod herd;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

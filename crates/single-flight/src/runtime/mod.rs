@@ -11,7 +11,7 @@
 //! # Examples
 //!
 //! A runtime the workspace has no crate for: `futures`' single-threaded [`LocalPool`] with
-//! `async-io`'s timers, running [`local`] groups (work that holds an `Rc`).
+//! `async-io`'s timers, running [`local`](crate::local) groups (work that holds an `Rc`).
 //!
 //! [`LocalPool`]: https://docs.rs/futures/latest/futures/executor/struct.LocalPool.html
 //!
@@ -24,7 +24,7 @@
 //! use futures::executor::{LocalPool, LocalSpawner};
 //! use futures::task::{LocalSpawnExt, SpawnExt};
 //! use single_flight::runtime::Runtime;
-//! use single_flight::{local, Detached};
+//! use single_flight::local;
 //!
 //! thread_local! {
 //!     /// The pool this thread runs, for `spawn` (pools are values, the trait is static).
@@ -41,11 +41,11 @@
 //!         }
 //!     }
 //!
-//!     fn spawn<V: Clone + Send + 'static>(task: Detached<V>) {
+//!     fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
 //!         SPAWNER.with(|s| s.borrow().as_ref().expect("in the pool").spawn(task).unwrap());
 //!     }
 //!
-//!     fn spawn_local<V: Clone + Send + 'static>(task: local::Detached<V>) {
+//!     fn spawn_local<F: Future<Output = ()> + 'static>(task: F) {
 //!         SPAWNER.with(|s| s.borrow().as_ref().expect("in the pool").spawn_local(task).unwrap());
 //!     }
 //! }
@@ -75,7 +75,6 @@ use std::time::Instant;
 
 pub use self::on::On;
 pub use self::timeout::{timeout, timeout_at};
-use crate::{local, Detached};
 
 /// The message a runtime without local tasks panics with when asked for one.
 pub const NO_LOCAL_TASKS: &str = "single-flight: this runtime spawns no local (`!Send`) tasks; \
@@ -97,15 +96,21 @@ pub trait Runtime: Sized + 'static {
     /// need to run inside the runtime. `Send`, so that the timeouts of the `Send` groups are.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 
-    /// Hands a detached flight to the runtime, to run as a task of its own (the task's handle
-    /// is not needed: the flight's receivers are the way to its value). A flight whose task is
-    /// dropped unfinished goes back to its waiters.
-    fn spawn<V: Clone + Send + 'static>(task: Detached<V>);
+    /// Runs `task` to its end as a task of the runtime's own, detached (its handle is not
+    /// needed: a detached flight's receivers are the way to its value).
+    ///
+    /// The task is any `Send` future without output: a [`Detached`](crate::Detached) flight (a flight whose
+    /// task is dropped unfinished goes back to its waiters), or the background work of a crate
+    /// built on this trait (`single-flight-redis` releases leases and subscriptions with it).
+    /// Called from inside a task or a future of the runtime; a runtime that spawns only from
+    /// its own context (tokio) may panic elsewhere.
+    fn spawn<F: Future<Output = ()> + Send + 'static>(task: F);
 
-    /// Hands a detached flight of a [`local`] group to the runtime's local (`!Send`) tasks, on
-    /// the current thread. By default a runtime has none, and this panics with
-    /// [`NO_LOCAL_TASKS`].
-    fn spawn_local<V: Clone + Send + 'static>(task: local::Detached<V>) {
+    /// Runs `task`, which need not be `Send` (say a
+    /// [`local::Detached`](crate::local::Detached) flight of a [`local`](crate::local) group), to
+    /// its end as one of the runtime's local tasks, on the current thread. By default a runtime
+    /// has none, and this panics with [`NO_LOCAL_TASKS`].
+    fn spawn_local<F: Future<Output = ()> + 'static>(task: F) {
         drop(task);
         panic!("{}", NO_LOCAL_TASKS);
     }
@@ -124,7 +129,7 @@ pub trait Runtime: Sized + 'static {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
     /// # }

@@ -54,7 +54,7 @@ impl Deadline {
 /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
 /// #         async move { async_io::Timer::at(at).await; }
 /// #     }
-/// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) { drop(task) }
+/// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) { drop(task) }
 /// # }
 ///
 /// # futures_lite::future::block_on(async {
@@ -89,7 +89,7 @@ pub fn timeout<R: Runtime, T>(
 /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
 /// #         async move { async_io::Timer::at(at).await; }
 /// #     }
-/// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) { drop(task) }
+/// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) { drop(task) }
 /// # }
 ///
 /// # futures_lite::future::block_on(async {

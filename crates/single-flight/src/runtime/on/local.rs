@@ -34,10 +34,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -82,10 +82,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -126,10 +126,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -165,10 +165,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -202,10 +202,10 @@ impl<V: Clone + Send + 'static, R: Runtime> On<local::Receiver<V>, R> {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }

@@ -26,7 +26,7 @@ use super::Runtime;
 /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
 /// #         async move { async_io::Timer::at(at).await; }
 /// #     }
-/// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+/// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
 /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
 /// #     }
 /// # }

@@ -54,10 +54,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -96,10 +96,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -151,10 +151,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -194,10 +194,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -232,10 +232,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -271,10 +271,10 @@ where
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -322,10 +322,10 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
@@ -358,10 +358,10 @@ impl<V: Clone + Send + 'static, R: Runtime> On<Receiver<V>, R> {
     /// #     fn sleep_until(at: std::time::Instant) -> impl std::future::Future<Output = ()> + Send {
     /// #         async move { async_io::Timer::at(at).await; }
     /// #     }
-    /// #     fn spawn<V: Clone + Send + 'static>(task: single_flight::Detached<V>) {
+    /// #     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(task: F) {
     /// #         std::thread::spawn(move || futures_lite::future::block_on(task));
     /// #     }
-    /// #     fn spawn_local<V: Clone + Send + 'static>(task: single_flight::local::Detached<V>) {
+    /// #     fn spawn_local<F: std::future::Future<Output = ()> + 'static>(task: F) {
     /// #         futures_lite::future::block_on(task); // runs it to its end at once
     /// #     }
     /// # }
