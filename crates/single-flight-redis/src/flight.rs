@@ -134,6 +134,7 @@ async fn coordinate<V: DeserializeOwned, R: Runtime>(
     let mut watch: Option<Watch> = None;
     let mut backoff = protocol::NO_TTL_FIRST_WAIT;
     loop {
+        let unanswered = UnansweredAcquire::armed(shared, names, &token);
         let acquired = shared
             .redis::<R, _>("acquire", async {
                 shared
@@ -142,6 +143,7 @@ async fn coordinate<V: DeserializeOwned, R: Runtime>(
                     .await
             })
             .await?;
+        unanswered.disarm();
         let mut awaited = match acquired {
             Acquire::Acquired => return Ok(Coordinated::Own { token, takeover }),
             // Counted in the holder's lease now (invariant 2): it will leave us its value.
@@ -319,6 +321,49 @@ async fn renew<T, R: Runtime>(shared: &Shared, names: &FlightNames, token: &str)
             bump(&shared.counters.lost_leases);
             tracing::warn!(tag = %names.tag, "single-flight-redis: lost the lease while the work ran (paused or partitioned past the lease)");
         }
+    }
+}
+
+/// Releases the lease that an ACQUIRE may have taken for us when its answer never reached us:
+/// every local caller left while the command was out, or it timed out or failed after Redis
+/// ran it. Without this, a lease granted to a flight that no longer exists would hold every
+/// other process until it expired. Redis may also never have run the command: ABANDON
+/// compares the token, so it then changes nothing (a command wasted, only on this rare path).
+struct UnansweredAcquire<'a> {
+    shared: &'a Shared,
+    names: &'a FlightNames,
+    token: &'a str,
+    armed: bool,
+}
+
+impl<'a> UnansweredAcquire<'a> {
+    fn armed(shared: &'a Shared, names: &'a FlightNames, token: &'a str) -> Self {
+        let armed = true;
+        UnansweredAcquire {
+            shared,
+            names,
+            token,
+            armed,
+        }
+    }
+
+    /// The answer arrived: whatever it says, the caller acts on it.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for UnansweredAcquire<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Handed to the background task, as `ReleaseOnDrop` does, for the same reason.
+        let job = Job::Abandon {
+            names: self.names.clone(),
+            token: self.token.to_owned(),
+        };
+        hand_over(&self.shared.jobs, job);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Regression tests of issue 20's defects and of what an unshared flight leaves in Redis: the
 //! key pattern of a namespace with glob characters, a value whose `Serialize` fails, duration
-//! options at 0, 1 ms and `Duration::MAX`, a lease without TTL. Each test starts its own
-//! `redis-server`; several groups in one process stand for several processes.
+//! options at 0, 1 ms and `Duration::MAX`, a lease without TTL; and a lease that Redis grants
+//! after its caller left. Each test starts its own `redis-server`; several groups in one process stand for several processes.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{tag, Server, HANG};
+use common::{tag, until, Server, HANG};
 use single_flight_redis::{ErrorKind, FailurePolicy, Options, Origin, RedisGroup};
 use tokio::sync::watch;
 
@@ -332,4 +332,50 @@ async fn a_lease_without_ttl_is_checked_with_a_bounded_back_off() {
     );
     let _: () = redis::cmd("DEL").arg(&lease).query(&mut conn).unwrap();
     server.assert_clean("no-ttl");
+}
+
+/// The clients that the server holds back (`CLIENT PAUSE`) with `command` as their next one.
+fn held_back(server: &Server, command: &str) -> usize {
+    let mut conn = server.client().get_connection().unwrap();
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut conn).unwrap();
+    let paused = |line: &&str| {
+        let field = |name: &str| line.split(' ').find_map(|f| f.strip_prefix(name));
+        field("flags=").is_some_and(|f| f.contains('b')) && field("cmd=") == Some(command)
+    };
+    list.lines().filter(paused).count()
+}
+
+fn client_pause(server: &Server, args: &[&str]) {
+    let mut conn = server.client().get_connection().unwrap();
+    let () = redis::cmd("CLIENT").arg(args).query(&mut conn).unwrap();
+}
+
+/// A caller that leaves while its ACQUIRE is out, which Redis then runs, leaves no lease
+/// behind: the lease is released at once, not when it expires (600 s here, ten times the
+/// watchdog). The server holds writes back (`CLIENT PAUSE .. WRITE`) so that the ACQUIRE is
+/// certainly out when the caller leaves and certainly runs after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_granted_after_its_caller_left_is_released() {
+    let server = Server::start();
+    let options = Options::new()
+        .lease(Duration::from_secs(600))
+        .redis_timeout(Duration::from_secs(600));
+    let g: Group<u32> = group(&server, "gone", options).await;
+    let lease = format!("gone:{{{}}}:lease", tag(&1u32));
+    // A first flight loads the scripts: the held-back ACQUIRE then runs as it is, with no
+    // `NOSCRIPT` answer that only a caller still there would act on.
+    assert_eq!(g.call(0, |_| async { 0 }).await.unwrap(), 0);
+    client_pause(&server, &["PAUSE", &HANG.as_millis().to_string(), "WRITE"]);
+    let caller = tokio::spawn({
+        let g = g.clone();
+        async move { g.call(1, |_| async { 1 }).await }
+    });
+    until(|| held_back(&server, "evalsha") == 1).await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    client_pause(&server, &["UNPAUSE"]);
+    until(|| server.lease_token(&lease).is_none()).await;
+    // The group is still usable, and no process waits on a lease nobody holds.
+    assert_eq!(g.call(1, |_| async { 2 }).await.unwrap(), 2);
+    server.assert_clean("gone");
 }

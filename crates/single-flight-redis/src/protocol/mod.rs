@@ -41,6 +41,7 @@
 //! | wait for `O` | `CHECK`: no lease, no result | contend (a takeover if won) |
 //! | wait for `O` | the maximum wait is over | failure policy |
 //! | any | a Redis command fails or times out | failure policy (and the outage backoff) |
+//! | contend | `ACQUIRE` unanswered: every local caller left, or it failed or timed out | Redis may have granted it: `ABANDON` under its token (by the background task), and the failure policy if a caller is left |
 //! | own | the work ends, `RELEASE`: no waiter | the value to the local callers |
 //! | own | the work ends, `RELEASE`: waiters (or the lease lost) | `FINISH`, then the value to the local callers |
 //! | own | every local caller left | `ABANDON` (by the group's background task), the work dropped |
