@@ -4,7 +4,11 @@ use std::path::Path;
 
 use single_flight_benches::chart::{self, Bar, Bars};
 
-use super::*;
+use single_flight_benches::peers::Impl;
+
+use crate::scenarios::solo::best;
+use crate::scenarios::{row, Results};
+use crate::stats::mean;
 
 /// Writes the charts of the scenarios in `results` into `dir`; returns the files written.
 pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, String> {

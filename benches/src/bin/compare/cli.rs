@@ -1,6 +1,10 @@
 //! The command line: scenarios, the configuration they run with, and the runtimes.
 
-use super::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use single_flight_benches::peers::Impl;
+use tokio::runtime::Runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scenario {
@@ -43,7 +47,7 @@ pub(crate) struct Config {
     pub(crate) impls: Vec<Impl>,
     pub(crate) reps: usize,
     /// Target duration of one solo sample (the call count is calibrated per implementation);
-    /// solo scenarios run [`SOLO_REPS`] times `reps` repetitions.
+    /// solo scenarios run [`SOLO_REPS`](crate::scenarios::solo::SOLO_REPS) times `reps` repetitions.
     pub(crate) solo_sample: Duration,
     pub(crate) herd_callers: usize,
     pub(crate) herds_per_sample: usize,
@@ -162,9 +166,4 @@ pub(crate) fn current_thread() -> Runtime {
         .enable_time()
         .build()
         .expect("a tokio runtime")
-}
-
-/// The work of the solo scenarios: ready at once.
-pub(crate) async fn ready(key: u64) -> u64 {
-    key
 }

@@ -4,20 +4,16 @@
 //! implementation once per repetition, round-robin, so that machine noise hits every row alike,
 //! and reports medians over the repetitions. See `--help` and `BENCHMARKS.md`.
 
-use std::fmt::{self, Write as _};
-use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use single_flight_benches::alloc::{self, CountingAlloc};
-use single_flight_benches::gate::{arrive, Countdown};
-use single_flight_benches::machine::{load_average, Machine};
+use single_flight_benches::machine::Machine;
 use single_flight_benches::markdown::write_markdown;
-use single_flight_benches::peers::{Coalescer, Impl, Visit};
-use tokio::runtime::Runtime;
+use single_flight_benches::peers::Impl;
+
+use crate::cli::{current_thread, multi_thread, Config, Scenario};
+use crate::scenarios::{herd, solo, spread, timeouts, Results};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -51,12 +47,8 @@ mod cli;
 mod json;
 mod report;
 mod scenarios;
-
-use crate::charts::*;
-use crate::cli::*;
-use crate::json::*;
-use crate::report::*;
-use crate::scenarios::*;
+mod stats;
+mod targets;
 
 /// Writes the markdown blocks, the JSON and the charts: the tables and the pictures of one run.
 fn write(
@@ -73,7 +65,7 @@ fn write(
     std::fs::create_dir_all(&config.results).map_err(cannot(&config.results))?;
     let path = config.results.join("compare.json");
     std::fs::write(&path, format!("{json}\n")).map_err(cannot(&path))?;
-    let charts = charts(results, &config.results)?;
+    let charts = charts::charts(results, &config.results)?;
     eprintln!(
         "compare: wrote {}, {} and {}",
         config.out.display(),
@@ -107,18 +99,19 @@ fn main() -> ExitCode {
     let mut results = Results::default();
     for &scenario in &config.scenarios {
         match scenario {
-            Scenario::Solo => results.solo = Some(run_solo(&config, &multi_thread(), "solo")),
+            Scenario::Solo => results.solo = Some(solo::run(&config, &multi_thread(), "solo")),
             Scenario::SingleThread => {
-                results.single_thread = Some(run_solo(&config, &current_thread(), "single-thread"));
+                results.single_thread =
+                    Some(solo::run(&config, &current_thread(), "single-thread"));
             }
-            Scenario::Herd => results.herd = Some(run_herd(&config, &multi_thread())),
-            Scenario::Spread => results.spread = Some(run_spread(&config, &multi_thread())),
-            Scenario::Timeouts => results.timeouts = Some(run_timeouts(&config, &multi_thread())),
+            Scenario::Herd => results.herd = Some(herd::run(&config, &multi_thread())),
+            Scenario::Spread => results.spread = Some(spread::run(&config, &multi_thread())),
+            Scenario::Timeouts => results.timeouts = Some(timeouts::run(&config, &multi_thread())),
         }
     }
     let total = started.elapsed();
-    let blocks = markdown(&results, &config, &machine, total);
-    let json = json(&results, &config, &machine, total).to_string();
+    let blocks = report::markdown(&results, &config, &machine, total);
+    let json = json::json(&results, &config, &machine, total).to_string();
     if config.json {
         println!("{json}");
     } else {
