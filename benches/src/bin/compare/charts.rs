@@ -13,6 +13,7 @@ use crate::stats::mean;
 /// Writes the charts of the scenarios in `results` into `dir`; returns the files written.
 pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, String> {
     let mut written = Vec::new();
+    let go = results.go.as_ref();
     if let Some(rows) = &results.solo {
         // The best repetitions, as the ratios in the table.
         let floor = row(rows, Impl::FLOOR, |r| r.imp).map(best);
@@ -28,6 +29,14 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
                     value: best(r),
                     ours: r.imp.ours(),
                 })
+                .chain(go.and_then(|go| {
+                    let solo = go.solo.as_ref()?;
+                    Some(Bar {
+                        label: go.name(),
+                        value: solo.ns_best,
+                        ours: false,
+                    })
+                }))
                 .collect(),
             reference: floor.map(|ns| (Impl::FLOOR.name().to_owned(), ns)),
             log: false,
@@ -47,6 +56,14 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
                     value: mean(r.executions.iter().copied()),
                     ours: r.imp.ours(),
                 })
+                .chain(go.and_then(|go| {
+                    let herd = go.herd.as_ref()?;
+                    Some(Bar {
+                        label: go.name(),
+                        value: herd.executions_mean,
+                        ours: false,
+                    })
+                }))
                 .collect(),
             reference: None,
             log: true,

@@ -45,6 +45,9 @@ pub(crate) struct Config {
     pub(crate) help: bool,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) impls: Vec<Impl>,
+    /// Whether to add Go's x/sync rows (when `go` is installed): not with `--impls` or
+    /// `--no-go`.
+    pub(crate) go: bool,
     pub(crate) reps: usize,
     /// Target duration of one solo sample (the call count is calibrated per implementation);
     /// solo scenarios run [`SOLO_REPS`](crate::scenarios::solo::SOLO_REPS) times `reps` repetitions.
@@ -69,11 +72,13 @@ impl Config {
         let mut reps = None;
         let mut scenarios = Scenario::ALL.to_vec();
         let mut impls = Impl::ALL.to_vec();
+        let mut go = true;
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
                 "--json" => json = true,
+                "--no-go" => go = false,
                 "--write" => write = Some(true),
                 "--no-write" => write = Some(false),
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
@@ -102,6 +107,7 @@ impl Config {
                         .collect::<Result<_, _>>()?;
                 }
                 "--impls" => {
+                    go = false;
                     let list = args.next().ok_or("--impls needs a list")?;
                     impls = list
                         .split(',')
@@ -136,6 +142,7 @@ impl Config {
             help,
             scenarios,
             impls,
+            go,
             reps: reps.unwrap_or(if quick { 3 } else { 15 }),
             // Short samples, many repetitions: a ratio is taken within each repetition, and
             // rows close in time share the same machine noise.

@@ -7,6 +7,7 @@ use single_flight_benches::machine::{load_average, Machine};
 use single_flight_benches::peers::Impl;
 
 use crate::cli::Config;
+use crate::go::GoRows;
 use crate::scenarios::herd::HerdRow;
 use crate::scenarios::solo::{best, SoloRow};
 use crate::scenarios::spread::SpreadRow;
@@ -126,6 +127,9 @@ pub(crate) fn json(results: &Results, config: &Config, machine: &Machine, total:
             .into_iter()
             .filter_map(|(name, json)| Some((name, json?))),
     );
+    if let Some(rows) = &results.go {
+        fields.push(("go", go(rows)));
+    }
     let targets = targets(results, config).into_iter().map(target).collect();
     fields.push(("targets", Json::Arr(targets)));
     Json::Obj(fields)
@@ -199,6 +203,33 @@ fn timeout_round(s: &TimeoutSample) -> Json {
         ("hung", Json::Num(s.hung as f64)),
         ("ms", Json::Num(s.elapsed.as_secs_f64() * 1e3)),
     ])
+}
+
+fn go(go: &GoRows) -> Json {
+    let mut fields = vec![
+        ("implementation", Json::Str(go.name())),
+        ("go", Json::Str(go.version.clone())),
+        ("x_sync", Json::Str(go.x_sync.clone())),
+    ];
+    if let Some(s) = &go.solo {
+        let solo = vec![
+            ("ns_per_call_median", Json::Num(s.ns_median)),
+            ("ns_per_call_best", Json::Num(s.ns_best)),
+            ("allocations_per_call", Json::Num(s.allocs_per_call)),
+        ];
+        fields.push(("solo", Json::Obj(solo)));
+    }
+    if let Some(h) = &go.herd {
+        let herd = vec![
+            ("ns_per_caller_median", Json::Num(h.ns_per_caller)),
+            ("net_ns_per_caller_median", Json::Num(h.net_ns_per_caller)),
+            ("executions_mean", Json::Num(h.executions_mean)),
+            ("executions_max", Json::Num(h.executions_max as f64)),
+            ("allocations_per_caller", Json::Num(h.allocs_per_caller)),
+        ];
+        fields.push(("herd", Json::Obj(herd)));
+    }
+    Json::Obj(fields)
 }
 
 fn target(t: Target) -> Json {

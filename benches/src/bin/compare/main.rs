@@ -20,11 +20,13 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "\
 usage: compare [--quick] [--json] [--write | --no-write] [--out PATH] [--reps N] [--only LIST]
-               [--impls LIST]
+               [--impls LIST] [--no-go]
 
 Measures single-flight against uniflight, async_singleflight, singleflight-async,
 rs-singleflight, moka (get_with as a coalescer), two hand-rolled maps, a no-dedup floor and the
-safe floor of a solo call (on each hasher), and prints markdown tables.
+safe floor of a solo call (on each hasher), and prints markdown tables. When `go` is installed
+(`apt-get install -y golang-go golang-golang-x-sync-dev`), the solo and herd tables get a row for
+Go's golang.org/x/sync/singleflight (benches/go/singleflight.go, run after the Rust rows).
 
   --quick       a fast smoke run (fewer repetitions, smaller samples); does not write BENCHMARKS.md
                 unless --write is given
@@ -39,11 +41,13 @@ safe floor of a solo call (on each hasher), and prints markdown tables.
   --only LIST   comma-separated scenarios: solo, single-thread, herd, spread, timeouts
   --impls LIST  comma-separated implementations (see below; the no-dedup floor and the safe
                 floor on KeyedGroup::new()'s hasher are always measured). keyed-HASHER and
-                floor-HASHER rows are measured in the solo scenarios only.
+                floor-HASHER rows are measured in the solo scenarios only. No Go row.
+  --no-go       leave Go's rows out even when `go` is installed
 ";
 
 mod charts;
 mod cli;
+mod go;
 mod json;
 mod report;
 mod scenarios;
@@ -108,6 +112,10 @@ fn main() -> ExitCode {
             Scenario::Spread => results.spread = Some(spread::run(&config, &multi_thread())),
             Scenario::Timeouts => results.timeouts = Some(timeouts::run(&config, &multi_thread())),
         }
+    }
+    let go_scenarios = [Scenario::Solo, Scenario::Herd];
+    if config.go && config.scenarios.iter().any(|s| go_scenarios.contains(s)) {
+        results.go = go::run(&config);
     }
     let total = started.elapsed();
     let blocks = report::markdown(&results, &config, &machine, total);

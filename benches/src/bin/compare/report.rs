@@ -8,6 +8,7 @@ use single_flight_benches::markdown::{Align, Table};
 use single_flight_benches::peers::Impl;
 
 use crate::cli::Config;
+use crate::go::GoRows;
 use crate::scenarios::herd::HerdRow;
 use crate::scenarios::solo::{best, ratio, SoloRow};
 use crate::scenarios::spread::SpreadRow;
@@ -27,6 +28,7 @@ pub(crate) fn markdown(
 ) -> Vec<(&'static str, String)> {
     let header = header(config, machine, total);
     let targets = targets(results, config);
+    let go = results.go.as_ref();
     let sections = [
         (
             "targets",
@@ -34,18 +36,18 @@ pub(crate) fn markdown(
         ),
         (
             "solo",
-            results.solo.as_deref().map(|rows| solo(rows, config)),
+            results.solo.as_deref().map(|rows| solo(rows, config, go)),
         ),
         (
             "single-thread",
             results
                 .single_thread
                 .as_deref()
-                .map(|rows| solo(rows, config)),
+                .map(|rows| solo(rows, config, None)),
         ),
         (
             "herd",
-            results.herd.as_deref().map(|rows| herd(rows, config)),
+            results.herd.as_deref().map(|rows| herd(rows, config, go)),
         ),
         (
             "spread",
@@ -93,7 +95,7 @@ fn targets_table(targets: &[Target]) -> String {
 }
 
 /// `solo` and `single-thread`: ns per call, allocations, ratios of the best repetitions.
-fn solo(rows: &[SoloRow], config: &Config) -> String {
+fn solo(rows: &[SoloRow], config: &Config, go: Option<&GoRows>) -> String {
     let ratio_to = |r: &SoloRow, imp| row(rows, imp, |r| r.imp).map_or(f64::NAN, |b| ratio(r, b));
     let mut table = Table::figures(
         "implementation",
@@ -123,14 +125,38 @@ fn solo(rows: &[SoloRow], config: &Config) -> String {
             floor,
         ]);
     }
+    let keyed = row(rows, Impl::SingleFlightKeyed, |r| r.imp).map_or(f64::NAN, best);
+    if let Some((go, solo)) = go.and_then(|go| Some((go, go.solo.as_ref()?))) {
+        table.row([
+            go.name(),
+            format!("{:.1}", solo.ns_median),
+            format!("{:.1}", solo.ns_best),
+            format!("{:.2}", solo.allocs_per_call),
+            format!("{:.2}", solo.ns_best / keyed),
+            String::new(),
+        ]);
+    }
     format!(
         "{} repetitions of about {} ms per row, round-robin; ns/call is the median repetition, \
          best the fastest, and a × column the ratio of the best repetitions (other processes only \
-         add time: the best is the steady figure on a shared machine).\n\n{}",
+         add time: the best is the steady figure on a shared machine).{}\n\n{}",
         rows.first().map_or(0, |r| r.ns.len()),
         config.solo_sample.as_millis(),
+        go_note(go),
         table.finish()
     )
+}
+
+/// What the Go row is, when the table has one.
+fn go_note(go: Option<&GoRows>) -> &'static str {
+    match go {
+        Some(_) => {
+            " The Go row is `benches/go/singleflight.go`, a process of its own run after the Rust \
+             rows (not interleaved with them), `GOMAXPROCS=2`; its herd registers callers \
+             with `DoChan`, the one call whose registration a caller can see."
+        }
+        None => "",
+    }
 }
 
 /// A row's name, with its wrong values if it returned any.
@@ -142,7 +168,7 @@ fn name(imp: Impl, wrong: usize) -> String {
 }
 
 /// `herd`: ns per caller, net of the paired no-dedup herd, executions, allocations.
-fn herd(rows: &[HerdRow], config: &Config) -> String {
+fn herd(rows: &[HerdRow], config: &Config, go: Option<&GoRows>) -> String {
     let mut table = Table::figures(
         "implementation",
         &[
@@ -172,12 +198,25 @@ fn herd(rows: &[HerdRow], config: &Config) -> String {
             format!("{:+}", r.allocs_per_herd as i64 - floor_allocs as i64),
         ]);
     }
+    if let Some((go, herd)) = go.and_then(|go| Some((go, go.herd.as_ref()?))) {
+        table.row([
+            go.name(),
+            format!("{:.1}", herd.ns_per_caller),
+            format!("{:+.1}", herd.net_ns_per_caller),
+            String::new(),
+            format!("{:.2}", herd.executions_mean),
+            herd.executions_max.to_string(),
+            format!("{:.3}", herd.allocs_per_caller),
+            String::new(),
+        ]);
+    }
     format!(
         "{} callers per herd, {} herds per repetition, each paired with a no-dedup herd run \
          next to it; ns/caller is the median herd, net the median pair (median of the \
-         repetitions' medians).\n\n{}",
+         repetitions' medians).{}\n\n{}",
         config.herd_callers,
         config.herds_per_sample,
+        go_note(go),
         table.finish()
     )
 }

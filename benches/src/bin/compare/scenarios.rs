@@ -7,6 +7,8 @@ pub(crate) mod timeouts;
 
 use single_flight_benches::peers::Impl;
 
+use crate::go::GoRows;
+
 use self::herd::HerdRow;
 use self::solo::SoloRow;
 use self::spread::SpreadRow;
@@ -20,6 +22,8 @@ pub(crate) struct Results {
     pub(crate) herd: Option<Vec<HerdRow>>,
     pub(crate) spread: Option<Vec<SpreadRow>>,
     pub(crate) timeouts: Option<Vec<TimeoutRow>>,
+    /// Go's x/sync, when `go` is installed and the run has the solo or herd scenario.
+    pub(crate) go: Option<GoRows>,
 }
 
 /// The row of `imp` among `rows` (`get` reads a row's implementation).
