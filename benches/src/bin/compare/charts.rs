@@ -24,11 +24,7 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
             bars: rows
                 .iter()
                 .filter(|r| !matches!(r.imp, Impl::Floor(_)))
-                .map(|r| Bar {
-                    label: r.imp.name().into(),
-                    value: best(r),
-                    ours: r.imp.ours(),
-                })
+                .map(|r| bar(r.imp, best(r)))
                 .chain(go.and_then(|go| {
                     let solo = go.solo.as_ref()?;
                     Some(Bar {
@@ -46,50 +42,56 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
         written.push(write(dir, "solo.svg", &chart)?);
     }
     if let Some(rows) = &results.herd {
-        let chart = Bars {
-            title: "Herd of 1,000 callers on one key: executions of the work",
-            unit: "executions per herd (mean; log scale; 1 is the goal)",
-            bars: rows
-                .iter()
-                .map(|r| Bar {
-                    label: r.imp.name().into(),
-                    value: mean(r.executions.iter().copied()),
-                    ours: r.imp.ours(),
-                })
-                .chain(go.and_then(|go| {
-                    let herd = go.herd.as_ref()?;
-                    Some(Bar {
-                        label: go.name(),
-                        value: herd.executions_mean,
-                        ours: false,
-                    })
-                }))
-                .collect(),
-            reference: None,
-            log: true,
-            cap: None,
-        };
-        written.push(write(dir, "herd-executions.svg", &chart)?);
+        let go = go.and_then(|go| {
+            let herd = go.herd.as_ref()?;
+            Some(Bar {
+                label: go.name(),
+                value: herd.executions_mean,
+                ours: false,
+            })
+        });
+        let bars = rows
+            .iter()
+            .map(|r| bar(r.imp, mean(r.executions.iter().copied())))
+            .chain(go)
+            .collect();
+        let title = "Herd of 1,000 callers on one key: executions of the work";
+        written.push(write(dir, "herd-executions.svg", &executions(title, bars))?);
     }
     if let Some(rows) = &results.timeouts {
-        let chart = Bars {
-            title: "Herd of 1,000 where every other caller, the starter first, times out",
-            unit: "executions per herd (mean; log scale; 1 is the goal)",
-            bars: rows
-                .iter()
-                .map(|r| Bar {
-                    label: r.imp.name().into(),
-                    value: mean(r.samples.iter().map(|s| s.executions)),
-                    ours: r.imp.ours(),
-                })
-                .collect(),
-            reference: None,
-            log: true,
-            cap: None,
-        };
-        written.push(write(dir, "timeouts-executions.svg", &chart)?);
+        let bars = rows
+            .iter()
+            .map(|r| bar(r.imp, mean(r.samples.iter().map(|s| s.executions))))
+            .collect();
+        let title = "Herd of 1,000 where every other caller, the starter first, times out";
+        written.push(write(
+            dir,
+            "timeouts-executions.svg",
+            &executions(title, bars),
+        )?);
     }
     Ok(written)
+}
+
+/// An implementation's bar.
+fn bar(imp: Impl, value: f64) -> Bar {
+    Bar {
+        label: imp.name().into(),
+        value,
+        ours: imp.ours(),
+    }
+}
+
+/// Executions per herd, on a log scale: the peers that run the work hundreds of times show.
+fn executions(title: &str, bars: Vec<Bar>) -> Bars<'_> {
+    Bars {
+        title,
+        unit: "executions per herd (mean; log scale; 1 is the goal)",
+        bars,
+        reference: None,
+        log: true,
+        cap: None,
+    }
 }
 
 fn write(dir: &Path, file: &str, chart: &Bars<'_>) -> Result<String, String> {

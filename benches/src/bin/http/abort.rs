@@ -21,9 +21,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use single_flight_benches::markdown::Table;
-use tower::Layer;
 
-use crate::{serve, Front, HttpClient, BODY};
+use crate::{serve_behind, Front, HttpClient, BODY};
 
 /// How long the upstream works on each call.
 const DELAY: Duration = Duration::from_millis(100);
@@ -79,17 +78,7 @@ async fn start(front: Front) -> (std::net::SocketAddr, Arc<Calls>) {
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
         }
     });
-    let addr = match front {
-        Front::NoLayer => serve(up).await,
-        Front::Tower => serve(single_flight_tower::CoalesceLayer::new().layer(up)).await,
-        Front::Peer => {
-            let layer =
-                tower_resilience_coalesce::CoalesceLayer::new(|request: &Request<Incoming>| {
-                    (request.method().clone(), request.uri().clone())
-                });
-            serve(layer.layer(up)).await
-        }
-    };
+    let addr = serve_behind(front, up).await;
     (addr, calls)
 }
 

@@ -156,11 +156,17 @@ where
     addr
 }
 
-/// Starts a server with `front` before a fresh upstream; returns its address and call counter.
-async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let up = upstream(calls.clone(), delay);
-    let addr = match front {
+/// Serves `up` behind `front` on `127.0.0.1:0`.
+async fn serve_behind<S>(front: Front, up: S) -> SocketAddr
+where
+    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    match front {
         Front::NoLayer => serve(up).await,
         Front::Tower => serve(single_flight_tower::CoalesceLayer::new().layer(up)).await,
         Front::Peer => {
@@ -170,7 +176,13 @@ async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) 
                 });
             serve(layer.layer(up)).await
         }
-    };
+    }
+}
+
+/// Starts a server with `front` before a fresh upstream; returns its address and call counter.
+async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let addr = serve_behind(front, upstream(calls.clone(), delay)).await;
     (addr, calls)
 }
 
