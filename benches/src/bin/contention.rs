@@ -7,7 +7,9 @@
 //! Every thread makes sequential solo calls (a fresh key each, ready work, polled by hand with a
 //! no-op waker: no runtime), either all on **one shared** instance or each on **its own**. The
 //! two differ only in sharing the registry (its lock and its table's cache lines), so their ratio
-//! is what contention on it costs; the rows of one run are interleaved, five rounds, medians.
+//! is what contention on it costs. The rows of one run are interleaved, seven rounds, the shared
+//! and the own run of a row in alternate order from round to round; each column is the best
+//! round (other processes only add time, as in `compare`'s solo ratios).
 //! `IMPL`: the short names of `profile` that keep keys apart (not `group`: concurrent calls of its
 //! one key share a flight); default: `keyed floor-siphash uniflight`, threads 1, 2 and 8. The
 //! default run (or `--write`) replaces the `contention` block of `BENCHMARKS.md`.
@@ -29,7 +31,7 @@ async fn ready(key: u64) -> u64 {
 }
 
 const CALLS_PER_THREAD: u64 = 200_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 /// One measurement: `threads` threads, shared or separate instances; ns per call (wall time
 /// over all calls).
@@ -81,9 +83,8 @@ impl Visit for Run {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+fn best(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// The command line: the implementations, the thread counts, whether to write the block.
@@ -136,20 +137,20 @@ fn measure(impls: &[Impl], threads: &[usize]) -> String {
     for &t in threads {
         eprintln!("contention: {t} threads");
         let mut samples = vec![(Vec::new(), Vec::new()); impls.len()];
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
             for (imp, (shared, own)) in impls.iter().zip(&mut samples) {
-                shared.push(imp.visit(Run {
-                    threads: t,
-                    shared: true,
-                }));
-                own.push(imp.visit(Run {
-                    threads: t,
-                    shared: false,
-                }));
+                // Alternate which goes first, so that neither always follows the other.
+                for on_shared in [round % 2 == 0, round % 2 == 1] {
+                    let ns = imp.visit(Run {
+                        threads: t,
+                        shared: on_shared,
+                    });
+                    if on_shared { &mut *shared } else { &mut *own }.push(ns);
+                }
             }
         }
         for (imp, (shared, own)) in impls.iter().zip(samples) {
-            let (shared, own) = (median(shared), median(own));
+            let (shared, own) = (best(&shared), best(&own));
             table.row([
                 imp.name().to_owned(),
                 t.to_string(),
@@ -188,7 +189,7 @@ fn main() -> ExitCode {
     let table = measure(&impls, &threads);
     let md = format!(
         "{}\n\n{CALLS_PER_THREAD} solo calls per thread, distinct keys; ns per call (wall time / \
-         all calls), median of {ROUNDS} interleaved rounds.\n\n{table}",
+         all calls), best of {ROUNDS} interleaved rounds.\n\n{table}",
         machine.line()
     );
     println!("{md}");
