@@ -133,3 +133,23 @@ fn x_sync_version() -> String {
         .map(|version| version.split('-').next().unwrap_or(version).to_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_s_lines_become_rows() {
+        let rows = parse(
+            "go version=go1.19.8 gomaxprocs=2\n\
+             solo reps=9 calls=42983 ns_median=237.1 ns_best=222.1 allocations_per_call=1.99\n\
+             herd reps=3 herds=4 callers=1000 ns_per_caller=441.0 net_ns_per_caller=125.0 \
+             executions_mean=1.00 executions_max=1 allocations_per_caller=3.021\n",
+        );
+        assert_eq!(rows.version, "go1.19.8");
+        let solo = rows.solo.expect("a solo row");
+        assert_eq!((solo.ns_median, solo.ns_best), (237.1, 222.1));
+        let herd = rows.herd.expect("a herd row");
+        assert_eq!((herd.net_ns_per_caller, herd.executions_max), (125.0, 1));
+    }
+}
