@@ -6,8 +6,10 @@ use single_flight_benches::chart::{self, Bar, Bars};
 
 use single_flight_benches::peers::Impl;
 
+use crate::go::GoRows;
+use crate::scenarios::herd::HerdRow;
 use crate::scenarios::solo::best;
-use crate::scenarios::{row, Results};
+use crate::scenarios::{before_the_floors, row, Results};
 use crate::stats::mean;
 
 /// Writes the charts of the scenarios in `results` into `dir`; returns the files written.
@@ -17,23 +19,15 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
     if let Some(rows) = &results.solo {
         // The best repetitions, as the ratios in the table.
         let floor = row(rows, Impl::FLOOR, |r| r.imp).map(best);
+        let go = go.and_then(|go| Some(go_bar(go, go.solo.as_ref()?.ns_best)));
+        let (peers, floors) = before_the_floors(rows, |r| r.imp);
+        let bars = peers.iter().map(|r| bar(r.imp, best(r))).chain(go);
+        // The safe floors are the line, not bars.
+        let floors = floors.iter().filter(|r| !matches!(r.imp, Impl::Floor(_)));
         let chart = Bars {
             title: "Solo call: ns per call (fresh key, ready work; tokio, 2 workers)",
             unit: "ns per call (best of the repetitions; shorter is better)",
-            // The floors are the line, not bars.
-            bars: rows
-                .iter()
-                .filter(|r| !matches!(r.imp, Impl::Floor(_)))
-                .map(|r| bar(r.imp, best(r)))
-                .chain(go.and_then(|go| {
-                    let solo = go.solo.as_ref()?;
-                    Some(Bar {
-                        label: go.name(),
-                        value: solo.ns_best,
-                        ours: false,
-                    })
-                }))
-                .collect(),
+            bars: bars.chain(floors.map(|r| bar(r.imp, best(r)))).collect(),
             reference: floor.map(|ns| (Impl::FLOOR.name().to_owned(), ns)),
             log: false,
             // moka's ~30x would leave the rest as slivers: the axis ends at 5x the floor.
@@ -42,21 +36,20 @@ pub(crate) fn charts(results: &Results, dir: &Path) -> Result<Vec<String>, Strin
         written.push(write(dir, "solo.svg", &chart)?);
     }
     if let Some(rows) = &results.herd {
-        let go = go.and_then(|go| {
-            let herd = go.herd.as_ref()?;
-            Some(Bar {
-                label: go.name(),
-                value: herd.executions_mean,
-                ours: false,
-            })
-        });
-        let bars = rows
+        let go = go.and_then(|go| Some(go_bar(go, go.herd.as_ref()?.executions_mean)));
+        let (peers, floors) = before_the_floors(rows, |r| r.imp);
+        let bar = |r: &HerdRow| bar(r.imp, mean(r.executions.iter().copied()));
+        let bars = peers
             .iter()
-            .map(|r| bar(r.imp, mean(r.executions.iter().copied())))
+            .map(bar)
             .chain(go)
-            .collect();
+            .chain(floors.iter().map(bar));
         let title = "Herd of 1,000 callers on one key: executions of the work";
-        written.push(write(dir, "herd-executions.svg", &executions(title, bars))?);
+        written.push(write(
+            dir,
+            "herd-executions.svg",
+            &executions(title, bars.collect()),
+        )?);
     }
     if let Some(rows) = &results.timeouts {
         let bars = rows
@@ -79,6 +72,15 @@ fn bar(imp: Impl, value: f64) -> Bar {
         label: imp.name().into(),
         value,
         ours: imp.ours(),
+    }
+}
+
+/// Go's bar.
+fn go_bar(go: &GoRows, value: f64) -> Bar {
+    Bar {
+        label: go.name(),
+        value,
+        ours: false,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::scenarios::herd::HerdRow;
 use crate::scenarios::solo::{best, ratio, SoloRow};
 use crate::scenarios::spread::SpreadRow;
 use crate::scenarios::timeouts::{TimeoutRow, TimeoutSample};
-use crate::scenarios::{row, Results};
+use crate::scenarios::{before_the_floors, row, Results};
 use crate::stats::{mean, median, min_max};
 use crate::targets::{targets, Target};
 
@@ -107,7 +107,7 @@ fn solo(rows: &[SoloRow], config: &Config, go: Option<&GoRows>) -> String {
             "× safe floor, same hasher",
         ],
     );
-    for r in rows {
+    let line = |r: &SoloRow| {
         // Our rows against the floor on their own hasher; the others have no such floor.
         let floor = match r.imp {
             Impl::SingleFlightKeyed | Impl::SingleFlightGroup => {
@@ -116,25 +116,35 @@ fn solo(rows: &[SoloRow], config: &Config, go: Option<&GoRows>) -> String {
             Impl::KeyedWith(hasher) => format!("{:.2}", ratio_to(r, Impl::Floor(hasher))),
             _ => String::new(),
         };
-        table.row([
+        [
             r.imp.name().to_owned(),
             format!("{:.1}", median(&r.ns)),
             format!("{:.1}", best(r)),
             format!("{:.2}", r.allocs_per_call),
             format!("{:.2}", ratio_to(r, Impl::SingleFlightKeyed)),
             floor,
-        ]);
-    }
+        ]
+    };
     let keyed = row(rows, Impl::SingleFlightKeyed, |r| r.imp).map_or(f64::NAN, best);
-    if let Some((go, solo)) = go.and_then(|go| Some((go, go.solo.as_ref()?))) {
-        table.row([
+    let go_row = go.and_then(|go| {
+        let solo = go.solo.as_ref()?;
+        Some([
             go.name(),
             format!("{:.1}", solo.ns_median),
             format!("{:.1}", solo.ns_best),
             format!("{:.2}", solo.allocs_per_call),
             format!("{:.2}", solo.ns_best / keyed),
             String::new(),
-        ]);
+        ])
+    });
+    let (peers, floors) = before_the_floors(rows, |r| r.imp);
+    for cells in peers
+        .iter()
+        .map(line)
+        .chain(go_row)
+        .chain(floors.iter().map(line))
+    {
+        table.row(cells);
     }
     format!(
         "{} repetitions of about {} ms per row, round-robin; ns/call is the median repetition, \
@@ -182,9 +192,9 @@ fn herd(rows: &[HerdRow], config: &Config, go: Option<&GoRows>) -> String {
         ],
     );
     let floor_allocs = row(rows, Impl::NoDedup, |r| r.imp).map_or(0, |r| r.allocs_per_herd);
-    for r in rows {
+    let line = |r: &HerdRow| {
         let (min, max) = min_max(&r.net);
-        table.row([
+        [
             name(r.imp, r.wrong),
             format!("{:.1}", median(&r.ns)),
             format!("{:+.1}", median(&r.net)),
@@ -196,10 +206,11 @@ fn herd(rows: &[HerdRow], config: &Config, go: Option<&GoRows>) -> String {
                 r.allocs_per_herd as f64 / config.herd_callers as f64
             ),
             format!("{:+}", r.allocs_per_herd as i64 - floor_allocs as i64),
-        ]);
-    }
-    if let Some((go, herd)) = go.and_then(|go| Some((go, go.herd.as_ref()?))) {
-        table.row([
+        ]
+    };
+    let go_row = go.and_then(|go| {
+        let herd = go.herd.as_ref()?;
+        Some([
             go.name(),
             format!("{:.1}", herd.ns_per_caller),
             format!("{:+.1}", herd.net_ns_per_caller),
@@ -208,7 +219,16 @@ fn herd(rows: &[HerdRow], config: &Config, go: Option<&GoRows>) -> String {
             herd.executions_max.to_string(),
             format!("{:.3}", herd.allocs_per_caller),
             String::new(),
-        ]);
+        ])
+    });
+    let (peers, floors) = before_the_floors(rows, |r| r.imp);
+    for cells in peers
+        .iter()
+        .map(line)
+        .chain(go_row)
+        .chain(floors.iter().map(line))
+    {
+        table.row(cells);
     }
     format!(
         "{} callers per herd, {} herds per repetition, each paired with a no-dedup herd run \

@@ -30,3 +30,10 @@ pub(crate) struct Results {
 pub(crate) fn row<R>(rows: &[R], imp: Impl, get: impl Fn(&R) -> Impl) -> Option<&R> {
     rows.iter().find(|r| get(r) == imp)
 }
+
+/// The rows of the implementations that share work, and the floors after them (where a row
+/// from outside, Go's, goes between).
+pub(crate) fn before_the_floors<R>(rows: &[R], imp: impl Fn(&R) -> Impl) -> (&[R], &[R]) {
+    let split = rows.iter().position(|r| !imp(r).deduplicates());
+    rows.split_at(split.unwrap_or(rows.len()))
+}
