@@ -137,15 +137,7 @@ fn solo(rows: &[SoloRow], config: &Config, go: Option<&GoRows>) -> String {
             String::new(),
         ])
     });
-    let (peers, floors) = before_the_floors(rows, |r| r.imp);
-    for cells in peers
-        .iter()
-        .map(line)
-        .chain(go_row)
-        .chain(floors.iter().map(line))
-    {
-        table.row(cells);
-    }
+    fill(&mut table, before_the_floors(rows, |r| r.imp), line, go_row);
     format!(
         "{} repetitions of about {} ms per row, round-robin; ns/call is the median repetition, \
          best the fastest, and a × column the ratio of the best repetitions (other processes only \
@@ -155,6 +147,19 @@ fn solo(rows: &[SoloRow], config: &Config, go: Option<&GoRows>) -> String {
         go_note(go),
         table.finish()
     )
+}
+
+/// Writes the rows of the peers, then Go's row if any, then the floors' rows.
+fn fill<R, const N: usize>(
+    table: &mut Table,
+    (peers, floors): (&[R], &[R]),
+    line: impl Fn(&R) -> [String; N],
+    go_row: Option<[String; N]>,
+) {
+    let rows = peers.iter().map(&line).chain(go_row);
+    for cells in rows.chain(floors.iter().map(&line)) {
+        table.row(cells);
+    }
 }
 
 /// What the Go row is, when the table has one.
@@ -221,15 +226,7 @@ fn herd(rows: &[HerdRow], config: &Config, go: Option<&GoRows>) -> String {
             String::new(),
         ])
     });
-    let (peers, floors) = before_the_floors(rows, |r| r.imp);
-    for cells in peers
-        .iter()
-        .map(line)
-        .chain(go_row)
-        .chain(floors.iter().map(line))
-    {
-        table.row(cells);
-    }
+    fill(&mut table, before_the_floors(rows, |r| r.imp), line, go_row);
     format!(
         "{} callers per herd, {} herds per repetition, each paired with a no-dedup herd run \
          next to it; ns/caller is the median herd, net the median pair (median of the \
