@@ -15,11 +15,12 @@
 //! * [`markdown`]: the generated blocks of `BENCHMARKS.md`.
 //! * [`machine`]: the machine a run measured on.
 //!
-//! Binaries: `compare` (run it with `cargo xtask bench`, or `cargo xtask bench --quick`),
+//! Binaries: `compare` (run it with `cargo xtask bench`, or `cargo xtask bench --quick`; with
+//! Go installed it adds the rows of `benches/go/singleflight.go`, Go's x/sync),
 //! `profile`, one implementation's solo or herd path without a runtime, for callgrind
 //! (`python3 benches/callgrind.py solo keyed`), `http` (`cargo xtask bench http`), `redis` and
-//! `contention`. See `BENCHMARKS.md` at the root of the repository for the numbers and the
-//! commands that reproduce them.
+//! `contention` (`cargo xtask bench contention`). See `BENCHMARKS.md` at the root of the
+//! repository for the numbers and the commands that reproduce them.
 
 pub mod alloc;
 pub mod chart;

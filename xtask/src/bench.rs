@@ -5,7 +5,9 @@ use crate::util::{self, Result};
 const PACKAGE: &str = "single-flight-benches";
 
 /// Runs a binary of the benches package in release mode: `redis` for `bench redis [ARGS...]`,
-/// `http` for `bench http [ARGS...]`, else `compare` with `args`.
+/// `http` for `bench http [ARGS...]`, `contention` for `bench contention [ARGS...]`, else
+/// `compare` with `args` (which adds Go's x/sync rows when `go` is installed, and names the
+/// packages to install when it is not).
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let manifest = util::project_root().join("benches/Cargo.toml");
     if !manifest.exists() {
@@ -16,13 +18,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     // `bench redis ...`: the latency a flight through Redis adds (needs `redis-server`);
     // `bench redis fanout [SECONDS]`: bytes and keys per flight from 1 to 16 processes;
-    // `bench http ...`: single-flight-tower through hyper on loopback.
+    // `bench http ...`: single-flight-tower through hyper on loopback;
+    // `bench contention ...`: many threads on one group.
     let (bin, args) = match args.split_first() {
         Some((first, rest)) if first == "redis" => {
             crate::redis::ensure()?;
             ("redis", rest)
         }
-        Some((first, rest)) if first == "http" => ("http", rest),
+        Some((first, rest)) if first == "http" || first == "contention" => (first.as_str(), rest),
         _ => ("compare", args),
     };
     let mut cmd = util::cargo(["run", "--release", "-p", PACKAGE, "--bin", bin, "--"]);

@@ -35,11 +35,15 @@ commands:
         run the loom models deeper (LOOM_MAX_PREEMPTIONS=3 unless set);
         TEST-ARGS go to the test binary (e.g. a test name filter)
   bench [ARGS...]
-        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS
+        run the comparison benchmarks (`single-flight-benches`, binary `compare`) with ARGS;
+        with `go` installed (apt-get install -y golang-go golang-golang-x-sync-dev) the solo
+        and herd tables get Go's x/sync rows (benches/go/singleflight.go), else they are left out
   bench redis [ROUNDS]
         run the Redis latency scenario (binary `redis`; needs redis-server)
-  bench http [--quick]
+  bench http [--quick] [--layer-alone | --leader-abort]
         run the HTTP benchmark (binary `http`: single-flight-tower through hyper on loopback)
+  bench contention [IMPL...] [--threads LIST]
+        many threads on one group (binary `contention`); the default run writes its block
   stress [ROUNDS] [--load] [--doc]
         the flake hunt: run the workspace's tests ROUNDS times (default 20) and list every test
         that failed at least once, how often, and its first message; `--load` adds two

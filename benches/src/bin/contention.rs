@@ -1,15 +1,18 @@
 //! `contention`: does the one registry lock limit calls of distinct keys from many threads?
 //!
 //! ```text
-//! cargo run --release -p single-flight-benches --bin contention [IMPL...] [--threads 1,2,4,8]
+//! cargo xtask bench contention [IMPL...] [--threads 1,2,8] [--write | --no-write]
 //! ```
 //!
 //! Every thread makes sequential solo calls (a fresh key each, ready work, polled by hand with a
 //! no-op waker: no runtime), either all on **one shared** instance or each on **its own**. The
 //! two differ only in sharing the registry (its lock and its table's cache lines), so their ratio
-//! is what contention on it costs; the rows of one run are interleaved, five rounds, medians.
+//! is what contention on it costs. The rows of one run are interleaved, seven rounds, the shared
+//! and the own run of a row in alternate order from round to round; each column is the best
+//! round (other processes only add time, as in `compare`'s solo ratios).
 //! `IMPL`: the short names of `profile` that keep keys apart (not `group`: concurrent calls of its
-//! one key share a flight); default: `keyed floor`.
+//! one key share a flight); default: `keyed floor-siphash uniflight`, threads 1, 2 and 8. The
+//! default run (or `--write`) replaces the `contention` block of `BENCHMARKS.md`.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -19,6 +22,8 @@ use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use single_flight_benches::machine::Machine;
+use single_flight_benches::markdown::{write_markdown, Table};
 use single_flight_benches::peers::{Coalescer, Impl, Visit};
 
 async fn ready(key: u64) -> u64 {
@@ -26,7 +31,7 @@ async fn ready(key: u64) -> u64 {
 }
 
 const CALLS_PER_THREAD: u64 = 200_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 /// One measurement: `threads` threads, shared or separate instances; ns per call (wall time
 /// over all calls).
@@ -78,67 +83,123 @@ impl Visit for Run {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+fn best(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
-fn main() -> ExitCode {
-    let mut impls = Vec::new();
-    let mut threads = vec![1, 2, 4, 8];
-    let mut args = std::env::args().skip(1);
+/// The command line: the implementations, the thread counts, whether to write the block.
+struct Args {
+    impls: Vec<Impl>,
+    threads: Vec<usize>,
+    write: Option<bool>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        impls: Vec::new(),
+        threads: Vec::new(),
+        write: None,
+    };
     while let Some(arg) = args.next() {
-        if arg == "--threads" {
-            let Some(list) = args.next() else {
-                eprintln!("contention: --threads needs a list");
-                return ExitCode::from(2);
-            };
-            match list.split(',').map(str::parse).collect() {
-                Ok(list) => threads = list,
-                Err(err) => {
-                    eprintln!("contention: --threads: {err}");
-                    return ExitCode::from(2);
-                }
+        match arg.as_str() {
+            "--threads" => {
+                let list = args.next().ok_or("--threads needs a list")?;
+                parsed.threads = list
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|err| format!("--threads: {err}"))?;
             }
-        } else if let Some(imp) = Impl::from_short(&arg).filter(|imp| imp.keyed()) {
-            impls.push(imp);
-        } else {
-            eprintln!("contention: unknown or unkeyed implementation `{arg}`");
-            return ExitCode::from(2);
+            "--write" => parsed.write = Some(true),
+            "--no-write" => parsed.write = Some(false),
+            "--" => {}
+            _ => parsed.impls.push(
+                Impl::from_short(&arg)
+                    .filter(|imp| imp.keyed())
+                    .ok_or(format!("unknown or unkeyed implementation `{arg}`"))?,
+            ),
         }
     }
-    if impls.is_empty() {
-        impls = vec![Impl::SingleFlightKeyed, Impl::FLOOR];
-    }
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
-        "{cpus} CPUs; {CALLS_PER_THREAD} solo calls per thread, distinct keys; ns per call \
-         (wall time / all calls), median of {ROUNDS} interleaved rounds\n"
+    Ok(parsed)
+}
+
+/// The table: per thread count, each implementation on one shared instance and on its own.
+fn measure(impls: &[Impl], threads: &[usize]) -> String {
+    let mut table = Table::figures(
+        "implementation",
+        &[
+            "threads",
+            "one shared instance",
+            "one per thread",
+            "shared / own",
+        ],
     );
-    println!("| implementation | threads | one shared instance | one per thread | shared / own |");
-    println!("|---|---:|---:|---:|---:|");
-    for &t in &threads {
+    for &t in threads {
+        eprintln!("contention: {t} threads");
         let mut samples = vec![(Vec::new(), Vec::new()); impls.len()];
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
             for (imp, (shared, own)) in impls.iter().zip(&mut samples) {
-                shared.push(imp.visit(Run {
-                    threads: t,
-                    shared: true,
-                }));
-                own.push(imp.visit(Run {
-                    threads: t,
-                    shared: false,
-                }));
+                // Alternate which goes first, so that neither always follows the other.
+                for on_shared in [round % 2 == 0, round % 2 == 1] {
+                    let ns = imp.visit(Run {
+                        threads: t,
+                        shared: on_shared,
+                    });
+                    if on_shared { &mut *shared } else { &mut *own }.push(ns);
+                }
             }
         }
         for (imp, (shared, own)) in impls.iter().zip(samples) {
-            let (shared, own) = (median(shared), median(own));
-            println!(
-                "| {} | {t} | {shared:.1} | {own:.1} | {:.2} |",
-                imp.name(),
-                shared / own
-            );
+            let (shared, own) = (best(&shared), best(&own));
+            table.row([
+                imp.name().to_owned(),
+                t.to_string(),
+                format!("{shared:.1}"),
+                format!("{own:.1}"),
+                format!("{:.2}", shared / own),
+            ]);
         }
+    }
+    table.finish()
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("contention: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // Only the default run replaces the block, as `compare` does.
+    let write = args
+        .write
+        .unwrap_or(args.impls.is_empty() && args.threads.is_empty());
+    let impls = if args.impls.is_empty() {
+        vec![Impl::SingleFlightKeyed, Impl::FLOOR, Impl::Uniflight]
+    } else {
+        args.impls
+    };
+    let threads = if args.threads.is_empty() {
+        vec![1, 2, 8]
+    } else {
+        args.threads
+    };
+    let machine = Machine::probe();
+    let table = measure(&impls, &threads);
+    let md = format!(
+        "{}\n\n{CALLS_PER_THREAD} solo calls per thread, distinct keys; ns per call (wall time / \
+         all calls), best of {ROUNDS} interleaved rounds.\n\n{table}",
+        machine.line()
+    );
+    println!("{md}");
+    if write {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");
+        if let Err(err) = write_markdown(path.as_ref(), &[("contention", md)]) {
+            eprintln!("contention: {path}: {err}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("contention: wrote {path}");
     }
     ExitCode::SUCCESS
 }

@@ -19,9 +19,6 @@
 //!   `keyed`, `keyed-HASHER` and `floor-HASHER` only (the hasher comparison). Each call is given a
 //!   clone of one of 1,024 prepared keys: the clone is the harness's and the same in every row.
 //!
-//! * `sizes`: the size of every implementation's call future (it is copied into each spawned
-//!   task that awaits it, so it weighs on every spawn-heavy workload).
-//!
 //! `IMPL`: the short names of `compare --impls` (`keyed`, `keyed-foldhash`, `uniflight`,
 //! `floor-siphash`, ...; `floor` is the safe floor on `KeyedGroup::new()`'s hasher, solo figures
 //! only; `local-keyed` and `local-group`, the groups of `single_flight::local` for `!Send`
@@ -187,18 +184,6 @@ impl VisitHasher for StrRow {
     }
 }
 
-struct Size;
-
-impl Visit for Size {
-    type Output = usize;
-
-    fn visit<C: Coalescer>(self) -> usize {
-        let group = C::new();
-        let call = group.call(1, ready);
-        std::mem::size_of_val(&call)
-    }
-}
-
 /// The solo path of `single_flight::local::KeyedGroup`, written as [`Solo`] writes it for the
 /// others (the same closure and loop, so that the harness costs the same). Not a
 /// [`Coalescer`]: a local group is neither `Send` nor `Sync`.
@@ -252,14 +237,8 @@ fn main() -> ExitCode {
         Some("solo") => Mode::Solo,
         Some("solo-str") => Mode::SoloStr,
         Some("herd") => Mode::Herd,
-        Some("sizes") => {
-            for imp in Impl::ALL {
-                println!("{:5} bytes  {}", imp.visit(Size), imp.name());
-            }
-            return ExitCode::SUCCESS;
-        }
         _ => {
-            eprintln!("usage: profile solo|solo-str|herd IMPL [N] | profile sizes");
+            eprintln!("usage: profile solo|solo-str|herd IMPL [N]");
             return ExitCode::from(2);
         }
     };

@@ -1,6 +1,10 @@
 //! The command line: scenarios, the configuration they run with, and the runtimes.
 
-use super::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use single_flight_benches::peers::Impl;
+use tokio::runtime::Runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scenario {
@@ -41,9 +45,12 @@ pub(crate) struct Config {
     pub(crate) help: bool,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) impls: Vec<Impl>,
+    /// Whether to add Go's x/sync rows (when `go` is installed): not with `--impls` or
+    /// `--no-go`.
+    pub(crate) go: bool,
     pub(crate) reps: usize,
     /// Target duration of one solo sample (the call count is calibrated per implementation);
-    /// solo scenarios run [`SOLO_REPS`] times `reps` repetitions.
+    /// solo scenarios run [`SOLO_REPS`](crate::scenarios::solo::SOLO_REPS) times `reps` repetitions.
     pub(crate) solo_sample: Duration,
     pub(crate) herd_callers: usize,
     pub(crate) herds_per_sample: usize,
@@ -65,11 +72,13 @@ impl Config {
         let mut reps = None;
         let mut scenarios = Scenario::ALL.to_vec();
         let mut impls = Impl::ALL.to_vec();
+        let mut go = true;
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
                 "--json" => json = true,
+                "--no-go" => go = false,
                 "--write" => write = Some(true),
                 "--no-write" => write = Some(false),
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
@@ -98,6 +107,7 @@ impl Config {
                         .collect::<Result<_, _>>()?;
                 }
                 "--impls" => {
+                    go = false;
                     let list = args.next().ok_or("--impls needs a list")?;
                     impls = list
                         .split(',')
@@ -132,6 +142,7 @@ impl Config {
             help,
             scenarios,
             impls,
+            go,
             reps: reps.unwrap_or(if quick { 3 } else { 15 }),
             // Short samples, many repetitions: a ratio is taken within each repetition, and
             // rows close in time share the same machine noise.
@@ -162,9 +173,4 @@ pub(crate) fn current_thread() -> Runtime {
         .enable_time()
         .build()
         .expect("a tokio runtime")
-}
-
-/// The work of the solo scenarios: ready at once.
-pub(crate) async fn ready(key: u64) -> u64 {
-    key
 }

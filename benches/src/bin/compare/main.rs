@@ -4,31 +4,29 @@
 //! implementation once per repetition, round-robin, so that machine noise hits every row alike,
 //! and reports medians over the repetitions. See `--help` and `BENCHMARKS.md`.
 
-use std::fmt::{self, Write as _};
-use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use single_flight_benches::alloc::{self, CountingAlloc};
-use single_flight_benches::gate::{arrive, Countdown};
-use single_flight_benches::machine::{load_average, Machine};
+use single_flight_benches::machine::Machine;
 use single_flight_benches::markdown::write_markdown;
-use single_flight_benches::peers::{Coalescer, Impl, Visit};
-use tokio::runtime::Runtime;
+use single_flight_benches::peers::Impl;
+
+use crate::cli::{current_thread, multi_thread, Config, Scenario};
+use crate::scenarios::{herd, solo, spread, timeouts, Results};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "\
 usage: compare [--quick] [--json] [--write | --no-write] [--out PATH] [--reps N] [--only LIST]
-               [--impls LIST]
+               [--impls LIST] [--no-go]
 
 Measures single-flight against uniflight, async_singleflight, singleflight-async,
 rs-singleflight, moka (get_with as a coalescer), two hand-rolled maps, a no-dedup floor and the
-safe floor of a solo call (on each hasher), and prints markdown tables.
+safe floor of a solo call (on each hasher), and prints markdown tables. When `go` is installed
+(`apt-get install -y golang-go golang-golang-x-sync-dev`), the solo and herd tables get a row for
+Go's golang.org/x/sync/singleflight (benches/go/singleflight.go, run after the Rust rows).
 
   --quick       a fast smoke run (fewer repetitions, smaller samples); does not write BENCHMARKS.md
                 unless --write is given
@@ -43,20 +41,18 @@ safe floor of a solo call (on each hasher), and prints markdown tables.
   --only LIST   comma-separated scenarios: solo, single-thread, herd, spread, timeouts
   --impls LIST  comma-separated implementations (see below; the no-dedup floor and the safe
                 floor on KeyedGroup::new()'s hasher are always measured). keyed-HASHER and
-                floor-HASHER rows are measured in the solo scenarios only.
+                floor-HASHER rows are measured in the solo scenarios only. No Go row.
+  --no-go       leave Go's rows out even when `go` is installed
 ";
 
 mod charts;
 mod cli;
+mod go;
 mod json;
 mod report;
 mod scenarios;
-
-use crate::charts::*;
-use crate::cli::*;
-use crate::json::*;
-use crate::report::*;
-use crate::scenarios::*;
+mod stats;
+mod targets;
 
 /// Writes the markdown blocks, the JSON and the charts: the tables and the pictures of one run.
 fn write(
@@ -73,7 +69,7 @@ fn write(
     std::fs::create_dir_all(&config.results).map_err(cannot(&config.results))?;
     let path = config.results.join("compare.json");
     std::fs::write(&path, format!("{json}\n")).map_err(cannot(&path))?;
-    let charts = charts(results, &config.results)?;
+    let charts = charts::charts(results, &config.results)?;
     eprintln!(
         "compare: wrote {}, {} and {}",
         config.out.display(),
@@ -107,18 +103,23 @@ fn main() -> ExitCode {
     let mut results = Results::default();
     for &scenario in &config.scenarios {
         match scenario {
-            Scenario::Solo => results.solo = Some(run_solo(&config, &multi_thread(), "solo")),
+            Scenario::Solo => results.solo = Some(solo::run(&config, &multi_thread(), "solo")),
             Scenario::SingleThread => {
-                results.single_thread = Some(run_solo(&config, &current_thread(), "single-thread"));
+                results.single_thread =
+                    Some(solo::run(&config, &current_thread(), "single-thread"));
             }
-            Scenario::Herd => results.herd = Some(run_herd(&config, &multi_thread())),
-            Scenario::Spread => results.spread = Some(run_spread(&config, &multi_thread())),
-            Scenario::Timeouts => results.timeouts = Some(run_timeouts(&config, &multi_thread())),
+            Scenario::Herd => results.herd = Some(herd::run(&config, &multi_thread())),
+            Scenario::Spread => results.spread = Some(spread::run(&config, &multi_thread())),
+            Scenario::Timeouts => results.timeouts = Some(timeouts::run(&config, &multi_thread())),
         }
     }
+    let go_scenarios = [Scenario::Solo, Scenario::Herd];
+    if config.go && config.scenarios.iter().any(|s| go_scenarios.contains(s)) {
+        results.go = go::run(&config);
+    }
     let total = started.elapsed();
-    let blocks = markdown(&results, &config, &machine, total);
-    let json = json(&results, &config, &machine, total).to_string();
+    let blocks = report::markdown(&results, &config, &machine, total);
+    let json = json::json(&results, &config, &machine, total).to_string();
     if config.json {
         println!("{json}");
     } else {

@@ -1,9 +1,16 @@
 //! herd: many spawned tasks on one key, the work held until all of them have joined.
 
-use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------------------------------------
-// herd: many spawned tasks on one key, the work held until all of them have joined
+use single_flight_benches::alloc;
+use single_flight_benches::gate::{arrive, Countdown};
+use single_flight_benches::peers::{Coalescer, Impl, Visit};
+use tokio::runtime::Runtime;
+
+use crate::cli::Config;
+use crate::stats::{median, progress};
 
 pub(crate) struct HerdState {
     pub(crate) executions: AtomicUsize,
@@ -134,7 +141,7 @@ pub(crate) struct HerdRow {
     pub(crate) allocs_per_herd: u64,
 }
 
-pub(crate) fn run_herd(config: &Config, rt: &Runtime) -> Vec<HerdRow> {
+pub(crate) fn run(config: &Config, rt: &Runtime) -> Vec<HerdRow> {
     let callers = config.herd_callers;
     let mut rows: Vec<HerdRow> = config
         .impls

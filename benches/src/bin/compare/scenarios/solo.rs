@@ -1,9 +1,14 @@
 //! solo: one task, sequential calls, a fresh key each.
 
-use super::*;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------------------------------------
-// solo: one task, sequential calls, a fresh key each
+use single_flight_benches::alloc;
+use single_flight_benches::peers::{Coalescer, Impl, Visit};
+use tokio::runtime::Runtime;
+
+use crate::cli::Config;
+use crate::stats::progress;
 
 pub(crate) struct Solo<'a> {
     pub(crate) rt: &'a Runtime,
@@ -15,6 +20,11 @@ pub(crate) struct Solo<'a> {
 pub(crate) struct SoloSample {
     pub(crate) elapsed: Duration,
     pub(crate) allocs: u64,
+}
+
+/// The work of the solo scenarios: ready at once.
+async fn ready(key: u64) -> u64 {
+    key
 }
 
 pub(crate) const SOLO_WARMUP: u64 = 1_000;
@@ -59,7 +69,7 @@ pub(crate) struct SoloRow {
     pub(crate) allocs_per_call: f64,
 }
 
-pub(crate) fn run_solo(config: &Config, rt: &Runtime, label: &str) -> Vec<SoloRow> {
+pub(crate) fn run(config: &Config, rt: &Runtime, label: &str) -> Vec<SoloRow> {
     let calibration = 2_000;
     let mut rows: Vec<SoloRow> = config
         .impls

@@ -1,9 +1,15 @@
 //! spread: many keys, a few concurrent callers each.
 
-use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------------------------------------
-// spread: many keys, a few concurrent callers each
+use single_flight_benches::gate::Countdown;
+use single_flight_benches::peers::{Coalescer, Impl, Visit};
+use tokio::runtime::Runtime;
+
+use crate::cli::Config;
+use crate::stats::progress;
 
 pub(crate) struct SpreadState {
     pub(crate) executions: AtomicUsize,
@@ -79,7 +85,7 @@ pub(crate) struct SpreadRow {
     pub(crate) wrong: usize,
 }
 
-pub(crate) fn run_spread(config: &Config, rt: &Runtime) -> Vec<SpreadRow> {
+pub(crate) fn run(config: &Config, rt: &Runtime) -> Vec<SpreadRow> {
     let (keys, callers) = (config.spread_keys, config.spread_callers);
     let calls = keys as f64 * callers as f64;
     let mut rows: Vec<SpreadRow> = config

@@ -1,9 +1,15 @@
 //! timeouts: a herd where half the callers (the starter among them) time out early.
 
-use super::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------------------------------------
-// timeouts: a herd where half the callers (the starter among them) time out early
+use single_flight_benches::gate::{arrive, Countdown};
+use single_flight_benches::peers::{Coalescer, Impl, Visit};
+use tokio::runtime::Runtime;
+
+use crate::cli::Config;
+use crate::stats::progress;
 
 pub(crate) struct TimeoutState {
     pub(crate) callers: usize,
@@ -151,7 +157,7 @@ pub(crate) struct TimeoutRow {
     pub(crate) samples: Vec<TimeoutSample>,
 }
 
-pub(crate) fn run_timeouts(config: &Config, rt: &Runtime) -> Vec<TimeoutRow> {
+pub(crate) fn run(config: &Config, rt: &Runtime) -> Vec<TimeoutRow> {
     let mut rows: Vec<TimeoutRow> = config
         .impls
         .iter()

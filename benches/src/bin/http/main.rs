@@ -24,14 +24,20 @@
 //! * `layer alone`: the same two request shapes sent to the service in a loop, no network: the
 //!   layer's own cost per request in nanoseconds, without the noise of the rest of the stack
 //!   (`--layer-alone` runs only this one, e.g. under `perf record`).
+//! * `leader abort`: the leader's client disconnects mid-request while followers wait on it
+//!   (see [`abort`]): what the followers got, and how often the upstream was called
+//!   (`--leader-abort` runs only this one).
 //!
-//! A full run (or `--write`; not `--quick` nor `--no-write`) also writes the herd's figures to `benches/results/http.json` and its CPU chart to
-//! `benches/results/http-cpu.svg` (what `BENCHMARKS.md` shows).
+//! A full run (or `--write`; not `--quick` nor `--no-write`) also writes the `http` block of
+//! `BENCHMARKS.md`, the herd's and the leader abort's figures to `benches/results/http.json`, and
+//! their charts to `benches/results/http-cpu.svg` and `benches/results/http-abort.svg`.
+
+mod abort;
+mod results;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,11 +52,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use single_flight_benches::chart::{self, Bar, Bars};
 use single_flight_benches::machine::Machine;
-use single_flight_benches::markdown;
+use single_flight_benches::markdown::Table;
 use tokio::net::TcpListener;
 use tower::{BoxError, Layer, Service};
+
+use crate::abort::AbortRow;
 
 /// What the run printed, for the `http` block of `BENCHMARKS.md`.
 static REPORT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
@@ -149,11 +156,17 @@ where
     addr
 }
 
-/// Starts a server with `front` before a fresh upstream; returns its address and call counter.
-async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let up = upstream(calls.clone(), delay);
-    let addr = match front {
+/// Serves `up` behind `front` on `127.0.0.1:0`.
+async fn serve_behind<S>(front: Front, up: S) -> SocketAddr
+where
+    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    match front {
         Front::NoLayer => serve(up).await,
         Front::Tower => serve(single_flight_tower::CoalesceLayer::new().layer(up)).await,
         Front::Peer => {
@@ -163,7 +176,13 @@ async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) 
                 });
             serve(layer.layer(up)).await
         }
-    };
+    }
+}
+
+/// Starts a server with `front` before a fresh upstream; returns its address and call counter.
+async fn start(front: Front, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let addr = serve_behind(front, upstream(calls.clone(), delay)).await;
     (addr, calls)
 }
 
@@ -286,8 +305,15 @@ async fn throughput(title: &str, requests: usize, make: MakeRequest) -> Vec<Row>
         "### {title}: {CLIENTS} clients, {requests} requests, the upstream answers after 20 ms, \
          {UPSTREAM_SLOTS} at a time\n"
     );
-    out!("| front end | requests/s | upstream calls | CPU µs per request | failed |");
-    out!("|---|---:|---:|---:|---:|");
+    let mut table = Table::figures(
+        "front end",
+        &[
+            "requests/s",
+            "upstream calls",
+            "CPU µs per request",
+            "failed",
+        ],
+    );
     let mut rows = Vec::new();
     for front in Front::ALL {
         let (addr, calls) = start(front, DELAY).await;
@@ -302,75 +328,18 @@ async fn throughput(title: &str, requests: usize, make: MakeRequest) -> Vec<Row>
                 .map(|cpu| cpu.as_secs_f64() * 1e6 / run.requests as f64),
             failed: run.failed,
         };
-        out!(
-            "| {} | {:.0} | {} | {} | {} |",
-            front.name(),
-            row.per_second,
-            row.upstream_calls,
+        table.row([
+            front.name().to_owned(),
+            format!("{:.0}", row.per_second),
+            row.upstream_calls.to_string(),
             row.cpu_micros
                 .map_or("n/a".into(), |cpu| format!("{cpu:.0}")),
-            row.failed,
-        );
+            row.failed.to_string(),
+        ]);
         rows.push(row);
     }
-    out!("");
+    out!("{}", table.finish());
     rows
-}
-
-/// `--write`: the tables into the `http` block of `BENCHMARKS.md`, the herd's figures as JSON
-/// and its CPU chart into `benches/results`.
-fn write_results(rows: &[Row], machine: &str) -> Result<(), String> {
-    // The report without its title: BENCHMARKS.md's section has its own.
-    let report: String = REPORT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .lines()
-        .skip_while(|line| line.starts_with("## ") || line.is_empty())
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let md = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"));
-    markdown::write_markdown(md, &[("http", format!("{machine}\n\n{report}"))])
-        .map_err(|err| format!("{}: {err}", md.display()))?;
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
-    std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    let json: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            format!(
-                "{{\"front\":\"{}\",\"requests_per_s\":{:.0},\"upstream_calls\":{},\"cpu_us_per_request\":{},\"failed\":{}}}",
-                row.front.name(),
-                row.per_second,
-                row.upstream_calls,
-                row.cpu_micros.map_or("null".into(), |cpu| format!("{cpu:.1}")),
-                row.failed
-            )
-        })
-        .collect();
-    let path = dir.join("http.json");
-    std::fs::write(&path, format!("{{\"herd\":[{}]}}\n", json.join(",")))
-        .map_err(|err| format!("{}: {err}", path.display()))?;
-    let chart = Bars {
-        title: "HTTP herd, one URL: CPU per request while 200 clients wait on a 20 ms upstream",
-        unit: "CPU µs per request, client and server (shorter is better)",
-        bars: rows
-            .iter()
-            .map(|row| Bar {
-                label: row.front.name().into(),
-                value: row.cpu_micros.unwrap_or(f64::NAN),
-                ours: matches!(row.front, Front::Tower),
-            })
-            .collect(),
-        reference: None,
-        log: false,
-        cap: None,
-    };
-    chart::bars(&dir.join("http-cpu.svg"), &chart)?;
-    eprintln!(
-        "http: wrote {}, {} and http-cpu.svg",
-        md.display(),
-        path.display()
-    );
-    Ok(())
 }
 
 /// `overhead`: wall time per request with an upstream that answers at once.
@@ -387,8 +356,6 @@ async fn overhead(requests: usize) -> usize {
     for front in Front::ALL {
         servers.push((front, start(front, Duration::ZERO).await));
     }
-    out!("| front end | GET, distinct URLs | vs no layer | CPU µs | POST | vs no layer | CPU µs |");
-    out!("|---|---:|---:|---:|---:|---:|---:|");
     let mut best = vec![[f64::INFINITY; 2]; servers.len()];
     let mut best_cpu = vec![[f64::INFINITY; 2]; servers.len()];
     for (shape, (_, make)) in shapes.iter().enumerate() {
@@ -408,19 +375,29 @@ async fn overhead(requests: usize) -> usize {
         }
     }
     let base = best[0];
+    let mut table = Table::figures(
+        "front end",
+        &[
+            "GET, distinct URLs",
+            "vs no layer",
+            "CPU µs",
+            "POST",
+            "vs no layer",
+            "CPU µs",
+        ],
+    );
     for (i, (front, _)) in servers.iter().enumerate() {
-        out!(
-            "| {} | {:.1} | {:+.1} | {:.1} | {:.1} | {:+.1} | {:.1} |",
-            front.name(),
-            best[i][0],
-            best[i][0] - base[0],
-            best_cpu[i][0],
-            best[i][1],
-            best[i][1] - base[1],
-            best_cpu[i][1],
-        );
+        table.row([
+            front.name().to_owned(),
+            format!("{:.1}", best[i][0]),
+            format!("{:+.1}", best[i][0] - base[0]),
+            format!("{:.1}", best_cpu[i][0]),
+            format!("{:.1}", best[i][1]),
+            format!("{:+.1}", best[i][1] - base[1]),
+            format!("{:.1}", best_cpu[i][1]),
+        ]);
     }
-    out!("");
+    out!("{}", table.finish());
     failed
 }
 
@@ -483,27 +460,35 @@ async fn in_process(requests: usize) {
             best[2][shape] = best[2][shape].min(time(peer.clone(), requests, *make).await);
         }
     }
-    out!("| front end | GET, distinct URLs | vs no layer | POST | vs no layer |");
-    out!("|---|---:|---:|---:|---:|");
+    let mut table = Table::figures(
+        "front end",
+        &["GET, distinct URLs", "vs no layer", "POST", "vs no layer"],
+    );
     for (i, front) in Front::ALL.iter().enumerate() {
-        out!(
-            "| {} | {:.0} | {:+.0} | {:.0} | {:+.0} |",
-            front.name(),
-            best[i][0],
-            best[i][0] - best[0][0],
-            best[i][1],
-            best[i][1] - best[0][1],
-        );
+        table.row([
+            front.name().to_owned(),
+            format!("{:.0}", best[i][0]),
+            format!("{:+.0}", best[i][0] - best[0][0]),
+            format!("{:.0}", best[i][1]),
+            format!("{:+.0}", best[i][1] - best[0][1]),
+        ]);
     }
-    out!("");
+    out!("{}", table.finish());
+}
+
+/// `leader abort`: prints its table, returns its rows.
+async fn leader_abort(rounds: usize) -> Vec<(Front, AbortRow)> {
+    out!("{}", abort::title(rounds));
+    let rows = abort::leader_abort(rounds).await;
+    out!("{}", abort::table(&rows));
+    rows
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::args().skip(1).any(|arg| arg == "--quick");
-    // As `compare`: a full run writes its results, a quick one only with `--write`.
     let flag = |name: &str| std::env::args().skip(1).any(|arg| arg == name);
+    let quick = flag("--quick");
+    // As `compare`: a full run writes its results, a quick one only with `--write`.
     let write = flag("--write") || !(quick || flag("--no-write"));
-    let layer_only = std::env::args().skip(1).any(|arg| arg == "--layer-alone");
     let machine = Machine::probe();
     let scale = if quick { 4 } else { 1 };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -511,11 +496,15 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    if layer_only {
+    if flag("--layer-alone") {
         runtime.block_on(in_process(200_000 / scale));
         return ExitCode::SUCCESS;
     }
-    let (herd, failed) = runtime.block_on(async {
+    if flag("--leader-abort") {
+        runtime.block_on(leader_abort(40 / scale));
+        return ExitCode::SUCCESS;
+    }
+    let (herd, abort, failed) = runtime.block_on(async {
         out!(
             "## HTTP: one process, hyper server and hyper-util client on loopback, tokio with 2 \
              workers\n"
@@ -525,10 +514,11 @@ fn main() -> ExitCode {
         let mut failed: usize = herd.iter().chain(&distinct).map(|row| row.failed).sum();
         failed += overhead(20_000 / scale).await;
         in_process(200_000 / scale).await;
-        (herd, failed)
+        let abort = leader_abort(40 / scale).await;
+        (herd, abort, failed)
     });
     if write {
-        if let Err(err) = write_results(&herd, &machine.line()) {
+        if let Err(err) = results::write(&herd, &abort, &machine.line()) {
             eprintln!("http: {err}");
             return ExitCode::FAILURE;
         }
