@@ -39,9 +39,9 @@ commands:
         with `go` installed (apt-get install -y golang-go golang-golang-x-sync-dev) the solo
         and herd tables get Go's x/sync rows (benches/go/singleflight.go), else they are left out
   bench redis [ROUNDS]
-        run the Redis latency scenario (binary `redis`; needs redis-server)
+        run the Redis latency scenario (binary `fleet`; needs redis-server)
   bench http [--quick] [--layer-alone | --leader-abort]
-        run the HTTP benchmark (binary `http`: single-flight-tower through hyper on loopback)
+        run the HTTP benchmark (binary `http_layer`: single-flight-tower through hyper on loopback)
   bench contention [IMPL...] [--threads LIST]
         many threads on one group (binary `contention`); the default run writes its block
   stress [ROUNDS] [--load] [--doc]

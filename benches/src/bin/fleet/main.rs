@@ -1,5 +1,6 @@
-//! `redis`: the latency a flight through Redis (`single-flight-redis`) adds over a local flight
-//! (`single_flight::KeyedGroup`), per owner and per remote joiner, against a local `redis-server`.
+//! `fleet` (run as `cargo xtask bench redis`): the latency a flight through Redis
+//! (`single-flight-redis`) adds over a local flight (`single_flight::KeyedGroup`), per owner and
+//! per remote joiner, against a local `redis-server`.
 //!
 //! ```text
 //! cargo xtask bench redis [ROUNDS]

@@ -1,5 +1,5 @@
-//! `http`: HTTP request coalescing measured end to end, through a real hyper server on loopback
-//! driven by hyper-util's pooled client, in one process (`cargo xtask bench http`).
+//! `http_layer`: HTTP request coalescing measured end to end, through a real hyper server on
+//! loopback driven by hyper-util's pooled client, in one process (`cargo xtask bench http`).
 //!
 //! The server runs the same upstream service (it counts its calls and answers a 1 KiB body,
 //! after a delay or at once) behind three front ends:
