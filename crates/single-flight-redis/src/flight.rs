@@ -134,16 +134,18 @@ async fn coordinate<V: DeserializeOwned, R: Runtime>(
     let mut watch: Option<Watch> = None;
     let mut backoff = protocol::NO_TTL_FIRST_WAIT;
     loop {
-        let unanswered = UnansweredAcquire::armed(shared, names, &token);
+        let mut unanswered = UnansweredAcquire::armed(shared, names, &token);
         let acquired = shared
             .redis::<R, _>("acquire", async {
-                shared
+                let answer = shared
                     .scripts
                     .acquire(&mut conn, &names.lease, &token, millis(options.lease))
-                    .await
+                    .await;
+                unanswered.answered(&answer);
+                answer
             })
             .await?;
-        unanswered.disarm();
+        drop(unanswered); // answered, so disarmed: it frees `token` for the owner
         let mut awaited = match acquired {
             Acquire::Acquired => return Ok(Coordinated::Own { token, takeover }),
             // Counted in the holder's lease now (invariant 2): it will leave us its value.
@@ -325,10 +327,11 @@ async fn renew<T, R: Runtime>(shared: &Shared, names: &FlightNames, token: &str)
 }
 
 /// Releases the lease that an ACQUIRE may have taken for us when its answer never reached us:
-/// every local caller left while the command was out, or it timed out or failed after Redis
-/// ran it. Without this, a lease granted to a flight that no longer exists would hold every
-/// other process until it expired. Redis may also never have run the command: ABANDON
-/// compares the token, so it then changes nothing (a command wasted, only on this rare path).
+/// every local caller left while the command was out, or it timed out, or the connection
+/// failed after Redis may have run it. Without this, a lease granted to a flight that no
+/// longer exists would hold every other process until it expired. Redis may also never have
+/// run the command: ABANDON compares the token, so it then changes nothing (a command wasted,
+/// only on this rare path). An error *reply* (say `NOPERM`) is an answer: Redis ran nothing.
 struct UnansweredAcquire<'a> {
     shared: &'a Shared,
     names: &'a FlightNames,
@@ -347,9 +350,19 @@ impl<'a> UnansweredAcquire<'a> {
         }
     }
 
-    /// The answer arrived: whatever it says, the caller acts on it.
-    fn disarm(mut self) {
-        self.armed = false;
+    /// Disarms once Redis has answered, with the lease, its holder or an error reply; stays
+    /// armed for what leaves the command's fate unknown (I/O, a dropped connection).
+    fn answered<T>(&mut self, answer: &redis::RedisResult<T>) {
+        let replied = match answer {
+            Ok(_) => true,
+            Err(error) => matches!(
+                error.kind(),
+                redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+            ),
+        };
+        if replied {
+            self.armed = false;
+        }
     }
 }
 
