@@ -371,12 +371,7 @@ impl Drop for UnansweredAcquire<'_> {
         if !self.armed {
             return;
         }
-        // Handed to the background task, as `ReleaseOnDrop` does, for the same reason.
-        let job = Job::Abandon {
-            names: self.names.clone(),
-            token: self.token.to_owned(),
-        };
-        hand_over(&self.shared.jobs, job);
+        abandon_later(self.shared, self.names.clone(), self.token.to_owned());
     }
 }
 
@@ -394,15 +389,19 @@ impl Drop for ReleaseOnDrop {
             return;
         }
         bump(&self.shared.counters.abandoned);
-        // Handed to the background task, not spawned here: the work is dropped by whichever
-        // caller leaves last, on any thread, possibly outside the runtime (where a static
-        // spawn such as `tokio::spawn` panics).
-        let job = Job::Abandon {
-            names: self.names.clone(),
-            token: std::mem::take(&mut self.token),
-        };
-        hand_over(&self.shared.jobs, job);
+        abandon_later(
+            &self.shared,
+            self.names.clone(),
+            std::mem::take(&mut self.token),
+        );
     }
+}
+
+/// Releases the lease held under `token` through the group's background task, not spawned
+/// here: the guards that call this run in a `Drop`, by whichever caller leaves last, on any
+/// thread, possibly outside the runtime (where a static spawn such as `tokio::spawn` panics).
+fn abandon_later(shared: &Shared, names: FlightNames, token: String) {
+    hand_over(&shared.jobs, Job::Abandon { names, token });
 }
 
 /// The group's background task, spawned on `R` when the group is built: runs what drops hand
